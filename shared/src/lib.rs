@@ -1,0 +1,18 @@
+//! Contracts both binaries rely on: image grids and conversions, the model manifest,
+//! feature statistics, Frechet distance and KID. No tch, no ort.
+
+pub mod error;
+pub mod frechet;
+pub mod grid;
+pub mod kid;
+pub mod latent;
+pub mod manifest;
+pub mod npy;
+pub mod npz;
+pub mod stats;
+
+pub use error::StatsError;
+pub use frechet::{FrechetTerms, frechet_distance, frechet_terms};
+pub use kid::{KidConfig, KidResult, kid, mmd2_unbiased};
+pub use npz::{NpzStats, read_stats_npz, write_stats_npz};
+pub use stats::{FeatureStats, Gaussian, StatsWarning};

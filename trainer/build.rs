@@ -1,0 +1,25 @@
+//! Link fix for tch: cargo drops torch-sys's own link arguments, so the binaries would need
+//! LD_LIBRARY_PATH and `--as-needed` would drop libtorch_cuda (CUDA never registered).
+//! torch-sys declares `links = "tch"`, so as a direct dependent we see DEP_TCH_LIBTORCH_LIB.
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
+        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB not set; binaries will need LD_LIBRARY_PATH");
+        return;
+    };
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    let has_cuda = std::path::Path::new(&lib).join("libtorch_cuda.so").exists();
+    if has_cuda {
+        // Keep libtorch_cuda as a NEEDED entry even though no symbol of it is referenced:
+        // loading it is what registers the CUDA backend.
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-ltorch");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+    // Default location of libonnxruntime for ORT checks of our exports (see .cargo/config.toml).
+    println!("cargo:rerun-if-env-changed=PAGAN_ORT_DYLIB");
+    let ort = std::env::var("PAGAN_ORT_DYLIB").unwrap_or_default();
+    println!("cargo:rustc-env=PAGAN_ORT_DYLIB_DEFAULT={ort}");
+}

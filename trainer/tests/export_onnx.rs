@@ -1,0 +1,277 @@
+//! ONNX export of the generator: ORT against the tch eval forward, the official ONNX
+//! checker, the model folder written by `export_run`, and the manifest contract.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pagan_shared::manifest::{ManifestError, ModelManifest};
+use pagan_trainer::checkpoint::{self, CheckpointMeta};
+use pagan_trainer::config::{AdamConfig, Arch, Preset, TrainConfig};
+use pagan_trainer::export::{self, INPUT_NAME, OUTPUT_NAME, TOLERANCE};
+use pagan_trainer::nets::{BatchNorm, Generator};
+use pagan_trainer::onnx::proto::tensor_shape_proto::dimension as type_proto_dim;
+use pagan_trainer::onnx::proto::{ModelProto, type_proto};
+use pagan_trainer::onnx::{IR_VERSION, OPSET};
+use pagan_trainer::ort_run;
+use pagan_trainer::pa::{PaMode, PaState};
+use pagan_trainer::schedule::ScheduleSpec;
+use pagan_trainer::train::Gan;
+use prost::Message;
+use tch::{Device, Kind, Tensor, nn::VarStore};
+
+/// Gives every BN layer non-trivial running statistics (a few train-mode passes) and
+/// affine parameters, and the biases non-zero values, so eval mode is really exercised.
+fn perturb(g: &Generator) {
+    tch::manual_seed(11);
+    let opts = (Kind::Float, Device::Cpu);
+    // Enough passes (momentum 0.1) for the running stats to approach the batch stats.
+    for _ in 0..30 {
+        let z = Tensor::rand([16, g.arch.latent], opts) * 2.0 - 1.0;
+        let _ = tch::no_grad(|| g.forward(&z, true));
+    }
+    let set = |t: &Tensor, lo: f64, hi: f64| {
+        let v = Tensor::rand(t.size(), opts) * (hi - lo) + lo;
+        tch::no_grad(|| t.shallow_clone().copy_(&v));
+    };
+    let bn = |b: &BatchNorm| {
+        set(&b.weight, 0.5, 1.5);
+        set(&b.bias, -0.3, 0.3);
+    };
+    bn(&g.bn0);
+    g.bns.iter().for_each(bn);
+    set(&g.fc_bias, -0.1, 0.1);
+    if let Some(b) = &g.out.bias {
+        set(b, -0.1, 0.1);
+    }
+    // DCGAN init (std 0.02) leaves tanh's input near 0, where any two implementations agree
+    // trivially; a larger last layer spreads the images over most of (-1, 1).
+    let _ = tch::no_grad(|| g.out.weight.shallow_clone().g_mul_scalar_(10.0));
+    // Running stats really moved away from (0, 1).
+    let mean_abs = g.bns[0].running_mean.abs().mean(Kind::Float).double_value(&[]);
+    assert!(mean_abs > 1e-4, "BN running mean did not move: {mean_abs}");
+}
+
+fn tiny_generator(image: [i64; 3]) -> (VarStore, Generator) {
+    tch::manual_seed(3);
+    let vs = VarStore::new(Device::Cpu);
+    let arch = Arch::narrowed(image, 16);
+    let g = Generator::new(&(vs.root() / "g"), &arch);
+    perturb(&g);
+    (vs, g)
+}
+
+fn venv_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
+}
+
+/// Runs `onnx.checker.check_model(full_check=True)` from the project venv on `path`.
+fn official_check(path: &Path) {
+    let py = venv_python();
+    assert!(
+        py.exists(),
+        "{} is missing: run `make setup` (the ONNX checker in the project venv is required)",
+        py.display()
+    );
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg("import onnx,sys; m=onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True)")
+        .arg(path)
+        .output()
+        .expect("running the venv python");
+    assert!(
+        out.status.success(),
+        "onnx.checker rejected {}:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Exports `g`, checks it with the official checker and compares ORT with tch directly.
+fn export_and_compare(image: [i64; 3]) {
+    let (_vs, g) = tiny_generator(image);
+    let bytes = export::generator_onnx(&g).expect("export");
+
+    let m = ModelProto::decode(bytes.as_slice()).expect("decodes");
+    assert_eq!(m.ir_version, Some(IR_VERSION));
+    assert_eq!(m.opset_import[0].version, Some(OPSET));
+    let graph = m.graph.expect("graph");
+    assert_eq!(graph.input[0].name.as_deref(), Some(INPUT_NAME));
+    assert_eq!(graph.output[0].name.as_deref(), Some(OUTPUT_NAME));
+    match &graph.input[0].r#type.as_ref().and_then(|t| t.value.clone()) {
+        Some(type_proto::Value::TensorType(t)) => {
+            let d = &t.shape.as_ref().expect("shape").dim[0];
+            assert!(
+                matches!(&d.value, Some(type_proto_dim::Value::DimParam(s)) if s == "N"),
+                "batch axis must be symbolic"
+            );
+        }
+        None => panic!("input has no tensor type"),
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generator.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    official_check(&path);
+
+    let mut session = ort_run::session_from_bytes(&bytes, 1).expect("ORT session");
+    let latent = g.arch.latent;
+    let [c, h, w] = image;
+    let mut worst = 0.0f32;
+    for n in [1usize, 7] {
+        let z = pagan_shared::latent::uniform(100 + n as u64, n, latent as usize);
+        let (got, shape) = ort_run::run_f32(&mut session, INPUT_NAME, &z, &[n as i64, latent]).expect("ORT run");
+        assert_eq!(shape, vec![n as i64, c, h, w]);
+        let zt = Tensor::from_slice(&z).view([n as i64, latent]);
+        let want = Vec::<f32>::try_from(tch::no_grad(|| g.forward(&zt, false)).flatten(0, -1)).unwrap();
+        assert_eq!(got.len(), want.len());
+        let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(got.iter().all(|v| v.is_finite() && (-1.0..=1.0).contains(v)));
+        let spread = got.iter().map(|v| v.abs()).sum::<f32>() / got.len() as f32;
+        println!("{c}x{h}x{w} batch {n}: mean |image value| = {spread:.3}");
+        assert!(spread > 0.2, "outputs too close to 0 for a meaningful comparison");
+        println!("{c}x{h}x{w} batch {n}: max |ORT - tch| = {diff:e}");
+        assert!(diff <= TOLERANCE, "{c}x{h}x{w} batch {n}: max abs diff {diff:e} > {TOLERANCE:e}");
+        worst = worst.max(diff);
+    }
+    // The library's own check agrees.
+    let lib = export::max_abs_diff(&g, &bytes, &[1, 7]).expect("max_abs_diff");
+    println!("{c}x{h}x{w}: export::max_abs_diff = {lib:e} (direct: {worst:e})");
+    assert!(lib <= TOLERANCE);
+}
+
+#[test]
+fn mnist_shape_odd_deconv_path_matches_tch() {
+    // 4 -> 7 uses padding 2 + output padding 1.
+    export_and_compare([1, 28, 28]);
+}
+
+#[test]
+fn cifar_shape_matches_tch() {
+    export_and_compare([3, 32, 32]);
+}
+
+fn tiny_run(dir: &Path, image: [i64; 3]) -> Gan {
+    let cfg = TrainConfig {
+        dataset: "synthetic".into(),
+        data_dir: String::new(),
+        preset: Preset::Demo,
+        arch: Arch::narrowed(image, 16),
+        batch: 8,
+        iters: 10,
+        seed: 5,
+        adam_d: AdamConfig::default(),
+        adam_g: AdamConfig::default(),
+        pa: PaMode::Input,
+        pa_feat_layer: 6,
+        start_level: 0,
+        max_level: 4,
+        fade_iters: 10,
+        schedule: ScheduleSpec::Never,
+        reset_g_adam_on_level_up: false,
+        log_every: 1,
+        sample_every: 1,
+        checkpoint_every: 1,
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let gan = Gan::new(&cfg, Device::Cpu, 1);
+    perturb(&gan.g);
+    let mut pa = PaState::new(0, 4, 10);
+    pa.level = 1;
+    pa.history = vec![(7, 1)];
+    let meta = CheckpointMeta {
+        iter: 10,
+        weights_file: checkpoint::weights_name(10),
+        pa,
+        schedule_state: serde_json::Value::Null,
+        adam_g_step: 10,
+        adam_d_step: 10,
+        seed: cfg.seed,
+        train_seconds: 1.25,
+    };
+    checkpoint::save(dir, &gan.named(), &meta, 1).unwrap();
+    gan
+}
+
+#[test]
+fn export_run_writes_a_consistent_model_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    tiny_run(&run, [1, 28, 28]);
+    let out = tmp.path().join("models").join("tiny-fmnist");
+    let report = export::export_run(&run, &out, Device::Cpu).expect("export_run");
+    println!("export_run: max |ORT - tch| = {:e} on batches {:?}", report.max_abs_diff, report.batch_sizes);
+    assert!(report.max_abs_diff <= TOLERANCE);
+    assert_eq!(report.batch_sizes, vec![1, 7]);
+
+    let m = ModelManifest::read(&report.manifest_path).expect("manifest reads and validates");
+    assert_eq!(m.name, "tiny-fmnist");
+    assert_eq!(m.latent.size, 128);
+    assert_eq!((m.image.channels, m.image.height, m.image.width), (1, 28, 28));
+    assert_eq!(m.training.iterations, 10);
+    assert_eq!(m.training.pa_mode, "input");
+    assert_eq!(m.training.pa_level_history, vec![(7, 1)]);
+    assert_eq!(m.onnx.opset, OPSET);
+    assert_eq!(m.onnx.ir_version, IR_VERSION);
+    let bytes = std::fs::read(&report.onnx_path).unwrap();
+    m.check_against_onnx_bytes(&bytes).expect("sha matches the written file");
+    assert!(out.join("samples.png").exists());
+    let png = image::open(out.join("samples.png")).expect("samples.png decodes");
+    assert!(png.width() >= 8 * 28 && png.height() >= 8 * 28);
+    official_check(&report.onnx_path);
+    // No temp files left behind.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "leftovers: {names:?}");
+}
+
+#[test]
+fn failed_check_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let gan = tiny_run(&run, [1, 28, 28]);
+    // NaN weights make both forwards NaN: the comparison must fail, not pass vacuously.
+    let _ = tch::no_grad(|| gan.g.out.weight.shallow_clone().fill_(f64::NAN));
+    checkpoint::save(
+        &run,
+        &gan.named(),
+        &checkpoint::load_latest(&run).unwrap().0,
+        1,
+    )
+    .unwrap();
+    let out = tmp.path().join("models").join("broken");
+    let err = export::export_run(&run, &out, Device::Cpu).expect_err("a NaN export must fail");
+    println!("expected failure: {err:#}");
+    assert!(format!("{err:#}").contains("export check failed"));
+    assert!(!out.join("manifest.json").exists() && !out.join("generator.onnx").exists());
+}
+
+#[test]
+fn manifest_roundtrip_and_sha_mismatch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    tiny_run(&run, [3, 32, 32]);
+    let out = tmp.path().join("cifar-tiny");
+    let report = export::export_run(&run, &out, Device::Cpu).expect("export_run");
+
+    let m = ModelManifest::read(&report.manifest_path).unwrap();
+    let copy = tmp.path().join("copy.json");
+    m.write(&copy).unwrap();
+    assert_eq!(ModelManifest::read(&copy).unwrap(), m, "write/read roundtrip");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&copy).unwrap()).unwrap();
+    assert_eq!(json["onnx"]["output"]["shape"], serde_json::json!(["N", 3, 32, 32]));
+    assert_eq!(json["latent"]["prior"], "uniform(-1,1)");
+    assert_eq!(json["kind"], "generator");
+    assert_eq!(json["format_version"], 1);
+
+    let mut bytes = std::fs::read(&report.onnx_path).unwrap();
+    m.check_against_onnx_bytes(&bytes).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    match m.check_against_onnx_bytes(&bytes) {
+        Err(ManifestError::ShaMismatch { expected, actual, .. }) => assert_ne!(expected, actual),
+        other => panic!("expected a sha mismatch, got {other:?}"),
+    }
+}

@@ -1,0 +1,174 @@
+//! Progressive augmentation and training-loop properties: masked bit weights get no gradient,
+//! a level-up leaves D's output unchanged, PA off is plain NS-GAN, and resume is exact.
+
+use pagan_trainer::config::{AdamConfig, Arch, Preset, TrainConfig};
+use pagan_trainer::data::ImageSet;
+use pagan_trainer::loss;
+use pagan_trainer::nets::Discriminator;
+use pagan_trainer::pa::{self, PaMode, PaState};
+use pagan_trainer::schedule::ScheduleSpec;
+use pagan_trainer::train::{RunOptions, Trainer, read_metrics};
+use tch::{Device, Kind, Tensor, nn::VarStore};
+
+fn tiny_arch() -> Arch {
+    Arch::narrowed([1, 28, 28], 16)
+}
+
+fn max_abs(t: &Tensor) -> f64 {
+    t.abs().max().double_value(&[])
+}
+
+#[test]
+fn masked_bit_kernels_receive_zero_gradient() {
+    tch::manual_seed(1);
+    let vs = VarStore::new(Device::Cpu);
+    let d = Discriminator::new(&vs.root(), &tiny_arch(), Some(0), 4, 1);
+    let x = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+    // All bits set, including the inactive ones: the mask alone must silence them.
+    let bits = Tensor::ones([6, 4], (Kind::Float, Device::Cpu));
+    let out = d.forward(&x, Some(&bits), true).sum(Kind::Float);
+    let g = Tensor::run_backward(&[&out], &[&d.convs[0].weight], false, false);
+    let g = &g[0];
+    assert_eq!(g.size(), vec![8, 1 + 4, 3, 3]);
+    assert_eq!(max_abs(&g.narrow(1, 2, 3)), 0.0, "inactive bit kernels got a gradient");
+    assert!(max_abs(&g.narrow(1, 1, 1)) > 0.0, "the live bit kernel must learn");
+    assert!(max_abs(&g.narrow(1, 0, 1)) > 0.0);
+}
+
+#[test]
+fn level_up_leaves_discriminator_output_unchanged() {
+    tch::manual_seed(2);
+    let cfg = tiny_config(PaMode::Feat, 6, 40);
+    let set = synthetic_set(64);
+    let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
+    // Train a little at level 1 so live weights move away from their init.
+    t.steps(5);
+    let x = Tensor::rand([5, 1, 28, 28], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+    let bits = Tensor::ones([5, 3], (Kind::Float, Device::Cpu));
+    let before = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
+    t.gan.d.set_level(2);
+    let after = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
+    assert_eq!(max_abs(&(&before - &after)), 0.0, "a level-up changed D's output");
+    // Once the new kernel has trained, the new bit does change the output.
+    t.pa.level_up(t.iter);
+    t.pa.fade_iters = 0;
+    t.steps(5);
+    let trained = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
+    let zero2 = Tensor::cat(&[bits.narrow(1, 0, 1), Tensor::zeros([5, 2], (Kind::Float, Device::Cpu))], 1);
+    let without = tch::no_grad(|| t.gan.d.forward(&x, Some(&zero2), false));
+    assert!(max_abs(&(&trained - &without)) > 0.0);
+}
+
+#[test]
+fn pa_off_is_plain_ns_gan() {
+    // Reference: the NS-GAN losses written out in f64: -log s(r) - log(1 - s(f)), and -log s(f).
+    let r = [1.5f64, -0.3, 0.0, 2.2];
+    let f = [-1.0f64, 0.4, 3.0, -2.5];
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let d_ref = r.iter().map(|&x| -sig(x).ln()).sum::<f64>() / 4.0 + f.iter().map(|&x| -(1.0 - sig(x)).ln()).sum::<f64>() / 4.0;
+    let g_ref = f.iter().map(|&x| -sig(x).ln()).sum::<f64>() / 4.0;
+    let tg = pa::targets(None, 4, Device::Cpu);
+    let (rt, ft) = (Tensor::from_slice(&r).to_kind(Kind::Float), Tensor::from_slice(&f).to_kind(Kind::Float));
+    let d = loss::ns_d_loss(&rt, &ft, &tg).double_value(&[]);
+    let g = loss::ns_g_loss(&ft, &tg).double_value(&[]);
+    assert!((d - d_ref).abs() < 1e-6, "{d} vs {d_ref}");
+    assert!((g - g_ref).abs() < 1e-6, "{g} vs {g_ref}");
+    // With PA on but all bits 0, the targets are the plain ones too.
+    let zeros = Tensor::zeros([4, 3], (Kind::Float, Device::Cpu));
+    let tz = pa::targets(Some(&zeros), 4, Device::Cpu);
+    assert!((loss::ns_d_loss(&rt, &ft, &tz).double_value(&[]) - d_ref).abs() < 1e-6);
+    // And PA off builds a D without bit channels.
+    let vs = VarStore::new(Device::Cpu);
+    let plain = Discriminator::new(&vs.root(), &tiny_arch(), PaMode::Off.layer(6), 4, 0);
+    assert_eq!(plain.convs[0].weight.size()[1], 1);
+    assert!(plain.mask().is_none());
+}
+
+fn synthetic_set(n: usize) -> ImageSet {
+    let data: Vec<u8> = (0..n * 784).map(|i| ((i * 37 + i / 784 * 11) % 256) as u8).collect();
+    ImageSet { data, labels: None, n, channels: 1, height: 28, width: 28, source: "synthetic".into() }
+}
+
+fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
+    TrainConfig {
+        dataset: "synthetic".into(),
+        data_dir: String::new(),
+        preset: Preset::Demo,
+        arch: tiny_arch(),
+        batch: 8,
+        iters,
+        seed: 11,
+        adam_d: AdamConfig::default(),
+        adam_g: AdamConfig::default(),
+        pa,
+        pa_feat_layer: feat_layer,
+        start_level: 1,
+        max_level: 3,
+        fade_iters: 4,
+        schedule: ScheduleSpec::Every(5),
+        reset_g_adam_on_level_up: false,
+        log_every: 1,
+        sample_every: 4,
+        checkpoint_every: 7,
+    }
+}
+
+#[test]
+fn resume_continues_exactly() {
+    tch::set_num_threads(1);
+    let set = synthetic_set(40);
+    let root = tempfile::tempdir().expect("tempdir");
+    let (a_dir, b_dir) = (root.path().join("a"), root.path().join("b"));
+
+    // A: 16 uninterrupted iterations (level-ups at 5, 10, 15; fade-in in between).
+    let mut a = Trainer::create(tiny_config(PaMode::Input, 6, 16), &a_dir, Device::Cpu, &set).expect("a");
+    a.run(RunOptions { quiet: true }).expect("run a");
+
+    // B: stop at 7 (a checkpoint), reopen from disk, continue to 16.
+    let mut b = Trainer::create(tiny_config(PaMode::Input, 6, 7), &b_dir, Device::Cpu, &set).expect("b");
+    b.run(RunOptions { quiet: true }).expect("run b");
+    drop(b);
+    let mut b = Trainer::open(&b_dir, Device::Cpu, &set).expect("reopen");
+    assert_eq!(b.iter, 7);
+    b.cfg.iters = 16;
+    b.run(RunOptions { quiet: true }).expect("resume b");
+
+    let ma = read_metrics(&a_dir.join("metrics.jsonl")).expect("metrics a");
+    let mb = read_metrics(&b_dir.join("metrics.jsonl")).expect("metrics b");
+    assert_eq!(ma.len(), 16);
+    assert_eq!(mb.len(), 16);
+    for (x, y) in ma.iter().zip(&mb) {
+        assert_eq!(x.iter, y.iter);
+        assert_eq!(x.pa_level, y.pa_level);
+        assert!((x.d_loss - y.d_loss).abs() <= 1e-5, "iter {}: d {} vs {}", x.iter, x.d_loss, y.d_loss);
+        assert!((x.g_loss - y.g_loss).abs() <= 1e-5, "iter {}: g {} vs {}", x.iter, x.g_loss, y.g_loss);
+    }
+    assert_eq!(ma.last().map(|m| m.pa_level), Some(3), "levels 1 -> 3 capped by max_level");
+    // The losses are not trivially constant (the comparison above could fail).
+    assert!(ma.iter().any(|m| (m.d_loss - ma[0].d_loss).abs() > 1e-3));
+    // Final weights agree too.
+    let wa = a.gan.g.out.weight.copy();
+    let b_final = pagan_trainer::train::load_gan(&b_dir, Device::Cpu).expect("load b");
+    assert!(max_abs(&(&wa - &b_final.2.g.out.weight)) <= 1e-5);
+    assert!(b_dir.join("samples/latest.png").exists());
+    assert!(b_dir.join("config.json").exists());
+}
+
+#[test]
+fn refuses_to_overwrite_a_run() {
+    let set = synthetic_set(16);
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("r");
+    let mut t = Trainer::create(tiny_config(PaMode::Off, 6, 2), &dir, Device::Cpu, &set).expect("create");
+    t.run(RunOptions { quiet: true }).expect("run");
+    let again = Trainer::create(tiny_config(PaMode::Off, 6, 2), &dir, Device::Cpu, &set);
+    let msg = again.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("already holds a run"), "{msg}");
+}
+
+#[test]
+fn pa_state_counts_levels_and_targets_flip_with_parity() {
+    let mut s = PaState::new(0, 2, 0);
+    assert!(s.level_up(3) && s.level_up(9) && !s.level_up(12));
+    assert_eq!(s.history, vec![(3, 1), (9, 2)]);
+}
