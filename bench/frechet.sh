@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Frechet distance at d=2048: ours (pagan-shared, faer symmetric eigendecompositions)
+# Frechet distance at d=2048: ours (pagan-shared, faer Cholesky + symmetric eigenvalues)
 # vs pytorch-fid's recipe (scipy.linalg.sqrtm of sigma1 @ sigma2, real part), on the
 # same random SPD statistics written once to .npz files that both sides read.
 # Prints a markdown table. Run from anywhere: bench/frechet.sh
@@ -37,8 +37,9 @@ ours_json=$(cargo run --release -q -p pagan-shared --example bench_frechet -- \
     "$tmp/a.npz" "$tmp/b.npz" "$REPEATS")
 
 "$PY" - "$tmp" "$SCIPY_REPEATS" "$ours_json" <<'PYEOF'
-import json, sys, time, warnings
+import json, os, sys, time, warnings
 import numpy as np
+import scipy
 from scipy import linalg
 tmp, repeats, ours = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 a, b = np.load(f"{tmp}/a.npz"), np.load(f"{tmp}/b.npz")
@@ -57,18 +58,25 @@ def pytorch_fid_style():
         covmean = covmean.real
     return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
-times, fid = [], None
+times, cpu, fid = [], [], None
 for _ in range(repeats):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fid = pytorch_fid_style()
     times.append(time.perf_counter() - t0)
-t_scipy = float(np.median(times))
+    cpu.append(time.process_time() - c0)
+t_scipy, c_scipy = float(np.median(times)), float(np.median(cpu))
 t_ours, fid_ours = ours["median_s"], ours["fid"]
+c_ours = ours["cpu_s"]
 rel = abs(fid_ours - fid) / abs(fid)
 d = s1.shape[0]
-print(f"Frechet distance, d={d}, median of {len(ours['times_s'])} (ours) / {repeats} (scipy) runs\n")
-print("| method | median s | FID | rel. diff vs scipy | speed-up |")
-print("|---|---|---|---|---|")
-print(f"| ours (faer eigh, release, {ours['threads']} threads) | {t_ours:.3f} | {fid_ours:.10f} | {rel:.2e} | {t_scipy / t_ours:.1f}x |")
-print(f"| pytorch-fid recipe (scipy {__import__('scipy').__version__} sqrtm) | {t_scipy:.3f} | {fid:.10f} | 0 | 1.0x |")
+load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+print(f"Frechet distance, d={d}, median of {len(ours['times_s'])} (ours) / {repeats} (scipy) runs; "
+      f"{os.cpu_count()} CPUs, load average {load}\n")
+print("| method | median wall s | median CPU s | FID | rel. diff vs scipy | speed-up (wall) |")
+print("|---|---|---|---|---|---|")
+c_ours_s = "n/a" if c_ours is None else f"{c_ours:.2f}"
+print(f"| ours (faer Cholesky + symmetric eigenvalues, release, {ours['threads']} threads) | {t_ours:.3f} | {c_ours_s} | "
+      f"{fid_ours:.10f} | {rel:.2e} | {t_scipy / t_ours:.1f}x |")
+print(f"| pytorch-fid recipe (scipy {scipy.__version__} sqrtm) | {t_scipy:.3f} | {c_scipy:.2f} | "
+      f"{fid:.10f} | 0 | 1.0x |")
 PYEOF

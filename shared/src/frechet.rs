@@ -3,15 +3,17 @@
 //!
 //! pytorch-fid takes a general (Schur-based) matrix square root of the non-symmetric
 //! product `S1 S2`, which can turn complex or fail on singular covariances. We use
-//! only symmetric eigendecompositions: with `S1 = U D Uᵀ` and `W = U D^{1/2}`, the
-//! eigenvalues of `S1 S2` equal those of the symmetric PSD `M = Wᵀ S2 W` (similar to
-//! `S1^{1/2} S2 S1^{1/2}`), so `Tr((S1 S2)^{1/2}) = Σ sqrt(eig(M))`. Tiny negative
-//! eigenvalues (rounding on singular matrices) are clamped to 0, so the result is
-//! always real and finite; it is valid for rank-deficient `S1` too.
+//! only symmetric factorisations: for any factor `S1 = W Wᵀ`, the eigenvalues of
+//! `S1 S2` equal those of the symmetric PSD `M = Wᵀ S2 W`, so
+//! `Tr((S1 S2)^{1/2}) = Σ sqrt(eig(M))` and only eigen*values* of `M` are needed.
+//! `W` is the Cholesky factor when `S1` is positive definite (cheap), otherwise
+//! `U D^{1/2}` from `S1 = U D Uᵀ` with negative rounding eigenvalues clamped to 0
+//! (valid for rank-deficient `S1`). Tiny negative eigenvalues of `M` are clamped
+//! too, so the result is always real and finite.
 
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
-use faer::{Accum, Mat, Side};
+use faer::{Accum, Mat, MatRef, Par, Side};
 
 use crate::error::StatsError;
 use crate::stats::Gaussian;
@@ -57,37 +59,12 @@ pub fn frechet_terms(a: &Gaussian, b: &Gaussian) -> Result<FrechetTerms, StatsEr
     let trace1: f64 = (0..d).map(|i| s1[(i, i)]).sum();
     let trace2: f64 = (0..d).map(|i| s2[(i, i)]).sum();
 
-    let eig = s1
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|_| StatsError::Eigen { what: "sigma1" })?;
-    let lam = eig.S().column_vector();
-    // W = U D^{1/2}: scale each eigenvector by the root of its (clamped) eigenvalue.
-    let mut w = eig.U().to_owned();
-    for j in 0..d {
-        let r = lam[j].max(0.0).sqrt();
-        w.col_mut(j).iter_mut().for_each(|x| *x *= r);
-    }
-    let mut t = Mat::<f64>::zeros(d, d);
-    matmul(t.as_mut(), Accum::Replace, s2, w.as_ref(), 1.0, par);
-    // M = Wᵀ (S2 W): only the lower triangle is needed by the eigensolver.
-    let mut m = Mat::<f64>::zeros(d, d);
-    tri_matmul(
-        m.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        w.transpose(),
-        BlockStructure::Rectangular,
-        t.as_ref(),
-        BlockStructure::Rectangular,
-        1.0,
-        par,
-    );
-    let mu_eigs = m
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|_| StatsError::Eigen {
-            what: "sqrt(S1) S2 sqrt(S1)",
-        })?;
-    let trace_sqrt: f64 = mu_eigs.iter().map(|&e| e.max(0.0).sqrt()).sum();
+    // Cholesky is ~30x cheaper than an eigendecomposition with vectors; it fails only
+    // when S1 is (numerically) singular, e.g. rank-deficient with n <= d samples.
+    let trace_sqrt = match trace_sqrt_cholesky(s1, s2, par) {
+        Some(t) => t,
+        None => trace_sqrt_eigen(s1, s2, par)?,
+    };
 
     let raw = mean_term + trace1 + trace2 - 2.0 * trace_sqrt;
     if !raw.is_finite() {
@@ -104,4 +81,109 @@ pub fn frechet_terms(a: &Gaussian, b: &Gaussian) -> Result<FrechetTerms, StatsEr
         trace_sqrt,
         distance: raw.max(0.0),
     })
+}
+
+/// `Σ sqrt(eig(Lᵀ S2 L))` with `S1 = L Lᵀ`; `None` when `S1` is not positive definite.
+fn trace_sqrt_cholesky(s1: MatRef<'_, f64>, s2: MatRef<'_, f64>, par: Par) -> Option<f64> {
+    let llt = s1.llt(Side::Lower).ok()?;
+    let l = llt.L();
+    let d = l.nrows();
+    let mut t = Mat::<f64>::zeros(d, d);
+    tri_matmul(
+        t.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        s2,
+        BlockStructure::Rectangular,
+        l,
+        BlockStructure::TriangularLower,
+        1.0,
+        par,
+    );
+    sqrt_eigen_sum(l.transpose(), BlockStructure::TriangularUpper, t.as_ref(), par).ok()
+}
+
+/// `Σ sqrt(eig(Wᵀ S2 W))` with `W = U D^{1/2}` from `S1 = U D Uᵀ` (any PSD `S1`).
+fn trace_sqrt_eigen(s1: MatRef<'_, f64>, s2: MatRef<'_, f64>, par: Par) -> Result<f64, StatsError> {
+    let eig = s1
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|_| StatsError::Eigen { what: "sigma1" })?;
+    let lam = eig.S().column_vector();
+    let d = s1.nrows();
+    // W = U D^{1/2}: scale each eigenvector by the root of its (clamped) eigenvalue.
+    let mut w = eig.U().to_owned();
+    for j in 0..d {
+        let r = lam[j].max(0.0).sqrt();
+        w.col_mut(j).iter_mut().for_each(|x| *x *= r);
+    }
+    let mut t = Mat::<f64>::zeros(d, d);
+    matmul(t.as_mut(), Accum::Replace, s2, w.as_ref(), 1.0, par);
+    sqrt_eigen_sum(w.transpose(), BlockStructure::Rectangular, t.as_ref(), par)
+}
+
+/// `Σ sqrt(max(eig(Wᵀ T), 0))` for symmetric `Wᵀ T`; only its lower triangle is formed.
+fn sqrt_eigen_sum(
+    wt: MatRef<'_, f64>,
+    wt_structure: BlockStructure,
+    t: MatRef<'_, f64>,
+    par: Par,
+) -> Result<f64, StatsError> {
+    let d = wt.nrows();
+    let mut m = Mat::<f64>::zeros(d, d);
+    tri_matmul(
+        m.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        wt,
+        wt_structure,
+        t,
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    let eigs = m
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|_| StatsError::Eigen { what: "W^T S2 W" })?;
+    Ok(eigs.iter().map(|&e| e.max(0.0).sqrt()).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both factorisations must agree on a positive definite S1.
+    #[test]
+    fn cholesky_and_eigen_paths_agree() {
+        let d = 120;
+        let a = Mat::<f64>::from_fn(d, d, |i, j| (((i * 31 + j * 17) % 97) as f64 / 97.0) - 0.5);
+        let b = Mat::<f64>::from_fn(d, d, |i, j| (((i * 13 + j * 7) % 89) as f64 / 89.0) - 0.4);
+        let mut s1 = Mat::<f64>::zeros(d, d);
+        let mut s2 = Mat::<f64>::zeros(d, d);
+        matmul(
+            s1.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            a.transpose(),
+            1.0,
+            Par::Seq,
+        );
+        matmul(
+            s2.as_mut(),
+            Accum::Replace,
+            b.as_ref(),
+            b.transpose(),
+            1.0,
+            Par::Seq,
+        );
+        for i in 0..d {
+            s1[(i, i)] += 0.1;
+            s2[(i, i)] += 0.1;
+        }
+        let c = trace_sqrt_cholesky(s1.as_ref(), s2.as_ref(), Par::Seq).expect("s1 is PD");
+        let e = trace_sqrt_eigen(s1.as_ref(), s2.as_ref(), Par::Seq).expect("eigen");
+        assert!((c - e).abs() / e < 1e-12, "cholesky {c} vs eigen {e}");
+        // A singular S1 takes the eigen path.
+        let z = Mat::<f64>::zeros(d, d);
+        assert!(trace_sqrt_cholesky(z.as_ref(), s2.as_ref(), Par::Seq).is_none());
+    }
 }

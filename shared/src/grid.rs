@@ -157,7 +157,13 @@ mod tests {
 
     #[test]
     fn wrong_shape_and_channels_are_errors() {
-        assert!(matches!(make_grid(&[0.0; 3], [1, 1, 2, 2], 1), Err(GridError::Shape { .. })));
-        assert!(matches!(make_grid(&[0.0; 8], [1, 2, 2, 2], 1), Err(GridError::Channels(2))));
+        assert!(matches!(
+            make_grid(&[0.0; 3], [1, 1, 2, 2], 1),
+            Err(GridError::Shape { .. })
+        ));
+        assert!(matches!(
+            make_grid(&[0.0; 8], [1, 2, 2, 2], 1),
+            Err(GridError::Channels(2))
+        ));
     }
 }

@@ -203,7 +203,9 @@ impl ModelManifest {
         if let Ok(v) = serde_json::from_str::<VersionOnly>(&text)
             && v.format_version != FORMAT_VERSION
         {
-            return Err(ManifestError::UnsupportedVersion { found: v.format_version });
+            return Err(ManifestError::UnsupportedVersion {
+                found: v.format_version,
+            });
         }
         let m: Self = serde_json::from_str(&text).map_err(|source| ManifestError::Parse {
             path: path.to_path_buf(),
@@ -248,7 +250,10 @@ impl ModelManifest {
             return Err(self.invalid(format!("name {:?} is not a plain folder name", self.name)));
         }
         if !is_plain_name(&self.onnx.file) {
-            return Err(self.invalid(format!("onnx.file {:?} must be a plain file name", self.onnx.file)));
+            return Err(self.invalid(format!(
+                "onnx.file {:?} must be a plain file name",
+                self.onnx.file
+            )));
         }
         if self.latent.size == 0 {
             return Err(self.invalid("latent.size is 0"));
@@ -260,7 +265,11 @@ impl ModelManifest {
                 crate::latent::PRIOR
             )));
         }
-        let ImageSpec { channels, height, width } = self.image;
+        let ImageSpec {
+            channels,
+            height,
+            width,
+        } = self.image;
         if !matches!(channels, 1 | 3) || height == 0 || width == 0 {
             return Err(self.invalid(format!(
                 "image {channels}x{height}x{width} is not a 1- or 3-channel image"
@@ -279,7 +288,10 @@ impl ModelManifest {
                 .collect()
         };
         let inp = &self.onnx.input.shape;
-        if inp.len() != 2 || !dyn_batch(inp.first()) || fixed(&inp[1..]) != Some(vec![self.latent.size as i64]) {
+        if inp.len() != 2
+            || !dyn_batch(inp.first())
+            || fixed(&inp[1..]) != Some(vec![self.latent.size as i64])
+        {
             return Err(self.invalid(format!(
                 "onnx.input.shape {inp:?} should be [\"N\", {}]",
                 self.latent.size
@@ -295,9 +307,16 @@ impl ModelManifest {
         if self.onnx.input.name.is_empty() || self.onnx.output.name.is_empty() {
             return Err(self.invalid("onnx input/output names must not be empty"));
         }
-        let hex_ok = self.sha256.len() == 64 && self.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex_ok = self.sha256.len() == 64
+            && self
+                .sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !hex_ok {
-            return Err(self.invalid(format!("sha256 {:?} is not 64 lower-case hex digits", self.sha256)));
+            return Err(self.invalid(format!(
+                "sha256 {:?} is not 64 lower-case hex digits",
+                self.sha256
+            )));
         }
         Ok(())
     }
@@ -356,7 +375,12 @@ mod tests {
                 },
                 output: TensorSpec {
                     name: "images".into(),
-                    shape: vec![Dim::Sym("N".into()), Dim::Fixed(1), Dim::Fixed(28), Dim::Fixed(28)],
+                    shape: vec![
+                        Dim::Sym("N".into()),
+                        Dim::Fixed(1),
+                        Dim::Fixed(28),
+                        Dim::Fixed(28),
+                    ],
                 },
             },
             sha256: sha256_hex(bytes),
@@ -381,7 +405,10 @@ mod tests {
     fn sha_and_validation() {
         let m = sample(b"onnx");
         m.check_against_onnx_bytes(b"onnx").unwrap();
-        assert!(matches!(m.check_against_onnx_bytes(b"other"), Err(ManifestError::ShaMismatch { .. })));
+        assert!(matches!(
+            m.check_against_onnx_bytes(b"other"),
+            Err(ManifestError::ShaMismatch { .. })
+        ));
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -394,6 +421,9 @@ mod tests {
         assert!(bad.validate().is_err());
         let mut bad = m;
         bad.format_version = 2;
-        assert!(matches!(bad.validate(), Err(ManifestError::UnsupportedVersion { found: 2 })));
+        assert!(matches!(
+            bad.validate(),
+            Err(ManifestError::UnsupportedVersion { found: 2 })
+        ));
     }
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{correlated_rows, read_f64, rel_err, run_py, write_f32};
-use pagan_shared::{FeatureStats, StatsError, StatsWarning};
+use pagan_shared::{FeatureStats, Gaussian, StatsError, StatsWarning};
 
 fn stats_of(rows: &[f32], d: usize, batch: usize) -> FeatureStats {
     let mut s = FeatureStats::new(d).expect("dim > 0");
@@ -123,4 +123,13 @@ fn rank_deficient_covariance_warns() {
     let enough = stats_of(&x, d, 16).finalize().expect("100 samples");
     assert!(!enough.rank_deficient());
     assert!(enough.warnings.is_empty());
+
+    // The protocol case: 2048-d Inception features from fewer than 2,048 images.
+    let d = 2048;
+    let mut eye = vec![0.0; d * d];
+    (0..d).for_each(|i| eye[i * d + i] = 1.0);
+    let g = Gaussian::new(vec![0.0; d], eye.clone(), Some(2000)).expect("valid");
+    assert!(g.rank_deficient());
+    let g = Gaussian::new(vec![0.0; d], eye, Some(10_000)).expect("valid");
+    assert!(!g.rank_deficient());
 }

@@ -25,7 +25,13 @@ impl Adam {
     pub fn new(cfg: AdamConfig, params: Vec<(String, Tensor)>) -> Self {
         let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        Self { cfg, params, m, v, step: 0 }
+        Self {
+            cfg,
+            params,
+            m,
+            v,
+            step: 0,
+        }
     }
 
     /// The parameter tensors, for `Tensor::run_backward`.
@@ -40,7 +46,12 @@ impl Adam {
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
         tch::no_grad(|| {
-            for (((_, p), (m, v)), g) in self.params.iter().zip(self.m.iter_mut().zip(self.v.iter_mut())).zip(grads) {
+            for (((_, p), (m, v)), g) in self
+                .params
+                .iter()
+                .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+                .zip(grads)
+            {
                 let _ = m.lerp_(g, 1.0 - c.beta1);
                 *v *= c.beta2;
                 let _ = v.addcmul_(&(g * (1.0 - c.beta2)), g);
@@ -71,7 +82,12 @@ mod tests {
     /// Reference: the Adam formula in f64 scalars, step by step.
     #[test]
     fn matches_scalar_adam_in_f64() {
-        let cfg = AdamConfig { lr: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+        let cfg = AdamConfig {
+            lr: 0.01,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
         let p = Tensor::from_slice(&[1.0f64, -2.0]).set_requires_grad(true);
         let mut adam = Adam::new(cfg, vec![("p".into(), p.shallow_clone())]);
         let (mut x, mut m, mut v) = ([1.0f64, -2.0], [0.0; 2], [0.0; 2]);

@@ -68,8 +68,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let [c, h, w] = image.map(|v| v as usize);
     let n = 512;
     // Synthetic images: the step's cost does not depend on pixel values.
-    let data: Vec<u8> = (0..n * c * h * w).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
-    let set = ImageSet { data, labels: None, n, channels: c, height: h, width: w, source: "synthetic".into() };
+    let data: Vec<u8> = (0..n * c * h * w)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    let set = ImageSet {
+        data,
+        labels: None,
+        n,
+        channels: c,
+        height: h,
+        width: w,
+        source: "synthetic".into(),
+    };
     let cfg = TrainConfig {
         dataset: "synthetic".into(),
         data_dir: String::new(),

@@ -80,13 +80,21 @@ pub fn weights_name(iter: u64) -> String {
 pub fn load_latest(run: &Path) -> Result<(CheckpointMeta, Vec<(String, Tensor)>)> {
     let lp = latest_path(run);
     let bytes = std::fs::read(&lp).with_context(|| {
-        format!("no checkpoint in {} (expected {}); was the run started with `pagan-train train`?", run.display(), lp.display())
+        format!(
+            "no checkpoint in {} (expected {}); was the run started with `pagan-train train`?",
+            run.display(),
+            lp.display()
+        )
     })?;
-    let meta: CheckpointMeta =
-        serde_json::from_slice(&bytes).with_context(|| format!("corrupt checkpoint meta {}", lp.display()))?;
+    let meta: CheckpointMeta = serde_json::from_slice(&bytes)
+        .with_context(|| format!("corrupt checkpoint meta {}", lp.display()))?;
     let wpath = dir(run).join(&meta.weights_file);
     if !wpath.exists() {
-        bail!("checkpoint {} names {}, which is missing", lp.display(), wpath.display());
+        bail!(
+            "checkpoint {} names {}, which is missing",
+            lp.display(),
+            wpath.display()
+        );
     }
     let tensors = Tensor::read_safetensors(&wpath).with_context(|| format!("reading {}", wpath.display()))?;
     Ok((meta, tensors))
@@ -101,10 +109,15 @@ pub fn restore(targets: &[(String, Tensor)], saved: &[(String, Tensor)], what: &
                 .get(name.as_str())
                 .with_context(|| format!("{what}: tensor {name} missing from checkpoint"))?;
             if src.size() != t.size() {
-                bail!("{what}: {name} has shape {:?} in checkpoint, {:?} in the model", src.size(), t.size());
+                bail!(
+                    "{what}: {name} has shape {:?} in checkpoint, {:?} in the model",
+                    src.size(),
+                    t.size()
+                );
             }
             let mut dst = t.shallow_clone();
-            dst.f_copy_(src).with_context(|| format!("{what}: copying {name}"))?;
+            dst.f_copy_(src)
+                .with_context(|| format!("{what}: copying {name}"))?;
         }
         Ok(())
     })

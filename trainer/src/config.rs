@@ -60,7 +60,10 @@ impl Preset {
             Preset::Paper => Arch::paper(image),
             Preset::Demo => {
                 let (g, d) = (Arch::narrowed(image, 4), Arch::narrowed(image, 8));
-                Arch { d_widths: d.d_widths, ..g }
+                Arch {
+                    d_widths: d.d_widths,
+                    ..g
+                }
             }
         }
     }

@@ -14,9 +14,24 @@ pub enum DeviceArg {
     Cuda,
 }
 
+/// True when an NVIDIA driver is visible and libtorch can use it.
+///
+/// The driver check comes first because probing CUDA on a host without one leaves libtorch's
+/// CPU threads fighting (measured: 2-thread training 3-5x slower afterwards), so CPU-only
+/// hosts must never call into CUDA at all.
+pub fn cuda_available() -> bool {
+    let driver = ["/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    driver && tch::Cuda::is_available()
+}
+
 /// Resolves the choice to a tch device, saying clearly when CUDA was asked for but is absent.
 pub fn resolve(arg: DeviceArg) -> Result<Device> {
-    let cuda = tch::Cuda::is_available();
+    if arg == DeviceArg::Cpu {
+        return Ok(Device::Cpu);
+    }
+    let cuda = cuda_available();
     match arg {
         DeviceArg::Cpu => Ok(Device::Cpu),
         DeviceArg::Auto => Ok(if cuda { Device::Cuda(0) } else { Device::Cpu }),

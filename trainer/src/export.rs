@@ -73,7 +73,12 @@ pub struct ExportReport {
 
 /// Values of a tensor as f32, row-major, copied to the CPU.
 fn values(t: &Tensor) -> Result<Vec<f32>, ExportError> {
-    let flat = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous().flatten(0, -1);
+    let flat = t
+        .detach()
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .flatten(0, -1);
     Ok(Vec::<f32>::try_from(&flat)?)
 }
 
@@ -91,7 +96,13 @@ fn weight(b: &mut GraphBuilder, name: &str, t: &Tensor, expected: &[i64]) -> Res
 }
 
 /// BatchNormalization in inference mode (running statistics) over channel axis 1.
-fn batch_norm(b: &mut GraphBuilder, name: &str, x: &str, bn: &BatchNorm, c: i64) -> Result<String, ExportError> {
+fn batch_norm(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: &str,
+    bn: &BatchNorm,
+    c: i64,
+) -> Result<String, ExportError> {
     let scale = weight(b, &format!("{name}.weight"), &bn.weight, &[c])?;
     let bias = weight(b, &format!("{name}.bias"), &bn.bias, &[c])?;
     let mean = weight(b, &format!("{name}.running_mean"), &bn.running_mean, &[c])?;
@@ -154,7 +165,12 @@ pub fn generator_onnx(g: &Generator) -> Result<Vec<u8>, ExportError> {
     let fc_w = weight(&mut b, "fc.weight", &g.fc_weight, &[f, latent])?;
     let fc_b = weight(&mut b, "fc.bias", &g.fc_bias, &[f])?;
     // Gemm with transB computes z W^T + b, exactly torch's linear.
-    let x = b.node("fc", "Gemm", &[&z, &fc_w, &fc_b], &[("transB", AttrValue::Int(1))])?;
+    let x = b.node(
+        "fc",
+        "Gemm",
+        &[&z, &fc_w, &fc_b],
+        &[("transB", AttrValue::Int(1))],
+    )?;
     // BatchNormalization takes [N, C] with C = F: the BN1d before the reshape.
     let x = batch_norm(&mut b, "bn0", &x, &g.bn0, f)?;
     let x = b.node("relu0", "Relu", &[&x], &[])?;
@@ -257,7 +273,8 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
     let g = generator_on_cpu(&gan.g);
     let bytes = generator_onnx(&g).context("building the generator ONNX graph")?;
 
-    let mut session = ort_run::session_from_bytes(&bytes, 0).context("loading the exported graph in ONNX Runtime")?;
+    let mut session =
+        ort_run::session_from_bytes(&bytes, 0).context("loading the exported graph in ONNX Runtime")?;
     let diff = compare(&mut session, &g, &VERIFY_BATCHES).context("checking the export against tch")?;
     // NaN compares false, so test it explicitly.
     if diff.is_nan() || diff > TOLERANCE {
@@ -274,7 +291,11 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
     let z = pagan_shared::latent::uniform(SAMPLE_SEED, n, latent as usize);
     let (images, shape) = ort_run::run_f32(&mut session, INPUT_NAME, &z, &[n as i64, latent])
         .context("generating the sample grid in ONNX Runtime")?;
-    let grid_shape: [usize; 4] = match shape.iter().map(|&d| usize::try_from(d)).collect::<Result<Vec<_>, _>>() {
+    let grid_shape: [usize; 4] = match shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(v) if v.len() == 4 => [v[0], v[1], v[2], v[3]],
         _ => bail!("unexpected ONNX output shape {shape:?} for the sample grid"),
     };
@@ -326,7 +347,8 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
         sha256: manifest::sha256_hex(&bytes),
         created_by: format!("{} {}", onnx::PRODUCER, env!("CARGO_PKG_VERSION")),
     };
-    m.validate().context("the manifest built for this export is invalid")?;
+    m.validate()
+        .context("the manifest built for this export is invalid")?;
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let onnx_path = out_dir.join(manifest::GENERATOR_FILE);
@@ -341,8 +363,12 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
     pagan_shared::grid::write_atomic(&onnx_path, &bytes)
         .with_context(|| format!("writing {} (export incomplete: no manifest)", onnx_path.display()))?;
     let samples_path = out_dir.join(SAMPLES_FILE);
-    pagan_shared::grid::save_grid(&samples_path, &images, grid_shape, GRID_SIDE)
-        .with_context(|| format!("writing {} (export incomplete: no manifest)", samples_path.display()))?;
+    pagan_shared::grid::save_grid(&samples_path, &images, grid_shape, GRID_SIDE).with_context(|| {
+        format!(
+            "writing {} (export incomplete: no manifest)",
+            samples_path.display()
+        )
+    })?;
     m.write(&manifest_path)
         .with_context(|| format!("writing {} (export incomplete)", manifest_path.display()))?;
 

@@ -22,5 +22,10 @@ pub fn ns_g_loss(fake_logits: &Tensor, t: &Targets) -> Tensor {
 
 /// Fraction of logits on the side of their target (logit > 0 means TRUE).
 pub fn accuracy(logits: &Tensor, target: &Tensor) -> Tensor {
-    logits.gt(0.0).to_kind(Kind::Float).eq_tensor(target).to_kind(Kind::Float).mean(Kind::Float)
+    logits
+        .gt(0.0)
+        .to_kind(Kind::Float)
+        .eq_tensor(target)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
 }

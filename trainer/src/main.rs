@@ -213,7 +213,12 @@ fn train(a: TrainArgs) -> Result<()> {
     let demo = a.preset == Preset::Demo;
     let set = data::load(&spec, Split::Train, &data_dir, a.limit)?;
     tracing::info!(dataset = %spec, images = set.n, source = %set.source, device = %device::describe(dev), "data loaded");
-    let adam = AdamConfig { lr: a.lr, beta1: a.beta1, beta2: a.beta2, ..AdamConfig::default() };
+    let adam = AdamConfig {
+        lr: a.lr,
+        beta1: a.beta1,
+        beta2: a.beta2,
+        ..AdamConfig::default()
+    };
     let image = [set.channels as i64, set.height as i64, set.width as i64];
     let cfg = TrainConfig {
         dataset: spec.to_string(),
@@ -227,17 +232,25 @@ fn train(a: TrainArgs) -> Result<()> {
         adam_g: adam,
         pa: a.pa,
         pa_feat_layer: a.pa_feat_layer as usize,
-        start_level: a.start_level.unwrap_or(if matches!(spec, DatasetSpec::Cifar10) { 2 } else { 0 }),
+        start_level: a.start_level.unwrap_or(if matches!(spec, DatasetSpec::Cifar10) {
+            2
+        } else {
+            0
+        }),
         max_level: a.max_level,
         fade_iters: a.fade_iters,
-        schedule: a.pa_schedule.unwrap_or(ScheduleSpec::Every(if demo { 1000 } else { 10_000 })),
+        schedule: a
+            .pa_schedule
+            .unwrap_or(ScheduleSpec::Every(if demo { 1000 } else { 10_000 })),
         reset_g_adam_on_level_up: a.reset_g_adam,
         log_every: a.log_every,
         sample_every: a.sample_every.unwrap_or(if demo { 500 } else { 1000 }),
         checkpoint_every: a.checkpoint_every.unwrap_or(if demo { 500 } else { 5000 }),
     };
     let mut t = Trainer::create(cfg, &a.out, dev, &set)?;
-    t.run(RunOptions { quiet: a.common.quiet })
+    t.run(RunOptions {
+        quiet: a.common.quiet,
+    })
 }
 
 fn resume(a: ResumeArgs) -> Result<()> {
@@ -253,7 +266,9 @@ fn resume(a: ResumeArgs) -> Result<()> {
         pagan_shared::grid::write_atomic(&a.run.join("config.json"), &json)?;
     }
     tracing::info!(run = %a.run.display(), from = t.iter, to = t.cfg.iters, "resuming");
-    t.run(RunOptions { quiet: a.common.quiet })
+    t.run(RunOptions {
+        quiet: a.common.quiet,
+    })
 }
 
 fn main() -> std::process::ExitCode {
@@ -299,7 +314,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Cmd::Data { cmd: DataCmd::Fetch { dataset, data_dir } } => {
+        Cmd::Data {
+            cmd: DataCmd::Fetch { dataset, data_dir },
+        } => {
             let spec: DatasetSpec = dataset.parse()?;
             let dir = data::resolve_data_dir(data_dir.as_deref());
             let files = data::fetch(&spec, &dir).with_context(|| format!("fetching {spec}"))?;
@@ -308,7 +325,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Data { cmd: DataCmd::Info { dataset, split, data_dir } } => {
+        Cmd::Data {
+            cmd:
+                DataCmd::Info {
+                    dataset,
+                    split,
+                    data_dir,
+                },
+        } => {
             let spec: DatasetSpec = dataset.parse()?;
             let split: Split = split.parse()?;
             let dir = data::resolve_data_dir(data_dir.as_deref());

@@ -126,7 +126,10 @@ impl Generator {
         let (hs, ws) = (g_sizes(h), g_sizes(w));
         let gw = arch.g_widths;
         let f = gw[0] * hs[0] * ws[0];
-        let normal = nn::Init::Randn { mean: 0.0, stdev: INIT_STD };
+        let normal = nn::Init::Randn {
+            mean: 0.0,
+            stdev: INIT_STD,
+        };
         let fc_weight = (p / "fc").var("weight", &[f, arch.latent], normal);
         let fc_bias = (p / "fc").zeros("bias", &[f]);
         let bn0 = BatchNorm::new(&(p / "bn0"), f);
@@ -226,7 +229,10 @@ impl Discriminator {
     /// Builds D under `p`. `pa_layer` = Some(0) is input-space PA, Some(k) feature-space.
     pub fn new(p: &nn::Path, arch: &Arch, pa_layer: Option<usize>, max_level: i64, level: i64) -> Self {
         let [c, h, w] = arch.image;
-        let normal = nn::Init::Randn { mean: 0.0, stdev: INIT_STD };
+        let normal = nn::Init::Randn {
+            mean: 0.0,
+            stdev: INIT_STD,
+        };
         let ks = [3, 4, 3, 4, 3, 4, 3];
         let (mut hh, mut ww) = (h, w);
         let mut convs = Vec::new();
@@ -298,12 +304,20 @@ impl Discriminator {
     /// Logits [N] for images [N, C, H, W] and bits [N, max_level] (0/1; ignored without PA).
     pub fn forward(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Tensor {
         let mut h = x.shallow_clone();
-        for (i, ((sw, b), g)) in self.convs.iter().zip(&self.conv_biases).zip(&self.geoms).enumerate() {
+        for (i, ((sw, b), g)) in self
+            .convs
+            .iter()
+            .zip(&self.conv_biases)
+            .zip(&self.geoms)
+            .enumerate()
+        {
             let is_pa = self.pa_layer == Some(i);
             if is_pa {
                 let (n, hh, ww) = (h.size()[0], h.size()[2], h.size()[3]);
                 let bits_map = match bits {
-                    Some(b) => b.view([n, self.max_level, 1, 1]).expand([n, self.max_level, hh, ww], false),
+                    Some(b) => b
+                        .view([n, self.max_level, 1, 1])
+                        .expand([n, self.max_level, hh, ww], false),
                     None => Tensor::zeros([n, self.max_level, hh, ww], (h.kind(), h.device())),
                 };
                 h = Tensor::cat(&[&h, &bits_map], 1);
@@ -363,7 +377,11 @@ mod tests {
         let shapes: Vec<Vec<i64>> = d.convs.iter().map(|c| c.weight.size()).collect();
         assert_eq!(shapes[0], vec![64, 1, 3, 3]);
         assert_eq!(shapes[5], vec![512, 256, 4, 4]);
-        assert_eq!(shapes[6], vec![512, 512 + 4, 3, 3], "feat PA adds max_level channels");
+        assert_eq!(
+            shapes[6],
+            vec![512, 512 + 4, 3, 3],
+            "feat PA adds max_level channels"
+        );
         assert_eq!(d.fc.weight.size(), vec![1, 512 * 4 * 4]);
         let g = Generator::new(&(vs.root() / "g"), &arch);
         assert_eq!(g.fc_weight.size(), vec![512 * 4 * 4, 128]);

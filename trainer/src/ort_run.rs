@@ -56,7 +56,11 @@ pub fn library_path() -> Option<PathBuf> {
     std::env::var_os(DYLIB_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| option_env!("PAGAN_ORT_DYLIB_DEFAULT").filter(|s| !s.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            option_env!("PAGAN_ORT_DYLIB_DEFAULT")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        })
 }
 
 /// Why the environment could not be created (cached: a failed dlopen fails the same way again).
@@ -97,7 +101,7 @@ fn build_session(env: &Environment, bytes: &[u8], threads: usize) -> ort::Result
     if threads > 0 {
         builder = builder.with_intra_threads(threads)?.with_inter_threads(1)?;
     }
-    Ok(builder.commit_from_memory(bytes)?)
+    builder.commit_from_memory(bytes)
 }
 
 /// A CPU session for the serialised model `bytes`, with `threads` intra-op threads

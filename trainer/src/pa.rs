@@ -99,8 +99,12 @@ impl PaState {
     /// Samples bits [n, max_level] as 0/1 floats from torch's RNG on `device`.
     pub fn sample_bits(&self, n: i64, t: u64, device: Device) -> Tensor {
         let probs: Vec<f32> = self.probs(t).iter().map(|&p| p as f32).collect();
-        let p = Tensor::from_slice(&probs).to_device(device).view([1, self.max_level]);
-        Tensor::rand([n, self.max_level], (Kind::Float, device)).lt_tensor(&p).to_kind(Kind::Float)
+        let p = Tensor::from_slice(&probs)
+            .to_device(device)
+            .view([1, self.max_level]);
+        Tensor::rand([n, self.max_level], (Kind::Float, device))
+            .lt_tensor(&p)
+            .to_kind(Kind::Float)
     }
 }
 
@@ -130,7 +134,11 @@ pub fn targets(bits: Option<&Tensor>, n: i64, device: Device) -> Targets {
     // Real: class = parity, TRUE iff parity 0. Fake: class = (1 + parity) mod 2, TRUE iff parity 1.
     let real = 1.0 - &parity;
     let generator = 1.0 - &parity;
-    Targets { real, fake: parity, generator }
+    Targets {
+        real,
+        fake: parity,
+        generator,
+    }
 }
 
 #[cfg(test)]

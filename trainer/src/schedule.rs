@@ -32,7 +32,11 @@ impl FromStr for ScheduleSpec {
             Some(("at", list)) => {
                 let mut v = list
                     .split(',')
-                    .map(|x| x.trim().parse::<u64>().map_err(|_| bad("iterations must be integers")))
+                    .map(|x| {
+                        x.trim()
+                            .parse::<u64>()
+                            .map_err(|_| bad("iterations must be integers"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 v.sort_unstable();
                 Ok(Self::At(v))
@@ -99,7 +103,7 @@ impl LevelSchedule for FixedSchedule {
     fn should_level_up(&mut self, input: &ScheduleInput) -> bool {
         match &self.spec {
             ScheduleSpec::Never => false,
-            ScheduleSpec::Every(n) => input.iter > 0 && input.iter % n == 0,
+            ScheduleSpec::Every(n) => input.iter > 0 && input.iter.is_multiple_of(*n),
             ScheduleSpec::At(v) => v.binary_search(&input.iter).is_ok(),
         }
     }
@@ -117,7 +121,13 @@ mod tests {
     fn ups(spec: &str, upto: u64) -> Vec<u64> {
         let mut s = build(&spec.parse().expect("spec"));
         (1..=upto)
-            .filter(|&t| s.should_level_up(&ScheduleInput { iter: t, level: 0, kid: None }))
+            .filter(|&t| {
+                s.should_level_up(&ScheduleInput {
+                    iter: t,
+                    level: 0,
+                    kid: None,
+                })
+            })
             .collect()
     }
 
@@ -129,7 +139,10 @@ mod tests {
         assert!("every:0".parse::<ScheduleSpec>().is_err());
         assert!("sometimes".parse::<ScheduleSpec>().is_err());
         for s in ["never", "every:7", "at:1,4"] {
-            assert_eq!(s.parse::<ScheduleSpec>().map(|x| x.to_string()).ok().as_deref(), Some(s));
+            assert_eq!(
+                s.parse::<ScheduleSpec>().map(|x| x.to_string()).ok().as_deref(),
+                Some(s)
+            );
         }
     }
 }

@@ -92,7 +92,14 @@ mod tests {
         tch::manual_seed(3);
         let vs = VarStore::new(Device::Cpu);
         let p = vs.root();
-        let w = p.var("w", &[64, 32, 3, 3], nn::Init::Randn { mean: 0.0, stdev: 0.05 });
+        let w = p.var(
+            "w",
+            &[64, 32, 3, 3],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.05,
+            },
+        );
         let sn = SpectralWeight::new(&p, w);
         for _ in 0..200 {
             let _ = sn.normalized(true, None);
@@ -110,7 +117,14 @@ mod tests {
         tch::manual_seed(4);
         let vs = VarStore::new(Device::Cpu);
         let p = vs.root();
-        let w = p.var("w", &[8, 5], nn::Init::Randn { mean: 0.0, stdev: 1.0 });
+        let w = p.var(
+            "w",
+            &[8, 5],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 1.0,
+            },
+        );
         let sn = SpectralWeight::new(&p, w);
         let before = sn.u.copy();
         let _ = sn.normalized(false, None);

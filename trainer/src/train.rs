@@ -145,7 +145,10 @@ impl Trainer {
     fn build(cfg: TrainConfig, dir: &Path, device: Device, data: &ImageSet) -> Result<Self> {
         let [n, c, h, w] = data.shape();
         if [c as i64, h as i64, w as i64] != cfg.arch.image {
-            bail!("dataset images are {c}x{h}x{w}, the run expects {:?}", cfg.arch.image);
+            bail!(
+                "dataset images are {c}x{h}x{w}, the run expects {:?}",
+                cfg.arch.image
+            );
         }
         let pa = PaState::new(cfg.start_level, cfg.max_level, cfg.fade_iters);
         let gan = Gan::new(&cfg, device, pa.level);
@@ -252,7 +255,10 @@ impl Trainer {
     pub fn run(&mut self, opts: RunOptions) -> Result<()> {
         let total = self.cfg.iters;
         if self.iter >= total {
-            tracing::info!(iter = self.iter, "run already at {total} iterations; nothing to do");
+            tracing::info!(
+                iter = self.iter,
+                "run already at {total} iterations; nothing to do"
+            );
             return Ok(());
         }
         let bar = progress_bar(self.iter, total, opts.quiet);
@@ -277,7 +283,7 @@ impl Trainer {
             self.iter += 1;
             bar.inc(1);
 
-            if self.iter % self.cfg.log_every == 0 || self.iter == total {
+            if self.iter.is_multiple_of(self.cfg.log_every) || self.iter == total {
                 if let Some(w) = window.take() {
                     let k = window_n as f64;
                     let v = |t: &Tensor| t.double_value(&[]) / k;
@@ -301,8 +307,15 @@ impl Trainer {
                 window_start = Instant::now();
             }
 
-            let input = ScheduleInput { iter: self.iter, level: self.pa.level, kid: None };
-            if self.gan.d.pa_layer.is_some() && self.schedule.should_level_up(&input) && self.pa.level_up(self.iter) {
+            let input = ScheduleInput {
+                iter: self.iter,
+                level: self.pa.level,
+                kid: None,
+            };
+            if self.gan.d.pa_layer.is_some()
+                && self.schedule.should_level_up(&input)
+                && self.pa.level_up(self.iter)
+            {
                 self.gan.d.set_level(self.pa.level);
                 self.schedule.on_level_up(self.iter);
                 if self.cfg.reset_g_adam_on_level_up {
@@ -311,10 +324,10 @@ impl Trainer {
                 bar.suspend(|| tracing::info!(iter = self.iter, level = self.pa.level, "PA level up"));
             }
 
-            if self.iter % self.cfg.sample_every == 0 || self.iter == total {
+            if self.iter.is_multiple_of(self.cfg.sample_every) || self.iter == total {
                 self.save_grid()?;
             }
-            if self.iter % self.cfg.checkpoint_every == 0 || self.iter == total {
+            if self.iter.is_multiple_of(self.cfg.checkpoint_every) || self.iter == total {
                 metrics.flush()?;
                 self.train_seconds += seg_start.elapsed().as_secs_f64();
                 seg_start = Instant::now();
@@ -341,7 +354,12 @@ impl Trainer {
         let x = self.fixed_samples();
         let shape = x.size();
         let data = Vec::<f32>::try_from(x.flatten(0, -1))?;
-        let dims = [shape[0] as usize, shape[1] as usize, shape[2] as usize, shape[3] as usize];
+        let dims = [
+            shape[0] as usize,
+            shape[1] as usize,
+            shape[2] as usize,
+            shape[3] as usize,
+        ];
         let dir = self.dir.join("samples");
         pagan_shared::grid::save_grid(&dir.join(format!("iter-{:09}.png", self.iter)), &data, dims, 8)?;
         pagan_shared::grid::save_grid(&dir.join("latest.png"), &data, dims, 8)?;
@@ -370,7 +388,8 @@ impl Trainer {
 /// Reads a run's config.json.
 pub fn load_config(dir: &Path) -> Result<TrainConfig> {
     let p = dir.join("config.json");
-    let bytes = std::fs::read(&p).with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?;
+    let bytes = std::fs::read(&p)
+        .with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("corrupt {}", p.display()))
 }
 
@@ -385,16 +404,23 @@ pub fn load_gan(dir: &Path, device: Device) -> Result<(TrainConfig, CheckpointMe
 
 /// Drops metrics lines past `iter` (written after the checkpoint a resume starts from).
 fn truncate_metrics(path: &Path, iter: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
     let kept: Vec<&str> = text
         .lines()
-        .filter(|l| serde_json::from_str::<MetricsLine>(l).map(|m| m.iter <= iter).unwrap_or(true))
+        .filter(|l| {
+            serde_json::from_str::<MetricsLine>(l)
+                .map(|m| m.iter <= iter)
+                .unwrap_or(true)
+        })
         .collect();
     let mut out = kept.join("\n");
     if !out.is_empty() {
         out.push('\n');
     }
-    pagan_shared::grid::write_atomic(path, out.as_bytes()).with_context(|| format!("rewriting {}", path.display()))
+    pagan_shared::grid::write_atomic(path, out.as_bytes())
+        .with_context(|| format!("rewriting {}", path.display()))
 }
 
 /// Reads a metrics file.

@@ -12,7 +12,11 @@ fn bin() -> Command {
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn pagan-train");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "command failed: {cmd:?}\n{text}");
     text
 }
@@ -29,8 +33,18 @@ fn every_subcommand_explains_its_flags() {
     }
     let train = run_ok(bin().args(["train", "--help"]));
     for flag in [
-        "--dataset", "--preset", "--pa", "--start-level", "--max-level", "--iters", "--seed", "--device", "--out",
-        "--pa-schedule", "--fade-iters", "--data-dir",
+        "--dataset",
+        "--preset",
+        "--pa",
+        "--start-level",
+        "--max-level",
+        "--iters",
+        "--seed",
+        "--device",
+        "--out",
+        "--pa-schedule",
+        "--fade-iters",
+        "--data-dir",
     ] {
         assert!(train.contains(flag), "train --help lacks {flag}");
     }
@@ -50,43 +64,101 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     assert!(!out.status.success());
     assert!(err.contains("imagenet") && !err.contains("panicked"), "{err}");
 
-    let out = bin().args(["train", "--dataset", "cifar10", "--data-dir"]).arg(tmp.path()).arg("--out").arg(tmp.path().join("c")).output().expect("spawn");
+    let out = bin()
+        .args(["train", "--dataset", "cifar10", "--data-dir"])
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(tmp.path().join("c"))
+        .output()
+        .expect("spawn");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("cifar") && err.contains("fetch") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("cifar") && err.contains("fetch") && !err.contains("panicked"),
+        "{err}"
+    );
 
-    let out = bin().args(["resume"]).arg(tmp.path().join("nothing")).output().expect("spawn");
+    let out = bin()
+        .args(["resume"])
+        .arg(tmp.path().join("nothing"))
+        .output()
+        .expect("spawn");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("config.json") && !err.contains("panicked"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("config.json") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]
 fn train_resume_sample_export_on_fashion_mnist() {
     let fm = repo().join("data/fashion-mnist/train-images-idx3-ubyte.gz");
-    assert!(fm.exists(), "Fashion-MNIST missing at {}: run `make setup`", fm.display());
+    assert!(
+        fm.exists(),
+        "Fashion-MNIST missing at {}: run `make setup`",
+        fm.display()
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let run = tmp.path().join("run");
     let common = ["--device", "cpu", "--quiet"];
     run_ok(
         bin()
-            .args(["train", "--dataset", "fashion-mnist", "--preset", "demo", "--pa", "input", "--limit", "256"])
-            .args(["--batch", "8", "--iters", "4", "--log-every", "1", "--checkpoint-every", "2", "--pa-schedule", "every:2"])
+            .args([
+                "train",
+                "--dataset",
+                "fashion-mnist",
+                "--preset",
+                "demo",
+                "--pa",
+                "input",
+                "--limit",
+                "256",
+            ])
+            .args([
+                "--batch",
+                "8",
+                "--iters",
+                "4",
+                "--log-every",
+                "1",
+                "--checkpoint-every",
+                "2",
+                "--pa-schedule",
+                "every:2",
+            ])
             .arg("--data-dir")
             .arg(repo().join("data"))
             .arg("--out")
             .arg(&run)
             .args(common),
     );
-    for f in ["config.json", "metrics.jsonl", "samples/latest.png", "checkpoints/latest.json"] {
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "samples/latest.png",
+        "checkpoints/latest.json",
+    ] {
         assert!(run.join(f).exists(), "missing {f}");
     }
     run_ok(bin().arg("resume").arg(&run).args(["--iters", "6"]).args(common));
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
     assert_eq!(metrics.lines().count(), 6);
-    assert!(metrics.lines().last().is_some_and(|l| l.contains("\"iter\":6") && l.contains("\"pa_level\":3")));
+    assert!(
+        metrics
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"iter\":6") && l.contains("\"pa_level\":3"))
+    );
 
     let grid = tmp.path().join("grid.png");
-    run_ok(bin().arg("sample").arg(&run).args(["--n", "16", "--seed", "3", "--out"]).arg(&grid).args(common));
+    run_ok(
+        bin()
+            .arg("sample")
+            .arg(&run)
+            .args(["--n", "16", "--seed", "3", "--out"])
+            .arg(&grid)
+            .args(common),
+    );
     let img = image::open(&grid).expect("grid is a PNG");
     assert_eq!((img.width(), img.height()), (4 * 30 + 2, 4 * 30 + 2));
 
@@ -94,17 +166,42 @@ fn train_resume_sample_export_on_fashion_mnist() {
     let zp = tmp.path().join("z.npy");
     pagan_shared::npy::write(&zp, &z, &[3, 128]).expect("z.npy");
     let xp = tmp.path().join("x.npy");
-    run_ok(bin().arg("sample").arg(&run).args(["--format", "npy", "--z"]).arg(&zp).arg("--out").arg(&xp).args(common));
+    run_ok(
+        bin()
+            .arg("sample")
+            .arg(&run)
+            .args(["--format", "npy", "--z"])
+            .arg(&zp)
+            .arg("--out")
+            .arg(&xp)
+            .args(common),
+    );
     let (x, shape) = pagan_shared::npy::read(&xp).expect("x.npy");
     assert_eq!(shape, vec![3, 1, 28, 28]);
     assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
     // Same latents again: identical output (eval mode, no randomness).
     let xp2 = tmp.path().join("x2.npy");
-    run_ok(bin().arg("sample").arg(&run).args(["--format", "npy", "--z"]).arg(&zp).arg("--out").arg(&xp2).args(common));
+    run_ok(
+        bin()
+            .arg("sample")
+            .arg(&run)
+            .args(["--format", "npy", "--z"])
+            .arg(&zp)
+            .arg("--out")
+            .arg(&xp2)
+            .args(common),
+    );
     assert_eq!(pagan_shared::npy::read(&xp2).expect("x2").0, x);
 
     let model = tmp.path().join("models/fm-tiny");
-    let text = run_ok(bin().arg("export").arg(&run).arg("--out").arg(&model).args(common));
+    let text = run_ok(
+        bin()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&model)
+            .args(common),
+    );
     assert!(text.contains("max |diff|"), "{text}");
     for f in ["generator.onnx", "manifest.json", "samples.png"] {
         assert!(model.join(f).exists(), "export lacks {f}");

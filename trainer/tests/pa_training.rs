@@ -30,8 +30,15 @@ fn masked_bit_kernels_receive_zero_gradient() {
     let g = Tensor::run_backward(&[&out], &[&d.convs[0].weight], false, false);
     let g = &g[0];
     assert_eq!(g.size(), vec![8, 1 + 4, 3, 3]);
-    assert_eq!(max_abs(&g.narrow(1, 2, 3)), 0.0, "inactive bit kernels got a gradient");
-    assert!(max_abs(&g.narrow(1, 1, 1)) > 0.0, "the live bit kernel must learn");
+    assert_eq!(
+        max_abs(&g.narrow(1, 2, 3)),
+        0.0,
+        "inactive bit kernels got a gradient"
+    );
+    assert!(
+        max_abs(&g.narrow(1, 1, 1)) > 0.0,
+        "the live bit kernel must learn"
+    );
     assert!(max_abs(&g.narrow(1, 0, 1)) > 0.0);
 }
 
@@ -54,7 +61,13 @@ fn level_up_leaves_discriminator_output_unchanged() {
     t.pa.fade_iters = 0;
     t.steps(5);
     let trained = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
-    let zero2 = Tensor::cat(&[bits.narrow(1, 0, 1), Tensor::zeros([5, 2], (Kind::Float, Device::Cpu))], 1);
+    let zero2 = Tensor::cat(
+        &[
+            bits.narrow(1, 0, 1),
+            Tensor::zeros([5, 2], (Kind::Float, Device::Cpu)),
+        ],
+        1,
+    );
     let without = tch::no_grad(|| t.gan.d.forward(&x, Some(&zero2), false));
     assert!(max_abs(&(&trained - &without)) > 0.0);
 }
@@ -65,10 +78,14 @@ fn pa_off_is_plain_ns_gan() {
     let r = [1.5f64, -0.3, 0.0, 2.2];
     let f = [-1.0f64, 0.4, 3.0, -2.5];
     let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-    let d_ref = r.iter().map(|&x| -sig(x).ln()).sum::<f64>() / 4.0 + f.iter().map(|&x| -(1.0 - sig(x)).ln()).sum::<f64>() / 4.0;
+    let d_ref = r.iter().map(|&x| -sig(x).ln()).sum::<f64>() / 4.0
+        + f.iter().map(|&x| -(1.0 - sig(x)).ln()).sum::<f64>() / 4.0;
     let g_ref = f.iter().map(|&x| -sig(x).ln()).sum::<f64>() / 4.0;
     let tg = pa::targets(None, 4, Device::Cpu);
-    let (rt, ft) = (Tensor::from_slice(&r).to_kind(Kind::Float), Tensor::from_slice(&f).to_kind(Kind::Float));
+    let (rt, ft) = (
+        Tensor::from_slice(&r).to_kind(Kind::Float),
+        Tensor::from_slice(&f).to_kind(Kind::Float),
+    );
     let d = loss::ns_d_loss(&rt, &ft, &tg).double_value(&[]);
     let g = loss::ns_g_loss(&ft, &tg).double_value(&[]);
     assert!((d - d_ref).abs() < 1e-6, "{d} vs {d_ref}");
@@ -85,8 +102,18 @@ fn pa_off_is_plain_ns_gan() {
 }
 
 fn synthetic_set(n: usize) -> ImageSet {
-    let data: Vec<u8> = (0..n * 784).map(|i| ((i * 37 + i / 784 * 11) % 256) as u8).collect();
-    ImageSet { data, labels: None, n, channels: 1, height: 28, width: 28, source: "synthetic".into() }
+    let data: Vec<u8> = (0..n * 784)
+        .map(|i| ((i * 37 + i / 784 * 11) % 256) as u8)
+        .collect();
+    ImageSet {
+        data,
+        labels: None,
+        n,
+        channels: 1,
+        height: 28,
+        width: 28,
+        source: "synthetic".into(),
+    }
 }
 
 fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
@@ -140,10 +167,26 @@ fn resume_continues_exactly() {
     for (x, y) in ma.iter().zip(&mb) {
         assert_eq!(x.iter, y.iter);
         assert_eq!(x.pa_level, y.pa_level);
-        assert!((x.d_loss - y.d_loss).abs() <= 1e-5, "iter {}: d {} vs {}", x.iter, x.d_loss, y.d_loss);
-        assert!((x.g_loss - y.g_loss).abs() <= 1e-5, "iter {}: g {} vs {}", x.iter, x.g_loss, y.g_loss);
+        assert!(
+            (x.d_loss - y.d_loss).abs() <= 1e-5,
+            "iter {}: d {} vs {}",
+            x.iter,
+            x.d_loss,
+            y.d_loss
+        );
+        assert!(
+            (x.g_loss - y.g_loss).abs() <= 1e-5,
+            "iter {}: g {} vs {}",
+            x.iter,
+            x.g_loss,
+            y.g_loss
+        );
     }
-    assert_eq!(ma.last().map(|m| m.pa_level), Some(3), "levels 1 -> 3 capped by max_level");
+    assert_eq!(
+        ma.last().map(|m| m.pa_level),
+        Some(3),
+        "levels 1 -> 3 capped by max_level"
+    );
     // The losses are not trivially constant (the comparison above could fail).
     assert!(ma.iter().any(|m| (m.d_loss - ma[0].d_loss).abs() > 1e-3));
     // Final weights agree too.

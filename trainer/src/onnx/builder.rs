@@ -10,7 +10,8 @@ use prost::Message;
 use super::OnnxError;
 use super::proto::{
     AttributeProto, AttributeType, DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
-    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
+    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto,
+    type_proto,
 };
 
 /// One axis of a declared input/output shape.
@@ -230,7 +231,10 @@ impl GraphBuilder {
         outputs: &[&str],
         attrs: &[(&str, AttrValue)],
     ) -> Result<(), OnnxError> {
-        if let Some(missing) = inputs.iter().find(|i| !i.is_empty() && !self.defined.contains(**i)) {
+        if let Some(missing) = inputs
+            .iter()
+            .find(|i| !i.is_empty() && !self.defined.contains(**i))
+        {
             return Err(OnnxError::Undefined {
                 node: name.to_owned(),
                 input: (*missing).to_owned(),
@@ -315,11 +319,21 @@ mod tests {
         ));
         assert!(matches!(
             b.initializer_f32("w", &[2, 2], &[1.0; 3]),
-            Err(OnnxError::DataLength { expected: 4, got: 3, .. })
+            Err(OnnxError::DataLength {
+                expected: 4,
+                got: 3,
+                ..
+            })
         ));
-        assert!(matches!(b.initializer_i64("x", &[1], &[1]), Err(OnnxError::Duplicate(_))));
+        assert!(matches!(
+            b.initializer_i64("x", &[1], &[1]),
+            Err(OnnxError::Duplicate(_))
+        ));
         b.output("z", DataType::Float, &["N".into(), 3.into()]);
-        assert!(matches!(b.finish(super::super::OPSET, "t"), Err(OnnxError::MissingOutput(_))));
+        assert!(matches!(
+            b.finish(super::super::OPSET, "t"),
+            Err(OnnxError::MissingOutput(_))
+        ));
     }
 
     #[test]
@@ -327,7 +341,9 @@ mod tests {
         let mut b = GraphBuilder::new("t");
         let x = b.input("x", DataType::Float, &["N".into(), 2.into()]).unwrap();
         let w = b.initializer_f32("w", &[2, 2], &[1.0, 2.0, 3.0, 4.0]).unwrap();
-        let y = b.node("y", "Gemm", &[&x, &w], &[("transB", AttrValue::Int(0))]).unwrap();
+        let y = b
+            .node("y", "Gemm", &[&x, &w], &[("transB", AttrValue::Int(0))])
+            .unwrap();
         b.output(&y, DataType::Float, &["N".into(), 2.into()]);
         let bytes = b.finish(17, "test").unwrap();
         let m = ModelProto::decode(bytes.as_slice()).unwrap();
