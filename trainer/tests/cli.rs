@@ -166,33 +166,24 @@ fn train_resume_sample_export_on_fashion_mnist() {
     let z: Vec<f32> = pagan_shared::latent::uniform(5, 3, 128);
     let zp = tmp.path().join("z.npy");
     pagan_shared::npy::write(&zp, &z, &[3, 128]).expect("z.npy");
-    let xp = tmp.path().join("x.npy");
-    run_ok(
-        bin()
-            .arg("sample")
-            .arg(&run)
-            .args(["--format", "npy", "--z"])
-            .arg(&zp)
-            .arg("--out")
-            .arg(&xp)
-            .args(common),
-    );
-    let (x, shape) = pagan_shared::npy::read(&xp).expect("x.npy");
+    let sample_npy = |out: &Path| {
+        run_ok(
+            bin()
+                .arg("sample")
+                .arg(&run)
+                .args(["--format", "npy", "--z"])
+                .arg(&zp)
+                .arg("--out")
+                .arg(out)
+                .args(common),
+        );
+        pagan_shared::npy::read(out).expect("x.npy")
+    };
+    let (x, shape) = sample_npy(&tmp.path().join("x.npy"));
     assert_eq!(shape, vec![3, 1, 28, 28]);
     assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
     // Same latents again: identical output (eval mode, no randomness).
-    let xp2 = tmp.path().join("x2.npy");
-    run_ok(
-        bin()
-            .arg("sample")
-            .arg(&run)
-            .args(["--format", "npy", "--z"])
-            .arg(&zp)
-            .arg("--out")
-            .arg(&xp2)
-            .args(common),
-    );
-    assert_eq!(pagan_shared::npy::read(&xp2).expect("x2").0, x);
+    assert_eq!(sample_npy(&tmp.path().join("x2.npy")).0, x);
 
     let model = tmp.path().join("models/fm-tiny");
     let text = run_ok(
