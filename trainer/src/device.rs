@@ -28,14 +28,15 @@ pub fn cuda_available() -> bool {
 
 /// Resolves the choice to a tch device, saying clearly when CUDA was asked for but is absent.
 pub fn resolve(arg: DeviceArg) -> Result<Device> {
-    if arg == DeviceArg::Cpu {
-        return Ok(Device::Cpu);
-    }
-    let cuda = cuda_available();
+    // `cpu` never probes CUDA (see `cuda_available`).
     match arg {
         DeviceArg::Cpu => Ok(Device::Cpu),
-        DeviceArg::Auto => Ok(if cuda { Device::Cuda(0) } else { Device::Cpu }),
-        DeviceArg::Cuda if cuda => Ok(Device::Cuda(0)),
+        DeviceArg::Auto => Ok(if cuda_available() {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        }),
+        DeviceArg::Cuda if cuda_available() => Ok(Device::Cuda(0)),
         DeviceArg::Cuda => bail!(
             "--device cuda: libtorch sees no CUDA device (driver missing, no GPU, or a CPU-only libtorch)"
         ),

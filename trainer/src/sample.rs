@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use tch::{Device, Kind, Tensor};
 
-use crate::train::load_gan;
+use crate::config::TrainConfig;
+use crate::train::{Gan, load_gan};
 
 /// Generated images as f32 NCHW in [-1, 1] with their shape.
 pub struct Images {
@@ -15,9 +16,8 @@ pub struct Images {
     pub shape: [usize; 4],
 }
 
-/// Runs the generator of `run` (eval mode) on the given latents [n, latent].
-pub fn generate(run: &Path, device: Device, z: &[f32], n: usize) -> Result<Images> {
-    let (cfg, _meta, gan) = load_gan(run, device)?;
+/// Runs a loaded generator (eval mode) on the given latents [n, latent].
+pub fn generate(cfg: &TrainConfig, gan: &Gan, device: Device, z: &[f32], n: usize) -> Result<Images> {
     let latent = cfg.arch.latent as usize;
     if n == 0 || z.len() != n * latent {
         bail!(
@@ -45,9 +45,9 @@ pub fn generate(run: &Path, device: Device, z: &[f32], n: usize) -> Result<Image
 
 /// Writes an 8-column grid PNG of `n` images drawn with `seed` (shared latent sampler).
 pub fn sample_grid(run: &Path, device: Device, n: usize, seed: u64, out: &Path) -> Result<()> {
-    let cfg = crate::train::load_config(run)?;
+    let (cfg, _meta, gan) = load_gan(run, device)?;
     let z = pagan_shared::latent::uniform(seed, n, cfg.arch.latent as usize);
-    let imgs = generate(run, device, &z, n)?;
+    let imgs = generate(&cfg, &gan, device, &z, n)?;
     let cols = (n as f64).sqrt().ceil() as usize;
     pagan_shared::grid::save_grid(out, &imgs.data, imgs.shape, cols)
         .with_context(|| format!("writing {}", out.display()))
@@ -62,7 +62,8 @@ pub fn sample_npy(run: &Path, device: Device, z_path: &Path, out: &Path) -> Resu
             z_path.display()
         );
     }
-    let imgs = generate(run, device, &z, shape[0])?;
+    let (cfg, _meta, gan) = load_gan(run, device)?;
+    let imgs = generate(&cfg, &gan, device, &z, shape[0])?;
     pagan_shared::npy::write(out, &imgs.data, &imgs.shape)?;
     Ok(())
 }
