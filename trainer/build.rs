@@ -22,4 +22,13 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PAGAN_ORT_DYLIB");
     let ort = std::env::var("PAGAN_ORT_DYLIB").unwrap_or_default();
     println!("cargo:rustc-env=PAGAN_ORT_DYLIB_DEFAULT={ort}");
+    // Defaults for the FID weights and the setup's Python (converting foreign .pth files).
+    for (var, default) in [
+        ("PAGAN_INCEPTION_WEIGHTS", "PAGAN_INCEPTION_WEIGHTS_DEFAULT"),
+        ("PAGAN_PYTHON", "PAGAN_PYTHON_DEFAULT"),
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+        let v = std::env::var(var).unwrap_or_default();
+        println!("cargo:rustc-env={default}={v}");
+    }
 }

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod frechet;
 pub mod grid;
+pub mod inception;
 pub mod kid;
 pub mod latent;
 pub mod manifest;
@@ -13,6 +14,7 @@ pub mod stats;
 
 pub use error::StatsError;
 pub use frechet::{FrechetTerms, frechet_distance, frechet_terms};
+pub use inception::{InceptionManifest, ResizeMode};
 pub use kid::{KidConfig, KidResult, kid, mmd2_unbiased};
 pub use npz::{NpzStats, read_stats_npz, write_stats_npz};
 pub use stats::{FeatureStats, Gaussian, StatsWarning};

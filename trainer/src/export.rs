@@ -72,7 +72,7 @@ pub struct ExportReport {
 }
 
 /// Values of a tensor as f32, row-major, copied to the CPU.
-fn values(t: &Tensor) -> Result<Vec<f32>, ExportError> {
+pub(crate) fn values(t: &Tensor) -> Result<Vec<f32>, ExportError> {
     let flat = t
         .detach()
         .to_device(Device::Cpu)
@@ -83,11 +83,16 @@ fn values(t: &Tensor) -> Result<Vec<f32>, ExportError> {
 }
 
 /// Adds `t` as an f32 initializer called `name`, after checking its shape.
-fn weight(b: &mut GraphBuilder, name: &str, t: &Tensor, expected: &[i64]) -> Result<String, ExportError> {
+pub(crate) fn weight(
+    b: &mut GraphBuilder,
+    name: &str,
+    t: &Tensor,
+    expected: &[i64],
+) -> Result<String, ExportError> {
     let got = t.size();
     if got != expected {
         return Err(ExportError::Shape {
-            what: format!("generator weight `{name}`"),
+            what: format!("weight `{name}`"),
             expected: expected.to_vec(),
             got,
         });

@@ -7,6 +7,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod export;
+pub mod inception;
 pub mod loss;
 pub mod nets;
 pub mod onnx;
