@@ -16,5 +16,5 @@ pub use error::StatsError;
 pub use frechet::{FrechetTerms, frechet_distance, frechet_terms};
 pub use inception::{InceptionManifest, ResizeMode};
 pub use kid::{KidConfig, KidResult, kid, mmd2_unbiased};
-pub use npz::{NpzStats, read_stats_npz, write_stats_npz};
+pub use npz::{NpzStats, read_features_npz, read_stats_npz, write_stats_npz, write_stats_npz_with_features};
 pub use stats::{FeatureStats, Gaussian, StatsWarning};

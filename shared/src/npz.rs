@@ -40,6 +40,17 @@ pub fn write_stats_npz(
     gaussian: &Gaussian,
     resize_mode: Option<&str>,
 ) -> Result<(), StatsError> {
+    write_stats_npz_with_features(path, gaussian, resize_mode, None)
+}
+
+/// [`write_stats_npz`] plus, when given, the raw features as `features` float32
+/// `[n, d]` (what KID needs; pytorch-fid ignores the extra key).
+pub fn write_stats_npz_with_features(
+    path: &Path,
+    gaussian: &Gaussian,
+    resize_mode: Option<&str>,
+    features: Option<&[f32]>,
+) -> Result<(), StatsError> {
     gaussian.validate()?;
     let d = gaussian.dim();
     let mut members: Vec<(&str, Vec<u8>)> = vec![
@@ -55,6 +66,15 @@ pub fn write_stats_npz(
     }
     if let Some(mode) = resize_mode {
         members.push(("resize_mode", npy::encode_unicode_scalar(mode)));
+    }
+    if let Some(f) = features {
+        if f.len() % d != 0 {
+            return Err(StatsError::InvalidFile {
+                path: path.to_path_buf(),
+                msg: format!("{} feature values are not rows of {d}", f.len()),
+            });
+        }
+        members.push(("features", npy::to_bytes(f, &[f.len() / d, d])));
     }
 
     let tmp = tmp_path(path);
@@ -171,6 +191,46 @@ pub fn read_stats_npz(path: &Path) -> Result<NpzStats, StatsError> {
         gaussian,
         resize_mode,
     })
+}
+
+/// The `features` member of a statistics file, if it has one: (row-major values, rows).
+/// Its width must equal `mu`'s length.
+pub fn read_features_npz(path: &Path) -> Result<Option<(Vec<f32>, usize)>, StatsError> {
+    let bad = |msg: String| StatsError::InvalidFile {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let file = File::open(path).map_err(|source| StatsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut zr = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| StatsError::Zip {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let Some(f) = read_member(&mut zr, path, "features")? else {
+        return Ok(None);
+    };
+    let d = read_member(&mut zr, path, "mu")?
+        .map(|mu| mu.shape.iter().product::<usize>())
+        .ok_or_else(|| bad("missing key 'mu'".into()))?;
+    if f.fortran_order {
+        return Err(bad("features in Fortran order are not supported".into()));
+    }
+    if f.shape.len() != 2 || f.shape[1] != d {
+        return Err(bad(format!("features must be [n, {d}], has shape {:?}", f.shape)));
+    }
+    let rows = f.shape[0];
+    let values: Vec<f32> = f
+        .to_f64()
+        .map_err(|e| bad(format!("features: {e}")))?
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(bad("features contain NaN/inf".into()));
+    }
+    Ok(Some((values, rows)))
 }
 
 fn read_member<R: Read + Seek>(

@@ -100,6 +100,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         log_every: u64::MAX,
         sample_every: u64::MAX,
         checkpoint_every: u64::MAX,
+        eval: Default::default(),
     };
     let mut t = Trainer::ephemeral(cfg, dev, &set)?;
     t.steps(a.warmup);

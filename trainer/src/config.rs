@@ -134,4 +134,39 @@ pub struct TrainConfig {
     pub sample_every: u64,
     /// Iterations between checkpoints.
     pub checkpoint_every: u64,
+    /// FID/KID evaluation during training (absent in configs of older runs: off).
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+/// Evaluation during training: KID of generated vs training images (drives the `kid`
+/// schedule) and, with a reference, FID vs the test statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// Iterations between evaluations (0 = never).
+    pub every: u64,
+    /// Generated images per evaluation, and training images for KID.
+    pub samples: usize,
+    /// Statistics `.npz` to compute FID against (e.g. the test split's), if any.
+    pub fid_reference: Option<String>,
+    /// Resize convention before Inception.
+    pub resize_mode: pagan_shared::ResizeMode,
+    /// Images per Inception call.
+    pub batch: usize,
+    /// Inception weights file (empty: the setup's default).
+    #[serde(default)]
+    pub weights: String,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            samples: 10_000,
+            fid_reference: None,
+            resize_mode: pagan_shared::ResizeMode::Asymmetric,
+            batch: 50,
+            weights: String::new(),
+        }
+    }
 }

@@ -1,16 +1,18 @@
-//! `pagan-train`: train, resume, sample and export PA-GAN (SN-DCGAN) runs.
+//! `pagan-train`: train, resume, sample and export PA-GAN (SN-DCGAN) runs; FID tooling.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use pagan_trainer::config::{AdamConfig, Preset, TrainConfig};
+use pagan_trainer::config::{AdamConfig, EvalConfig, Preset, TrainConfig};
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::device::{self, DeviceArg};
 use pagan_trainer::pa::PaMode;
 use pagan_trainer::schedule::ScheduleSpec;
 use pagan_trainer::train::{RunOptions, Trainer};
 use pagan_trainer::{bench, sample};
+
+mod fid_cli;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
+    /// Export the FID Inception-v3 (resize + normalisation inside) to ONNX for the server, checked in ONNX Runtime.
+    ExportInception(fid_cli::ExportInceptionArgs),
+    /// Compute FID reference statistics (.npz, pytorch-fid keys) of a dataset split.
+    Stats(Box<fid_cli::StatsArgs>),
+    /// Score a run, an exported model or an image set by FID (and KID) against reference statistics.
+    Fid(Box<fid_cli::FidArgs>),
     /// Time training iterations on synthetic data (used by `make bench`); prints one JSON line.
     Bench(bench::BenchArgs),
 }
@@ -105,7 +113,8 @@ struct TrainArgs {
     /// Iterations over which a new bit fades in (t_r; 0 = no fade-in, as in the official code).
     #[arg(long, default_value_t = 5000)]
     fade_iters: u64,
-    /// Level-up rule: never, every:N (every N iterations) or at:I1,I2,... Default: every:10000 (demo: every:1000).
+    /// Level-up rule: kid (the paper's KID rule, at each evaluation), never, every:N or at:I1,I2,...
+    /// Default: every:10000 (demo: every:1000).
     #[arg(long)]
     pa_schedule: Option<ScheduleSpec>,
     /// Reset the step counter of G's Adam at each level-up (ICLR text; the authors did not use it).
@@ -147,6 +156,21 @@ struct TrainArgs {
     /// Iterations between checkpoints. Default: 5000 (demo: 500).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: Option<u64>,
+    /// Iterations between FID/KID evaluations (0 = none). Default: 10000 (demo: 0).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Generated images per evaluation (and training images KID compares with).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
+    eval_samples: usize,
+    /// Statistics .npz to report FID against at each evaluation (e.g. models/references/fashion-mnist-test.npz).
+    #[arg(long)]
+    eval_fid_reference: Option<PathBuf>,
+    /// Resize convention before Inception: asymmetric (TF1, the paper's) or half_pixel (pytorch-fid).
+    #[arg(long, default_value = "asymmetric")]
+    resize_mode: pagan_shared::ResizeMode,
+    /// Images per Inception call during evaluations.
+    #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..4097))]
+    eval_batch: usize,
     #[command(flatten)]
     common: Common,
 }
@@ -246,7 +270,22 @@ fn train(a: TrainArgs) -> Result<()> {
         log_every: a.log_every,
         sample_every: a.sample_every.unwrap_or(if demo { 500 } else { 1000 }),
         checkpoint_every: a.checkpoint_every.unwrap_or(if demo { 500 } else { 5000 }),
+        eval: EvalConfig {
+            every: a.eval_every.unwrap_or(if demo { 0 } else { 10_000 }),
+            samples: a.eval_samples,
+            fid_reference: a.eval_fid_reference.map(|p| p.display().to_string()),
+            resize_mode: a.resize_mode,
+            batch: a.eval_batch,
+            weights: String::new(),
+        },
     };
+    if cfg.schedule == ScheduleSpec::Kid && cfg.eval.every == 0 {
+        anyhow::bail!("--pa-schedule kid levels up at evaluations: set --eval-every N (N > 0)");
+    }
+    if let Some(r) = &cfg.eval.fid_reference {
+        // Fail now, not after hours of training.
+        pagan_shared::read_stats_npz(std::path::Path::new(r))?;
+    }
     let mut t = Trainer::create(cfg, &a.out, dev, &set)?;
     t.run(RunOptions {
         quiet: a.common.quiet,
@@ -344,6 +383,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Cmd::ExportInception(a) => fid_cli::export_inception(a),
+        Cmd::Stats(a) => fid_cli::stats(*a),
+        Cmd::Fid(a) => fid_cli::fid(*a),
         Cmd::Bench(a) => bench::run(a),
     }
 }

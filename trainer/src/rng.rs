@@ -28,6 +28,10 @@ pub mod stream {
     pub const FIXED_Z: u64 = 3;
     /// Weight initialisation.
     pub const INIT: u64 = 4;
+    /// Latents of the generated images of an evaluation (per iteration).
+    pub const EVAL_Z: u64 = 5;
+    /// The random training subset KID compares against (once per run).
+    pub const EVAL_REAL: u64 = 6;
 }
 
 /// Seeds torch's CPU and CUDA generators.

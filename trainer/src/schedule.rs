@@ -14,14 +14,19 @@ pub enum ScheduleSpec {
     Every(u64),
     /// Level up at these iterations.
     At(Vec<u64>),
+    /// The paper's rule: level up when an evaluation's KID is not 5% better than the mean
+    /// of the previous two at this level (needs evaluations, `--eval-every`).
+    Kid,
 }
 
 impl FromStr for ScheduleSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("bad --pa-schedule {s:?}: {why} (use never, every:N or at:I1,I2,...)");
+        let bad =
+            |why: &str| format!("bad --pa-schedule {s:?}: {why} (use kid, never, every:N or at:I1,I2,...)");
         match s.split_once(':') {
             None if s == "never" => Ok(Self::Never),
+            None if s == "kid" => Ok(Self::Kid),
             Some(("every", n)) => {
                 let n: u64 = n.parse().map_err(|_| bad("N must be a positive integer"))?;
                 if n == 0 {
@@ -50,6 +55,7 @@ impl std::fmt::Display for ScheduleSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Never => write!(f, "never"),
+            Self::Kid => write!(f, "kid"),
             Self::Every(n) => write!(f, "every:{n}"),
             Self::At(v) => {
                 let s: Vec<String> = v.iter().map(u64::to_string).collect();
@@ -102,16 +108,74 @@ impl FixedSchedule {
 impl LevelSchedule for FixedSchedule {
     fn should_level_up(&mut self, input: &ScheduleInput) -> bool {
         match &self.spec {
-            ScheduleSpec::Never => false,
+            ScheduleSpec::Never | ScheduleSpec::Kid => false,
             ScheduleSpec::Every(n) => input.iter > 0 && input.iter.is_multiple_of(*n),
             ScheduleSpec::At(v) => v.binary_search(&input.iter).is_ok(),
         }
     }
 }
 
+/// A level-up needs `KID_now >= KID_RATIO * mean(previous two KIDs at this level)`.
+pub const KID_RATIO: f64 = 0.95;
+
+/// The KID rule of the paper (as the authors clarified): at each evaluation, level up when
+/// the KID did not improve by at least 5% over the mean of the previous two evaluations at
+/// the current level. The printed wording ("less than 5% of the average") is a misprint
+/// under which the level would never grow.
+#[derive(Debug, Clone, Default)]
+pub struct KidSchedule {
+    /// KIDs measured at the current level, oldest first (only the last two matter).
+    history: Vec<f64>,
+}
+
+impl KidSchedule {
+    /// A rule with empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl LevelSchedule for KidSchedule {
+    fn should_level_up(&mut self, input: &ScheduleInput) -> bool {
+        let Some(kid) = input.kid.filter(|k| k.is_finite()) else {
+            return false;
+        };
+        let up = match self.history.as_slice() {
+            [.., a, b] => kid >= KID_RATIO * 0.5 * (a + b),
+            _ => false,
+        };
+        // Recorded either way: if the level is capped, the rule keeps judging fresh values.
+        self.history.push(kid);
+        if self.history.len() > 2 {
+            self.history.remove(0);
+        }
+        up
+    }
+
+    fn on_level_up(&mut self, _iter: u64) {
+        self.history.clear();
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "kid_history": self.history })
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> anyhow::Result<()> {
+        self.history = match state.get("kid_history") {
+            Some(v) => serde_json::from_value(v.clone())?,
+            None if state.is_null() => Vec::new(),
+            None => anyhow::bail!("KID schedule state without kid_history: {state}"),
+        };
+        Ok(())
+    }
+}
+
 /// Builds the rule for a spec.
 pub fn build(spec: &ScheduleSpec) -> Box<dyn LevelSchedule> {
-    Box::new(FixedSchedule::new(spec.clone()))
+    match spec {
+        ScheduleSpec::Kid => Box::new(KidSchedule::new()),
+        _ => Box::new(FixedSchedule::new(spec.clone())),
+    }
 }
 
 #[cfg(test)]
@@ -138,11 +202,93 @@ mod tests {
         assert!(ups("never", 10).is_empty());
         assert!("every:0".parse::<ScheduleSpec>().is_err());
         assert!("sometimes".parse::<ScheduleSpec>().is_err());
-        for s in ["never", "every:7", "at:1,4"] {
+        for s in ["never", "kid", "every:7", "at:1,4"] {
             assert_eq!(
                 s.parse::<ScheduleSpec>().map(|x| x.to_string()).ok().as_deref(),
                 Some(s)
             );
         }
+    }
+
+    /// Feeds a KID sequence (one evaluation each) and returns the 1-based evaluations at
+    /// which the level went up, with the level-up applied as the trainer does.
+    fn kid_ups(kids: &[f64]) -> Vec<usize> {
+        let mut s = build(&ScheduleSpec::Kid);
+        let mut level = 0;
+        let mut ups = Vec::new();
+        for (i, &k) in kids.iter().enumerate() {
+            let input = ScheduleInput {
+                iter: (i as u64 + 1) * 10_000,
+                level,
+                kid: Some(k),
+            };
+            if s.should_level_up(&input) {
+                level += 1;
+                s.on_level_up(input.iter);
+                ups.push(i + 1);
+            }
+        }
+        ups
+    }
+
+    #[test]
+    fn kid_rule_levels_up_on_a_plateau_only() {
+        // Steady >5% improvements: never.
+        assert!(kid_ups(&[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]).is_empty());
+        // Needs two previous values at the level: the 3rd evaluation is the first chance.
+        assert_eq!(kid_ups(&[1.0, 1.0, 1.0]), vec![3]);
+        // Exactly at the threshold counts as "not 5% better": 0.95 * mean(1.0, 1.0).
+        assert_eq!(kid_ups(&[1.0, 1.0, 0.95]), vec![3]);
+        assert!(kid_ups(&[1.0, 1.0, 0.949]).is_empty());
+        // History resets at a level-up: two fresh values are needed before the next one.
+        assert_eq!(kid_ups(&[1.0, 1.0, 1.0, 0.9, 0.9, 0.9, 0.9]), vec![3, 6]);
+        // Compares with the mean of the previous TWO, not all history.
+        assert!(kid_ups(&[5.0, 1.0, 0.9, 0.8]).is_empty());
+        assert_eq!(kid_ups(&[0.1, 1.0, 0.9, 0.9]), vec![3]);
+        // Evaluations without a KID (or NaN) change nothing.
+        let mut s = KidSchedule::new();
+        let none = ScheduleInput {
+            iter: 1,
+            level: 0,
+            kid: None,
+        };
+        assert!(!s.should_level_up(&none));
+        assert!(!s.should_level_up(&ScheduleInput {
+            kid: Some(f64::NAN),
+            ..none
+        }));
+        assert!(s.history.is_empty());
+    }
+
+    #[test]
+    fn the_misprinted_reading_never_levels_up_where_it_would() {
+        // Read literally ("current KID less than 5% of the average"), a collapse of KID to
+        // below 5% of the mean would trigger a level-up. Under the clarified rule a large
+        // improvement must never level up...
+        assert!(kid_ups(&[1.0, 0.9, 0.04]).is_empty());
+        assert!(kid_ups(&[2.0, 1.0, 0.01, 0.0001]).is_empty());
+        // ...and the plateaus the literal reading never acts on must.
+        assert_eq!(kid_ups(&[0.02, 0.02, 0.021]), vec![3]);
+    }
+
+    #[test]
+    fn kid_state_survives_a_checkpoint() {
+        let mut a = KidSchedule::new();
+        for k in [0.5, 0.4] {
+            a.should_level_up(&ScheduleInput {
+                iter: 0,
+                level: 0,
+                kid: Some(k),
+            });
+        }
+        let mut b = build(&ScheduleSpec::Kid);
+        b.restore(&a.state()).expect("restore");
+        let next = ScheduleInput {
+            iter: 3,
+            level: 0,
+            kid: Some(0.44),
+        };
+        assert_eq!(a.should_level_up(&next), b.should_level_up(&next));
+        assert!(b.restore(&serde_json::json!({"other": 1})).is_err());
     }
 }

@@ -91,6 +91,18 @@ pub struct MetricsLine {
     pub pa_p: f64,
     /// Wall seconds per iteration over the window.
     pub sec_per_iter: f64,
+    /// KID of generated vs training images, on lines where an evaluation ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<f64>,
+    /// Standard deviation of that KID over subsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid_std: Option<f64>,
+    /// FID vs the configured reference, on lines where an evaluation ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid: Option<f64>,
+    /// Wall seconds the evaluation took (not counted in `sec_per_iter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_seconds: Option<f64>,
 }
 
 /// Options that change how a run is watched, not what it computes.
@@ -123,6 +135,7 @@ pub struct Trainer {
     sampler: EpochSampler,
     fixed_z: Tensor,
     train_seconds: f64,
+    evaluator: Option<crate::eval::TrainingEval>,
 }
 
 impl Trainer {
@@ -172,6 +185,7 @@ impl Trainer {
             data: images,
             fixed_z,
             train_seconds: 0.0,
+            evaluator: None,
             cfg,
         })
     }
@@ -283,7 +297,29 @@ impl Trainer {
             self.iter += 1;
             bar.inc(1);
 
-            if self.iter.is_multiple_of(self.cfg.log_every) || self.iter == total {
+            let eval_every = self.cfg.eval.every;
+            let eval = if eval_every > 0 && (self.iter.is_multiple_of(eval_every) || self.iter == total) {
+                // Evaluation time is kept out of the iteration timing of the window.
+                let paused = Instant::now();
+                bar.set_message(format!("evaluating KID on {} images", self.cfg.eval.samples));
+                let r = self.evaluate()?;
+                window_start += paused.elapsed();
+                bar.suspend(|| {
+                    tracing::info!(
+                        iter = self.iter,
+                        level = self.pa.level,
+                        kid = format!("{:.5} ± {:.5}", r.kid, r.kid_std),
+                        fid = r.fid.map(|f| format!("{f:.3}")).unwrap_or_else(|| "-".into()),
+                        seconds = format!("{:.1}", r.seconds),
+                        "evaluation"
+                    )
+                });
+                Some(r)
+            } else {
+                None
+            };
+
+            if self.iter.is_multiple_of(self.cfg.log_every) || self.iter == total || eval.is_some() {
                 if let Some(w) = window.take() {
                     let k = window_n as f64;
                     let v = |t: &Tensor| t.double_value(&[]) / k;
@@ -296,6 +332,10 @@ impl Trainer {
                         pa_level: self.pa.level,
                         pa_p: p_now,
                         sec_per_iter: window_start.elapsed().as_secs_f64() / k,
+                        kid: eval.map(|e| e.kid),
+                        kid_std: eval.map(|e| e.kid_std),
+                        fid: eval.and_then(|e| e.fid),
+                        eval_seconds: eval.map(|e| e.seconds),
                     };
                     writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
                     bar.set_message(format!(
@@ -310,7 +350,7 @@ impl Trainer {
             let input = ScheduleInput {
                 iter: self.iter,
                 level: self.pa.level,
-                kid: None,
+                kid: eval.map(|e| e.kid),
             };
             if self.gan.d.pa_layer.is_some()
                 && self.schedule.should_level_up(&input)
@@ -343,6 +383,15 @@ impl Trainer {
             self.dir.display()
         );
         Ok(())
+    }
+
+    /// Runs one FID/KID evaluation now (loading the Inception on first use).
+    pub fn evaluate(&mut self) -> Result<crate::eval::EvalResult> {
+        if self.evaluator.is_none() {
+            self.evaluator = Some(crate::eval::TrainingEval::new(&self.cfg, self.device)?);
+        }
+        let ev = self.evaluator.as_mut().context("evaluator")?;
+        ev.evaluate(&self.cfg, &self.gan, &self.data, self.iter)
     }
 
     /// Images from the fixed z, in eval mode, as [N, C, H, W] in [-1, 1] on the CPU.

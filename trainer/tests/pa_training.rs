@@ -137,6 +137,7 @@ fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
         log_every: 1,
         sample_every: 4,
         checkpoint_every: 7,
+        eval: Default::default(),
     }
 }
 

@@ -120,6 +120,8 @@ fn chain<O: Ops>(o: &mut O, x: &O::V, layers: &[ConvBn]) -> Result<O::V, O::E> {
 }
 
 /// One mixed block.
+// Eleven blocks built once per process: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Block {
     /// 35x35: 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avgpool-1x1.

@@ -68,8 +68,11 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
+/// torchvision branch name -> ours, within one block.
+type BranchMap = Vec<(&'static str, &'static str)>;
+
 /// torchvision block name -> (TorchScript block name, branch map).
-fn block_table() -> Vec<(&'static str, &'static str, Vec<(&'static str, &'static str)>)> {
+fn block_table() -> Vec<(&'static str, &'static str, BranchMap)> {
     let a = vec![
         ("branch1x1", "conv"),
         ("branch5x5_1", "tower.conv"),
