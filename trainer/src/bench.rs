@@ -132,3 +132,83 @@ pub fn run(a: BenchArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// Options of `pagan-train bench-inception`.
+#[derive(Args, Debug)]
+pub struct InceptionBenchArgs {
+    /// tch (our module) or onnx (models/inception in ONNX Runtime, CPU).
+    #[arg(long, default_value = "tch", value_parser = ["tch", "onnx"])]
+    backend: String,
+    /// Input images are CxSxS with this side (resized to 299 inside).
+    #[arg(long, default_value_t = 28)]
+    side: i64,
+    /// Channels of the input images (1 is replicated to 3).
+    #[arg(long, default_value_t = 1)]
+    channels: i64,
+    /// Images per call.
+    #[arg(long, default_value_t = 25)]
+    batch: i64,
+    /// Timed batches.
+    #[arg(long, default_value_t = 4)]
+    batches: usize,
+    /// Untimed warm-up batches.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Device (tch backend).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// CPU threads (libtorch, or ORT intra-op threads).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// ONNX model folder for the onnx backend.
+    #[arg(long, default_value = "models/inception")]
+    inception: std::path::PathBuf,
+}
+
+/// Times Inception feature extraction and prints one JSON line with images per second.
+pub fn run_inception(a: InceptionBenchArgs) -> Result<()> {
+    use crate::eval::{FeatureExtractor, OnnxInception};
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t.max(1));
+    }
+    let (mut fx, dev): (Box<dyn FeatureExtractor>, String) = if a.backend == "onnx" {
+        let threads = a.threads.map(|t| t.max(1) as usize).unwrap_or(0);
+        (
+            Box::new(OnnxInception::open(&a.inception, threads)?),
+            "cpu (ORT)".into(),
+        )
+    } else {
+        let dev = device::resolve(a.device)?;
+        let w = crate::inception::weights::default_path();
+        let inc = crate::inception::Inception::load(&w, dev, pagan_shared::ResizeMode::Asymmetric)?;
+        (Box::new(inc), device::describe(dev))
+    };
+    let images = tch::Tensor::randint(
+        256,
+        [a.batch, a.channels, a.side, a.side],
+        (tch::Kind::Uint8, tch::Device::Cpu),
+    );
+    for _ in 0..a.warmup {
+        fx.features(&images)?;
+    }
+    let start = Instant::now();
+    for _ in 0..a.batches.max(1) {
+        // features() returns host values, so each call waits for the device.
+        fx.features(&images)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = a.batch as usize * a.batches.max(1);
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": format!("pagan ({})", a.backend),
+            "device": dev,
+            "input": format!("{}x{}x{}", a.channels, a.side, a.side),
+            "batch": a.batch,
+            "images": n,
+            "threads": a.threads,
+            "images_per_s": n as f64 / secs,
+        })
+    );
+    Ok(())
+}

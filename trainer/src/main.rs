@@ -52,6 +52,8 @@ enum Cmd {
     Fid(Box<fid_cli::FidArgs>),
     /// Time training iterations on synthetic data (used by `make bench`); prints one JSON line.
     Bench(bench::BenchArgs),
+    /// Time Inception feature extraction (tch or the ONNX graph in ORT; used by `make bench`); prints one JSON line.
+    BenchInception(bench::InceptionBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -387,5 +389,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Stats(a) => fid_cli::stats(*a),
         Cmd::Fid(a) => fid_cli::fid(*a),
         Cmd::Bench(a) => bench::run(a),
+        Cmd::BenchInception(a) => bench::run_inception(a),
     }
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Inception feature throughput: our ONNX graph in ONNX Runtime and our tch module vs the
+# TorchScript FID module in PyTorch, same input, batch and threads, side by side in one run.
+# Env: DEVICE=cpu|cuda (cuda: tch and TorchScript only), THREADS, SIDES, BATCH, BATCHES.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICE=${DEVICE:-cpu}
+THREADS=${THREADS:-$(nproc)}
+BIN=${BIN:-target/release/pagan-train}
+PY=${PY:-.venv/bin/python}
+SIDES=${SIDES:-"1x28 3x32"}
+BATCH=${BATCH:-25}
+BATCHES=${BATCHES:-$([ "$DEVICE" = cpu ] && echo 4 || echo 40)}
+[ -x "$BIN" ] || { echo "missing $BIN: run 'cargo build --release -p pagan-trainer'"; exit 1; }
+[ -f models/inception/inception.onnx ] || "$BIN" export-inception --out models/inception >&2
+results=$(mktemp)
+for s in $SIDES; do
+  IFS=x read -r c side <<<"$s"
+  args=(--side "$side" --channels "$c" --batch "$BATCH" --batches "$BATCHES" --warmup 1 --threads "$THREADS")
+  echo "[bench] inception ${c}x${side}x${side}: TorchScript ..." >&2
+  "$PY" -W ignore bench/inception.py "${args[@]}" --device "$DEVICE" >>"$results"
+  echo "[bench] inception ${c}x${side}x${side}: tch ..." >&2
+  "$BIN" bench-inception --backend tch --device "$DEVICE" "${args[@]}" >>"$results"
+  if [ "$DEVICE" = cpu ]; then
+    echo "[bench] inception ${c}x${side}x${side}: ONNX Runtime ..." >&2
+    "$BIN" bench-inception --backend onnx "${args[@]}" >>"$results"
+  fi
+done
+"$PY" - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print("\n### Inception features: images/s (ratio vs the TorchScript module in PyTorch)\n")
+print("| input | device | threads | implementation | images/s | ratio |")
+print("|---|---|---|---|---:|---:|")
+ref = None
+for r in rows:
+    if r["impl"].startswith("TorchScript"):
+        ref = r["images_per_s"]
+    print(f"| {r['input']} | {r['device']} | {r['threads']} | {r['impl']} | {r['images_per_s']:.2f} | "
+          f"{r['images_per_s'] / ref:.2f}x |")
+PY
+rm -f "$results"
