@@ -6,7 +6,7 @@ DEMO_RUN ?= runs/demo
 DEMO_MODEL ?= models/fmnist-demo
 DEMO_ITERS ?= 2500
 
-.PHONY: setup build demo test bench lint clean-runs
+.PHONY: setup build demo test bench lint references clean-runs
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,16 @@ demo: build
 	@echo "Demo done. Sample grid of the run:   $(DEMO_RUN)/samples/latest.png"
 	@echo "Exported model (ONNX + manifest):   $(DEMO_MODEL)/"
 	@echo "Metrics (one JSON line per 100 it): $(DEMO_RUN)/metrics.jsonl"
+
+# FID references (10k test images each, with features for KID) and the server's feature
+# extractor. ~25 min per dataset on a 2-core CPU; minutes on a GPU (uses --backend tch then).
+REF_BACKEND ?= $(shell ./target/release/pagan-train bench-inception --device cuda --batches 1 --batch 1 >/dev/null 2>&1 && echo tch || echo onnx)
+references: build
+	./target/release/pagan-train export-inception --out models/inception
+	./target/release/pagan-train stats --dataset fashion-mnist --split test --backend $(REF_BACKEND) \
+	  --out models/references/fashion-mnist-test.npz
+	./target/release/pagan-train stats --dataset mnist --split test --backend $(REF_BACKEND) \
+	  --out models/references/mnist-test.npz
 
 test: setup
 	$(CARGO) test --workspace

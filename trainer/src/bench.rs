@@ -101,6 +101,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         sample_every: u64::MAX,
         checkpoint_every: u64::MAX,
         eval: Default::default(),
+        loss: Default::default(),
+        reg: Default::default(),
     };
     let mut t = Trainer::ephemeral(cfg, dev, &set)?;
     t.steps(a.warmup);

@@ -137,6 +137,12 @@ pub struct TrainConfig {
     /// FID/KID evaluation during training (absent in configs of older runs: off).
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Adversarial loss family (absent in older configs: ns).
+    #[serde(default)]
+    pub loss: crate::loss::LossKind,
+    /// D regularisers (absent in older configs: none).
+    #[serde(default)]
+    pub reg: crate::loss::RegConfig,
 }
 
 /// Evaluation during training: KID of generated vs training images (drives the `kid`

@@ -158,6 +158,24 @@ struct TrainArgs {
     /// Iterations between checkpoints. Default: 5000 (demo: 500).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: Option<u64>,
+    /// Adversarial loss: ns (non-saturating, the paper's), hinge, lsgan or wgan-gp (implies --gp one-centred).
+    #[arg(long, value_enum, default_value = "ns")]
+    loss: pagan_trainer::loss::LossKind,
+    /// Gradient penalty on D: none, one-centred (interpolates, Gulrajani) or zero-centred (reals, R1).
+    #[arg(long, value_enum, default_value = "none")]
+    gp: pagan_trainer::loss::GpKind,
+    /// Weight of the gradient penalty.
+    #[arg(long, default_value_t = 10.0)]
+    gp_weight: f64,
+    /// Dropout probability in D (0 = off), at the input of conv --d-dropout-layer.
+    #[arg(long, default_value_t = 0.0)]
+    d_dropout: f64,
+    /// D conv index (0-6) whose input gets the dropout; 4 = the N/4 feature map.
+    #[arg(long, default_value_t = 4)]
+    d_dropout_layer: usize,
+    /// One-sided label smoothing: D's TRUE targets become 1 - this (ns and lsgan only).
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
     /// Iterations between FID/KID evaluations (0 = none). Default: 10000 (demo: 0).
     #[arg(long)]
     eval_every: Option<u64>,
@@ -280,7 +298,16 @@ fn train(a: TrainArgs) -> Result<()> {
             batch: a.eval_batch,
             weights: String::new(),
         },
+        loss: a.loss,
+        reg: pagan_trainer::loss::RegConfig {
+            gp: a.gp,
+            gp_weight: a.gp_weight,
+            dropout: a.d_dropout,
+            dropout_layer: a.d_dropout_layer,
+            label_smoothing: a.label_smoothing,
+        },
     };
+    cfg.reg.validate(cfg.loss).map_err(anyhow::Error::msg)?;
     if cfg.schedule == ScheduleSpec::Kid && cfg.eval.every == 0 {
         anyhow::bail!("--pa-schedule kid levels up at evaluations: set --eval-every N (N > 0)");
     }

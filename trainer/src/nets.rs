@@ -223,6 +223,8 @@ pub struct Discriminator {
     mask: Option<Tensor>,
     /// Leaky-ReLU slope as a PReLU weight (one fused kernel; tch's leaky_relu is fixed at 0.01).
     leak: Tensor,
+    /// Dropout (conv index whose input it drops, probability) in training forwards.
+    pub dropout: Option<(usize, f64)>,
 }
 
 impl Discriminator {
@@ -279,6 +281,7 @@ impl Discriminator {
             pa_in,
             mask: None,
             leak,
+            dropout: None,
         };
         d.set_level(level);
         d
@@ -312,6 +315,12 @@ impl Discriminator {
             .enumerate()
         {
             let is_pa = self.pa_layer == Some(i);
+            if let Some((k, p)) = self.dropout
+                && k == i
+                && train
+            {
+                h = h.dropout(p, true);
+            }
             if is_pa {
                 let (n, hh, ww) = (h.size()[0], h.size()[2], h.size()[3]);
                 let bits_map = match bits {

@@ -38,13 +38,14 @@ impl Gan {
         rng::seed_torch(rng::derive_seed(cfg.seed, stream::INIT, 0));
         let vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "g"), &cfg.arch);
-        let d = Discriminator::new(
+        let mut d = Discriminator::new(
             &(vs.root() / "d"),
             &cfg.arch,
             cfg.pa.layer(cfg.pa_feat_layer),
             cfg.max_level,
             level,
         );
+        d.dropout = (cfg.reg.dropout > 0.0).then_some((cfg.reg.dropout_layer, cfg.reg.dropout));
         Self { vs, g, d }
     }
 
@@ -231,6 +232,14 @@ impl Trainer {
         self.data.index_select(0, &idx).to_kind(Kind::Float) / 127.5 - 1.0
     }
 
+    /// The penalty in use: WGAN-GP implies the 1-centred one unless another was chosen.
+    fn gp_kind(&self) -> loss::GpKind {
+        match (self.cfg.loss, self.cfg.reg.gp) {
+            (loss::LossKind::WganGp, loss::GpKind::None) => loss::GpKind::OneCentred,
+            (_, k) => k,
+        }
+    }
+
     /// One iteration: a D step on reals and detached fakes, then a G step on the same fakes.
     fn step(&mut self) -> StepStats {
         rng::seed_torch(rng::derive_seed(self.cfg.seed, stream::STEP, self.iter));
@@ -240,6 +249,8 @@ impl Trainer {
         let with_pa = self.gan.d.pa_layer.is_some();
         let bits = with_pa.then(|| self.pa.sample_bits(b, self.iter, self.device));
         let tg = pa::targets(bits.as_ref(), b, self.device);
+        // alpha = 0 multiplies by exactly 1: plain targets.
+        let tg_d = loss::smooth(&tg, self.cfg.reg.label_smoothing);
         let fake = self.gan.g.forward(&z, true);
 
         // D step: reals and fakes in one batch (D has no BN, so this equals two passes).
@@ -247,13 +258,25 @@ impl Trainer {
         let bits2 = bits.as_ref().map(|t| Tensor::cat(&[t, t], 0));
         let logits = self.gan.d.forward(&x, bits2.as_ref(), true);
         let (lr, lf) = (logits.narrow(0, 0, b), logits.narrow(0, b, b));
-        let d_loss = loss::ns_d_loss(&lr, &lf, &tg);
-        let grads = Tensor::run_backward(&[&d_loss], &self.opt_d.tensors(), false, false);
+        let d_loss = loss::d_loss(self.cfg.loss, &lr, &lf, &tg_d);
+        let penalty = loss::gradient_penalty(
+            self.gp_kind(),
+            self.cfg.reg.gp_weight,
+            &self.gan.d,
+            &real,
+            &fake,
+            bits.as_ref(),
+        );
+        let d_total = match &penalty {
+            Some(p) => &d_loss + p,
+            None => d_loss.shallow_clone(),
+        };
+        let grads = Tensor::run_backward(&[&d_total], &self.opt_d.tensors(), false, false);
         self.opt_d.apply(&grads);
 
         // G step: only G's gradients are computed (D's weights are not inputs of the backward).
         let logits_g = self.gan.d.forward(&fake, bits.as_ref(), true);
-        let g_loss = loss::ns_g_loss(&logits_g, &tg);
+        let g_loss = loss::g_loss(self.cfg.loss, &logits_g, &tg);
         let grads = Tensor::run_backward(&[&g_loss], &self.opt_g.tensors(), false, false);
         self.opt_g.apply(&grads);
 

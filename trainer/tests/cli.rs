@@ -28,7 +28,17 @@ fn repo() -> &'static Path {
 #[test]
 fn every_subcommand_explains_its_flags() {
     let top = run_ok(bin().arg("--help"));
-    for sub in ["train", "resume", "sample", "export", "data", "bench"] {
+    for sub in [
+        "train",
+        "resume",
+        "sample",
+        "export",
+        "data",
+        "bench",
+        "export-inception",
+        "stats",
+        "fid",
+    ] {
         assert!(top.contains(sub), "top-level help lacks {sub}");
     }
     let train = run_ok(bin().args(["train", "--help"]));
@@ -45,8 +55,23 @@ fn every_subcommand_explains_its_flags() {
         "--pa-schedule",
         "--fade-iters",
         "--data-dir",
+        "--eval-every",
+        "--eval-samples",
+        "--eval-fid-reference",
+        "--resize-mode",
     ] {
         assert!(train.contains(flag), "train --help lacks {flag}");
+    }
+    let fid = run_ok(bin().args(["fid", "--help"]));
+    for flag in [
+        "--reference",
+        "--n",
+        "--kid",
+        "--backend",
+        "--resize-mode",
+        "--json",
+    ] {
+        assert!(fid.contains(flag), "fid --help lacks {flag}");
     }
     let sample = run_ok(bin().args(["sample", "--help"]));
     assert!(sample.contains("--z") && sample.contains("--format"));

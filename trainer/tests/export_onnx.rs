@@ -180,6 +180,8 @@ fn tiny_run(dir: &Path, image: [i64; 3]) -> Gan {
         sample_every: 1,
         checkpoint_every: 1,
         eval: Default::default(),
+        loss: Default::default(),
+        reg: Default::default(),
     };
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
