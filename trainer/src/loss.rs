@@ -332,8 +332,8 @@ mod tests {
         assert!((val(&gp) - val(&n2.mean(Kind::Float))).abs() < 1e-6 * val(&n2.mean(Kind::Float)).max(1.0));
         let h = 1e-3;
         let dir = g.get(0) / val(&n2.get(0)).sqrt();
-        let mut xp = real.copy();
-        let mut xm = real.copy();
+        let xp = real.copy();
+        let xm = real.copy();
         let _ = xp.get(0).g_add_(&(&dir * h));
         let _ = xm.get(0).g_sub_(&(&dir * h));
         let fp = val(&d.forward(&xp, Some(&bits), false).get(0));
