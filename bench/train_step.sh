@@ -17,23 +17,46 @@ else
 fi
 REPEATS=${REPEATS:-3}
 results=$(mktemp)
+mem=$(mktemp)
+# Peak GPU memory of a process as nvidia-smi reports it (the same meter for both
+# implementations, CUDA context included), sampled every 0.2 s while it runs.
+run_measured() {
+  "$@" >>"$results" &
+  local pid=$! peak=0 v
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$DEVICE" = cuda ]; then
+      v=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null \
+          | awk -F', ' -v p="$pid" '$1 == p {print $2}')
+      [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+    fi
+    sleep 0.2
+  done
+  wait "$pid"
+  echo "$peak" >>"$mem"
+}
 for c in $CASES; do
   IFS=: read -r image preset pa iters <<<"$c"
   args=(--image "$image" --preset "$preset" --pa "$pa" --batch 64 --iters "$iters" --warmup 2 --repeats "$REPEATS" --device "$DEVICE" --threads "$THREADS")
   echo "[bench] $image $preset pa=$pa: pagan-train ..." >&2
-  "$BIN" bench "${args[@]}" >>"$results"
+  run_measured "$BIN" bench "${args[@]}"
   echo "[bench] $image $preset pa=$pa: PyTorch eager ..." >&2
-  "$PY" -W ignore bench/train_step.py "${args[@]}" >>"$results"
+  run_measured "$PY" -W ignore bench/train_step.py "${args[@]}"
 done
-"$PY" - "$results" <<'PY'
+"$PY" - "$results" "$mem" "$DEVICE" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+mem = [int(l) for l in open(sys.argv[2]) if l.strip()]
+gpu = sys.argv[3] == "cuda"
 print("\n### Training step: pagan-train (tch) vs PyTorch eager, batch 64\n")
-print("| image | preset | PA | device | threads | pagan-train it/s | PyTorch it/s | ratio |")
-print("|---|---|---|---|---|---:|---:|---:|")
-for ours, ref in zip(rows[0::2], rows[1::2]):
+head = "| image | preset | PA | device | threads | pagan-train it/s | PyTorch it/s | ratio |"
+print(head + (" peak GPU MiB ours / PyTorch |" if gpu else ""))
+print("|---|---|---|---|---|---:|---:|---:|" + ("---:|" if gpu else ""))
+for i, (ours, ref) in enumerate(zip(rows[0::2], rows[1::2])):
     r = ours["it_per_s"] / ref["it_per_s"]
-    print(f"| {ours['image']} | {ours['preset']} | {ours['pa']} | {ours['device']} | {ours['threads']} | "
-          f"{ours['it_per_s']:.2f} | {ref['it_per_s']:.2f} | {r:.2f}x |")
+    line = (f"| {ours['image']} | {ours['preset']} | {ours['pa']} | {ours['device']} | {ours['threads']} | "
+            f"{ours['it_per_s']:.2f} | {ref['it_per_s']:.2f} | {r:.2f}x |")
+    if gpu:
+        line += f" {mem[2 * i]} / {mem[2 * i + 1]} |"
+    print(line)
 PY
-rm -f "$results"
+rm -f "$results" "$mem"
