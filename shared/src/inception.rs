@@ -187,12 +187,7 @@ impl InceptionManifest {
     /// Validates and writes the manifest atomically.
     pub fn write(&self, path: &Path) -> Result<(), ManifestError> {
         self.validate()?;
-        let mut text = serde_json::to_string_pretty(self).map_err(ManifestError::Serialize)?;
-        text.push('\n');
-        crate::grid::write_atomic(path, text.as_bytes()).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        crate::manifest::write_json_atomic(path, self)
     }
 
     /// Errors unless `bytes` hash to the recorded sha256.

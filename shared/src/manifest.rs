@@ -182,6 +182,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Writes `value` as pretty JSON with a trailing newline, atomically (temp file + rename).
+pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), ManifestError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(ManifestError::Serialize)?;
+    text.push('\n');
+    crate::grid::write_atomic(path, text.as_bytes()).map_err(|source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// True for a name usable as a single path component (no separators, not `.`/`..`).
 fn is_plain_name(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\']) && !s.chars().any(char::is_control)
@@ -218,12 +228,7 @@ impl ModelManifest {
     /// Validates and writes the manifest as pretty JSON, atomically (temp file + rename).
     pub fn write(&self, path: &Path) -> Result<(), ManifestError> {
         self.validate()?;
-        let mut text = serde_json::to_string_pretty(self).map_err(ManifestError::Serialize)?;
-        text.push('\n');
-        crate::grid::write_atomic(path, text.as_bytes()).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        write_json_atomic(path, self)
     }
 
     /// Path of the ONNX file for a manifest that lives in `model_dir`.

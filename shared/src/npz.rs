@@ -130,14 +130,7 @@ pub fn read_stats_npz(path: &Path) -> Result<NpzStats, StatsError> {
         path: path.to_path_buf(),
         msg,
     };
-    let file = File::open(path).map_err(|source| StatsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut zr = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| StatsError::Zip {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut zr = open_archive(path)?;
 
     let mu = read_member(&mut zr, path, "mu")?
         .ok_or_else(|| bad("missing key 'mu' (not a pytorch-fid statistics file?)".into()))?;
@@ -200,14 +193,7 @@ pub fn read_features_npz(path: &Path) -> Result<Option<(Vec<f32>, usize)>, Stats
         path: path.to_path_buf(),
         msg,
     };
-    let file = File::open(path).map_err(|source| StatsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut zr = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| StatsError::Zip {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut zr = open_archive(path)?;
     let Some(f) = read_member(&mut zr, path, "features")? else {
         return Ok(None);
     };
@@ -231,6 +217,17 @@ pub fn read_features_npz(path: &Path) -> Result<Option<(Vec<f32>, usize)>, Stats
         return Err(bad("features contain NaN/inf".into()));
     }
     Ok(Some((values, rows)))
+}
+
+fn open_archive(path: &Path) -> Result<zip::ZipArchive<std::io::BufReader<File>>, StatsError> {
+    let file = File::open(path).map_err(|source| StatsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| StatsError::Zip {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_member<R: Read + Seek>(
