@@ -107,6 +107,11 @@ pub trait ImageBatches {
     }
     /// Images `start..start + n`.
     fn batch(&mut self, start: usize, n: usize) -> Result<Tensor>;
+    /// How many of the images from `start` (at most `n`) share one shape and can be one
+    /// batch (sources of mixed-size files override this).
+    fn uniform_run(&self, _start: usize, n: usize) -> usize {
+        n
+    }
 }
 
 /// Images of a dataset split, all or a seeded random subset.
@@ -139,6 +144,94 @@ impl ImageBatches for DatasetImages<'_> {
             bytes.extend_from_slice(self.set.image(i));
         }
         let [_, c, h, w] = self.set.shape();
+        Ok(Tensor::from_slice(&bytes).view([n as i64, c as i64, h as i64, w as i64]))
+    }
+}
+
+/// PNG/JPEG files of a folder (recursive, sorted by path) at their own size: grey files stay
+/// 1 channel (replicated before Inception), colour files are RGB (alpha dropped). Only
+/// headers are read up front; pixels are decoded batch by batch.
+pub struct ImageFiles {
+    files: Vec<PathBuf>,
+    shapes: Vec<[usize; 3]>,
+}
+
+impl ImageFiles {
+    /// Lists and inspects the images under `dir` (at most `limit` when given).
+    pub fn open(dir: &Path, limit: Option<usize>) -> Result<Self> {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+                let p = e?.path();
+                let hidden = p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if hidden {
+                    continue;
+                }
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p
+                    .extension()
+                    .map(|x| x.to_string_lossy().to_lowercase())
+                    .is_some_and(|x| matches!(x.as_str(), "png" | "jpg" | "jpeg"))
+                {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        if let Some(l) = limit {
+            files.truncate(l);
+        }
+        if files.is_empty() {
+            bail!("no .png/.jpg/.jpeg files under {}", dir.display());
+        }
+        let shapes = files
+            .iter()
+            .map(|f| {
+                let dec = image::ImageReader::open(f)
+                    .and_then(|r| r.with_guessed_format())
+                    .with_context(|| format!("opening {}", f.display()))?
+                    .into_decoder()
+                    .with_context(|| format!("{}: not a readable PNG/JPEG", f.display()))?;
+                use image::ImageDecoder;
+                let (w, h) = dec.dimensions();
+                let c = if dec.color_type().has_color() { 3 } else { 1 };
+                Ok([c, h as usize, w as usize])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { files, shapes })
+    }
+}
+
+impl ImageBatches for ImageFiles {
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+    fn uniform_run(&self, start: usize, n: usize) -> usize {
+        let first = self.shapes[start];
+        self.shapes[start..start + n]
+            .iter()
+            .take_while(|s| **s == first)
+            .count()
+    }
+    fn batch(&mut self, start: usize, n: usize) -> Result<Tensor> {
+        let [c, h, w] = self.shapes[start];
+        let mut bytes: Vec<u8> = Vec::with_capacity(n * c * h * w);
+        for f in &self.files[start..start + n] {
+            let img = image::open(f).with_context(|| format!("decoding {}", f.display()))?;
+            let hwc = if c == 1 {
+                img.to_luma8().into_raw()
+            } else {
+                img.to_rgb8().into_raw()
+            };
+            // HWC -> CHW.
+            for ch in 0..c {
+                bytes.extend(hwc.iter().skip(ch).step_by(c));
+            }
+        }
         Ok(Tensor::from_slice(&bytes).view([n as i64, c as i64, h as i64, w as i64]))
     }
 }
@@ -285,7 +378,7 @@ pub fn extract(
         .then(|| Vec::with_capacity(total * FEATURE_DIM));
     let mut done = 0;
     while done < total {
-        let n = batch.min(total - done);
+        let n = src.uniform_run(done, batch.min(total - done)).max(1);
         let images = src.batch(done, n)?;
         let rows = fx.features(&images)?;
         if rows.len() != n * FEATURE_DIM {

@@ -9,7 +9,7 @@ use pagan_shared::manifest::MANIFEST_FILE;
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::eval::{
     self, DEFAULT_BATCH, DatasetImages, ExtractOptions, Extracted, FeatureExtractor, GeneratedImages,
-    ImageBatches, OnnxGeneratedImages, OnnxInception,
+    ImageBatches, ImageFiles, OnnxGeneratedImages, OnnxInception,
 };
 use pagan_trainer::inception::{Inception, export, weights};
 
@@ -180,12 +180,13 @@ pub fn stats(a: StatsArgs) -> Result<()> {
 #[derive(Args)]
 pub struct FidArgs {
     /// What to score: a run folder (its newest checkpoint), an exported model folder
-    /// (generator.onnx), or images: folder:PATH or a dataset name with --split.
+    /// (generator.onnx), a folder of PNG/JPEG files (each at its own size), or a dataset
+    /// name (mnist, fashion-mnist, ...) with --split.
     target: String,
     /// Reference statistics (.npz with mu and sigma; ours or pytorch-fid's).
     #[arg(long)]
     reference: PathBuf,
-    /// Number of images to generate (or to take from a dataset target).
+    /// Number of images to generate (or at most to take from images or a dataset).
     #[arg(long, default_value_t = 10_000)]
     n: usize,
     /// Seed of the latents (or of the dataset subset).
@@ -258,6 +259,9 @@ pub fn fid(a: FidArgs) -> Result<()> {
         eval::extract(&mut src, fx.as_mut(), &opts)?
     } else if target.join(MANIFEST_FILE).is_file() {
         let mut src = OnnxGeneratedImages::open(target, a.n, a.seed)?;
+        eval::extract(&mut src, fx.as_mut(), &opts)?
+    } else if target.is_dir() {
+        let mut src = ImageFiles::open(target, Some(a.n))?;
         eval::extract(&mut src, fx.as_mut(), &opts)?
     } else {
         let spec: DatasetSpec = a.target.parse().with_context(|| {

@@ -97,6 +97,55 @@ fn stats_file_matches_numpy_on_its_features_and_fid_of_the_same_images_is_zero()
     assert_eq!(v["resize_mode"], "asymmetric");
     assert!(v["kid"].as_f64().expect("kid").is_finite());
 
+    // The same images as PNG files (a folder target: native size, grey stays grey): FID 0.
+    let set = pagan_trainer::data::load(
+        &pagan_trainer::data::DatasetSpec::FashionMnist,
+        pagan_trainer::data::Split::Test,
+        &pagan_trainer::data::resolve_data_dir(None),
+        None,
+    )
+    .expect("fashion-mnist test split (make setup)");
+    let mut rng = pagan_shared::kid::SplitMix64::new(0);
+    let picked = pagan_shared::kid::sample_without_replacement(&mut rng, set.len(), 10);
+    let pngs = dir.path().join("pngs");
+    std::fs::create_dir_all(pngs.join("sub")).expect("mkdir");
+    for (k, &i) in picked.iter().enumerate() {
+        let img = image::GrayImage::from_raw(28, 28, set.image(i).to_vec()).expect("image");
+        // A nested folder and sorted names: the order must match the dataset order.
+        let sub = if k >= 5 { "sub/" } else { "" };
+        img.save(pngs.join(format!("{sub}{k:02}.png"))).expect("png");
+    }
+    let v = json(&run_ok(
+        bin()
+            .arg("fid")
+            .arg(&pngs)
+            .args(["--json", "--quiet", "--reference"])
+            .arg(&refp),
+    ));
+    assert!(v["fid"].as_f64().expect("fid").abs() < 1e-6, "{v}");
+    assert_eq!(v["n"], 10);
+    // Mixed sizes and channels are batched by shape.
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir_all(&mixed).expect("mkdir");
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 90]))
+        .save(mixed.join("a.png"))
+        .expect("png");
+    image::GrayImage::from_fn(17, 23, |x, y| image::Luma([(x * y) as u8]))
+        .save(mixed.join("b.jpg"))
+        .expect("jpg");
+    image::RgbImage::from_fn(40, 30, |x, _| image::Rgb([200, x as u8, 10]))
+        .save(mixed.join("c.png"))
+        .expect("png");
+    let v = json(&run_ok(
+        bin()
+            .arg("fid")
+            .arg(&mixed)
+            .args(["--json", "--quiet", "--reference"])
+            .arg(&refp),
+    ));
+    assert_eq!(v["n"], 3);
+    assert!(v["fid"].as_f64().is_some_and(|f| f.is_finite() && f > 0.0), "{v}");
+
     // Other images: clearly positive, and the text form names mode and count.
     let text = run_ok(
         bin()
