@@ -1,32 +1,36 @@
-//! `pagan-serve`: the HTTP service over the ONNX artifacts in `models/`.
-//!
-//! Placeholder until the service issue lands: it parses its flags and says plainly that
-//! serving is not implemented yet, rather than pretending to serve.
+//! `pagan-serve`: starts the HTTP service. Flags and environment variables are in
+//! `pagan_server::config`; `--help` lists them with their defaults.
 
+use anyhow::Context;
 use clap::Parser;
+use pagan_server::{AppState, Config, app};
+use tracing_subscriber::EnvFilter;
 
-#[derive(Parser)]
-#[command(
-    name = "pagan-serve",
-    version,
-    about = "PA-GAN service (not implemented yet): will serve generated images and FID/KID scoring over HTTP"
-)]
-struct Cli {
-    /// Folder with exported models (manifest.json + generator.onnx per model).
-    #[arg(long, default_value = "models", env = "PAGAN_MODELS")]
-    models: std::path::PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "PAGAN_BIND")]
-    bind: String,
-}
-
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    eprintln!(
-        "pagan-serve: the HTTP service is not implemented yet (it would serve {} on {}); \
-         use `pagan-train sample` for images meanwhile",
-        cli.models.display(),
-        cli.bind
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let config = Config::parse();
+    let bind = config.bind;
+    let workers = config.workers;
+    tracing::info!(models = %config.models.display(), provider = ?config.provider, "loading models");
+    let state = actix_web::web::Data::new(AppState::new(config).context("starting pagan-serve")?);
+    let reg = &state.registry;
+    tracing::info!(
+        generators = reg.generators.len(),
+        extractor = reg.extractor.is_some(),
+        references = reg.reference_infos().len(),
+        failed = reg.failed.len(),
+        "registry ready"
     );
-    std::process::ExitCode::from(2)
+    actix_web::rt::System::new().block_on(async move {
+        let mut server = actix_web::HttpServer::new(move || app(state.clone()));
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        // actix handles SIGINT/SIGTERM: stop accepting, let in-flight requests finish.
+        let server = server.bind(bind).with_context(|| format!("binding {bind}"))?;
+        tracing::info!(%bind, "listening");
+        server.run().await.context("serving")
+    })
 }

@@ -1,0 +1,141 @@
+//! Prometheus metrics (names in seconds, conventional suffixes) and the middleware that
+//! counts and times every request by route pattern and status.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::AppState;
+
+/// All metrics of one service instance, in their own registry (tests run many side by side).
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route pattern and status code.
+    pub http_requests: IntCounterVec,
+    /// Request latency by route pattern.
+    pub http_duration: HistogramVec,
+    /// ONNX Runtime run time by model.
+    pub ort_duration: HistogramVec,
+    /// Images per ONNX Runtime run by model.
+    pub ort_batch: HistogramVec,
+    /// Images generated, by model.
+    pub images_generated: IntCounterVec,
+    /// Images scored by the feature extractor.
+    pub images_scored: IntCounter,
+    /// Scoring jobs waiting or running.
+    pub jobs_queue_depth: IntGauge,
+    /// 1 for the provider each model runs on.
+    pub model_provider: IntGaugeVec,
+}
+
+/// Label for requests that matched no route (keeps cardinality bounded).
+const UNMATCHED: &str = "unmatched";
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern and status.",
+            ),
+            &["route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency.").buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["route"],
+        )?;
+        let ort_duration = HistogramVec::new(
+            HistogramOpts::new("ort_run_duration_seconds", "ONNX Runtime session run time.").buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["model"],
+        )?;
+        let ort_batch = HistogramVec::new(
+            HistogramOpts::new("ort_batch_size", "Images per ONNX Runtime run.")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+            &["model"],
+        )?;
+        let images_generated = IntCounterVec::new(
+            Opts::new("images_generated_total", "Images generated."),
+            &["model"],
+        )?;
+        let images_scored =
+            IntCounter::new("images_scored_total", "Images run through the feature extractor.")?;
+        let jobs_queue_depth = IntGauge::new("jobs_queue_depth", "Scoring jobs queued or running.")?;
+        let model_provider = IntGaugeVec::new(
+            Opts::new(
+                "model_provider",
+                "1 for the execution provider each model runs on.",
+            ),
+            &["model", "provider"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(ort_duration.clone()))?;
+        registry.register(Box::new(ort_batch.clone()))?;
+        registry.register(Box::new(images_generated.clone()))?;
+        registry.register(Box::new(images_scored.clone()))?;
+        registry.register(Box::new(jobs_queue_depth.clone()))?;
+        registry.register(Box::new(model_provider.clone()))?;
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            ort_duration,
+            ort_batch,
+            images_generated,
+            images_scored,
+            jobs_queue_depth,
+            model_provider,
+        })
+    }
+
+    /// Records one ONNX Runtime run of `model` over `batch` images.
+    pub fn observe_run(&self, model: &str, batch: usize, seconds: f64) {
+        self.ort_duration.with_label_values(&[model]).observe(seconds);
+        self.ort_batch.with_label_values(&[model]).observe(batch as f64);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// Middleware: counts and times each request under its route pattern (`/v1/models/{name}`).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| UNMATCHED.to_owned());
+        let status = res.status().as_u16().to_string();
+        let m = &state.metrics;
+        m.http_requests
+            .with_label_values(&[route.as_str(), status.as_str()])
+            .inc();
+        m.http_duration
+            .with_label_values(&[route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}

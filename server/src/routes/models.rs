@@ -1,0 +1,104 @@
+//! Models: listing, details, generation and browser grids.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{blocking, find_model, ok_json};
+use crate::errors::ApiError;
+use crate::generate::{Format, GenerateRequest, check_request, encode, images};
+use crate::registry::Generator;
+use crate::state::AppState;
+
+fn summary(g: &Generator) -> serde_json::Value {
+    let m = &g.manifest;
+    json!({
+        "name": g.name,
+        "kind": m.kind,
+        "dataset": m.dataset,
+        "latent": m.latent,
+        "image": m.image,
+        "provider": g.provider.as_str(),
+        "sha256": m.sha256,
+        "links": {
+            "self": format!("/v1/models/{}", g.name),
+            "generate": format!("/v1/models/{}/generate", g.name),
+            "grid": format!("/v1/models/{}/grid.png", g.name),
+            "fid": format!("/v1/models/{}/fid", g.name),
+        },
+    })
+}
+
+/// `GET /v1/models`.
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    let models: Vec<_> = state.registry.generators.values().map(|g| summary(g)).collect();
+    ok_json(json!({ "models": models, "failed": state.registry.failed }))
+}
+
+/// `GET /v1/models/{name}`: the summary plus the full manifest.
+pub async fn get(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let g = find_model(&state, &name)?;
+    let mut v = summary(&g);
+    v["manifest"] = serde_json::to_value(&g.manifest).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(ok_json(v))
+}
+
+async fn run(state: web::Data<AppState>, name: &str, req: GenerateRequest) -> Result<HttpResponse, ApiError> {
+    let g = find_model(&state, name)?;
+    check_request(&req, state.config.limits.max_generate_n)?;
+    let provider = g.provider.as_str();
+    let st = state.clone();
+    let out = blocking(move || {
+        let data = images(&g, req.n, req.seed, st.config.generate_batch, &st.metrics)?;
+        encode(&g, &data, req.n, req.seed, req.format)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(out.content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}\"", out.filename),
+        ))
+        .insert_header(("x-pagan-provider", provider))
+        .body(out.bytes))
+}
+
+/// `POST /v1/models/{name}/generate` with JSON `{n, seed, format}`.
+pub async fn generate(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<GenerateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    run(state, &name, body.into_inner()).await
+}
+
+/// Query of `GET /v1/models/{name}/grid.png`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridQuery {
+    /// Images in the grid (default 64).
+    #[serde(default = "default_grid_n")]
+    n: usize,
+    /// Latent seed (default 0).
+    #[serde(default)]
+    seed: u64,
+}
+
+fn default_grid_n() -> usize {
+    64
+}
+
+/// `GET /v1/models/{name}/grid.png?n=64&seed=7`: a PNG grid for browsers.
+pub async fn grid(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    q: web::Query<GridQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let req = GenerateRequest {
+        n: q.n,
+        seed: q.seed,
+        format: Format::Grid,
+    };
+    run(state, &name, req).await
+}
