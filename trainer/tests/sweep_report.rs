@@ -1,0 +1,359 @@
+//! `pagan-train report` on synthetic metrics (exact mean ± std in results.md, valid images),
+//! and `pagan-train sweep` end to end: a tiny 2-variant sweep, its resumption, its report.
+
+use std::path::Path;
+use std::process::Command;
+
+use pagan_trainer::config::{AdamConfig, Preset, TrainConfig};
+use pagan_trainer::pa::PaMode;
+use pagan_trainer::report::{CHART_SIZE, fmt_mean_std};
+use pagan_trainer::schedule::ScheduleSpec;
+use pagan_trainer::train::MetricsLine;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pagan-train"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn pagan-train");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "command failed: {cmd:?}\n{text}");
+    text
+}
+
+fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn pagan-train");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected failure: {cmd:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn config(pa: PaMode, seed: u64, iters: u64) -> TrainConfig {
+    let mut eval = pagan_trainer::config::EvalConfig {
+        every: 500,
+        samples: 1000,
+        ..Default::default()
+    };
+    eval.fid_reference = Some("models/references/fashion-mnist-test.npz".into());
+    TrainConfig {
+        dataset: "fashion-mnist".into(),
+        data_dir: "data".into(),
+        preset: Preset::Demo,
+        arch: Preset::Demo.arch([1, 28, 28]),
+        batch: 64,
+        iters,
+        seed,
+        adam_d: AdamConfig::default(),
+        adam_g: AdamConfig::default(),
+        pa,
+        pa_feat_layer: 6,
+        start_level: 0,
+        max_level: 7,
+        fade_iters: 0,
+        schedule: ScheduleSpec::Every(500),
+        reset_g_adam_on_level_up: false,
+        log_every: 100,
+        sample_every: 500,
+        checkpoint_every: 500,
+        eval,
+        loss: Default::default(),
+        reg: Default::default(),
+    }
+}
+
+/// Writes a run folder with metrics every 100 iterations and evaluations at 500 and 1000.
+fn synthetic_run(dir: &Path, pa: PaMode, seed: u64, fids: [f64; 2], kids: [f64; 2]) {
+    std::fs::create_dir_all(dir.join("samples")).expect("mkdir");
+    let cfg = config(pa, seed, 1000);
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&cfg).expect("json")).expect("config");
+    let mut text = String::new();
+    for k in 1..=10u64 {
+        let eval = (k % 5 == 0).then(|| (k / 5 - 1) as usize);
+        let line = MetricsLine {
+            iter: k * 100,
+            d_loss: 1.0 + 0.01 * k as f64 + seed as f64 * 0.1,
+            g_loss: 2.0 - 0.05 * k as f64,
+            d_acc_real: 0.7,
+            d_acc_fake: 0.6,
+            pa_level: if pa == PaMode::Off { 0 } else { (k / 4) as i64 },
+            pa_p: 0.5,
+            sec_per_iter: 0.01,
+            kid: eval.map(|e| kids[e]),
+            kid_std: eval.map(|_| 0.001),
+            fid: eval.map(|e| fids[e]),
+            eval_seconds: eval.map(|_| 3.0),
+        };
+        text.push_str(&serde_json::to_string(&line).expect("line"));
+        text.push('\n');
+    }
+    std::fs::write(dir.join("metrics.jsonl"), text).expect("metrics");
+    let grid = image::RgbImage::from_fn(50, 50, |x, y| image::Rgb([(x * 5) as u8, (y * 5) as u8, 90]));
+    grid.save(dir.join("samples/latest.png")).expect("grid");
+}
+
+fn has_colour(img: &image::RgbImage, c: [u8; 3]) -> bool {
+    img.pixels().any(|p| p.0 == c)
+}
+
+#[test]
+fn report_on_synthetic_metrics() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sweep = tmp.path().join("sweep");
+    // (final FID, best FID) per seed: best is the first evaluation for one seed, the last for the other.
+    let runs = [
+        ("no-pa-s0", PaMode::Off, 0, [12.0, 10.5], [0.020, 0.011]),
+        ("no-pa-s1", PaMode::Off, 1, [11.0, 11.5], [0.018, 0.013]),
+        ("pa-input-s0", PaMode::Input, 0, [9.0, 6.0], [0.012, 0.006]),
+        ("pa-input-s1", PaMode::Input, 1, [8.5, 6.75], [0.010, 0.007]),
+    ];
+    for (name, pa, seed, fids, kids) in runs {
+        synthetic_run(&sweep.join(name), pa, seed, fids, kids);
+    }
+    let out = tmp.path().join("report");
+    run_ok(bin().arg("report").arg(&sweep).arg("--out").arg(&out));
+
+    for stem in ["fid", "kid", "losses"] {
+        let img = image::open(out.join(format!("{stem}.png")))
+            .expect("png decodes")
+            .to_rgb8();
+        assert_eq!(img.dimensions(), CHART_SIZE, "{stem}.png");
+        // Both variants' colours (tab10 blue, orange) are drawn.
+        assert!(
+            has_colour(&img, [31, 119, 180]) && has_colour(&img, [255, 127, 14]),
+            "{stem}.png"
+        );
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).expect("svg");
+        assert!(svg.contains("<svg") && svg.contains("polyline"), "{stem}.svg");
+    }
+    let fid_svg = std::fs::read_to_string(out.join("fid.svg")).expect("svg");
+    assert!(fid_svg.contains("pa-input (mean of 2 seeds)") && fid_svg.contains("PA level"));
+    let samples = image::open(out.join("samples.png")).expect("samples decodes");
+    // Two variants (rows) of two seeds (columns), each grid enlarged from 50 px.
+    assert!(samples.width() > 2 * 300 && samples.height() > 2 * 300);
+
+    let md = std::fs::read_to_string(out.join("results.md")).expect("results.md");
+    let row = |variant: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {variant} |")))
+            .unwrap_or_else(|| panic!("no row for {variant} in\n{md}"))
+            .to_string()
+    };
+    let (no_pa, pa) = (row("no-pa"), row("pa-input"));
+    // Sample std over two seeds, computed here independently of the report's code.
+    let ms = |a: f64, b: f64, p: usize| {
+        let m = (a + b) / 2.0;
+        let s = ((a - m).powi(2) + (b - m).powi(2)).sqrt();
+        format!("{m:.p$} ± {s:.p$}")
+    };
+    assert!(no_pa.contains(&ms(10.5, 11.5, 2)), "final FID: {no_pa}");
+    assert!(no_pa.contains(&ms(10.5, 11.0, 2)), "best FID: {no_pa}");
+    assert!(no_pa.contains(&ms(0.011, 0.013, 4)), "final KID: {no_pa}");
+    assert!(
+        pa.contains(&ms(6.0, 6.75, 2)) && pa.contains(&ms(0.006, 0.007, 4)),
+        "{pa}"
+    );
+    assert!(pa.contains("| 2 | 1000 |") && pa.contains("PA input"), "{pa}");
+    assert_eq!(fmt_mean_std(&[6.0, 6.75], 2), ms(6.0, 6.75, 2));
+    for link in ["fid.png", "kid.png", "losses.png", "samples.png"] {
+        assert!(md.contains(&format!("]({link})")), "results.md lacks {link}");
+    }
+    assert!(
+        md.contains("| pa-input-s1 | 1 | 1000 / 1000 | 6.75 (1000) | 6.75 (1000) |"),
+        "{md}"
+    );
+
+    // A single run folder works too, and a folder without runs is a clear error.
+    run_ok(
+        bin()
+            .arg("report")
+            .arg(sweep.join("no-pa-s0"))
+            .arg("--out")
+            .arg(tmp.path().join("one")),
+    );
+    let err = run_err(
+        bin()
+            .arg("report")
+            .arg(tmp.path().join("one"))
+            .arg("--out")
+            .arg(tmp.path().join("x")),
+    );
+    assert!(err.contains("no runs"), "{err}");
+}
+
+fn write_sweep(path: &Path, iters: u64) {
+    let toml = format!(
+        r#"name = "tiny"
+seeds = [0]
+
+[defaults]
+dataset = "fashion-mnist"
+preset = "demo"
+limit = 64
+batch = 8
+iters = {iters}
+eval-every = 0
+log-every = 1
+checkpoint-every = 2
+device = "cpu"
+threads = 1
+data-dir = "{}"
+
+[[variant]]
+name = "no-pa"
+pa = "off"
+
+[[variant]]
+name = "pa-input"
+pa = "input"
+pa-schedule = "every:2"
+
+[report]
+title = "Tiny sweep"
+"#,
+        repo().join("data").display()
+    );
+    std::fs::write(path, toml).expect("write sweep file");
+}
+
+fn latest_iter(run: &Path) -> u64 {
+    let text = std::fs::read_to_string(run.join("checkpoints/latest.json")).expect("latest.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["iter"].as_u64().expect("iter")
+}
+
+#[test]
+fn tiny_sweep_resumes_and_reports() {
+    let fm = repo().join("data/fashion-mnist/train-images-idx3-ubyte.gz");
+    assert!(
+        fm.exists(),
+        "Fashion-MNIST missing at {}: run `make setup`",
+        fm.display()
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("tiny.toml");
+    let out = tmp.path().join("sweeps/tiny");
+    write_sweep(&cfg, 4);
+
+    // Dry run: the plan and commands, nothing written.
+    let plan = run_ok(
+        bin()
+            .arg("sweep")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .arg("--dry-run"),
+    );
+    assert!(
+        plan.contains("no-pa-s0: pagan-train train") && plan.contains("--pa input"),
+        "{plan}"
+    );
+    assert!(!out.exists());
+
+    let first = run_ok(
+        bin()
+            .arg("sweep")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .args(["--jobs", "2"]),
+    );
+    assert!(first.contains("2 trained, 0 skipped, 0 failed"), "{first}");
+    for run in ["no-pa-s0", "pa-input-s0"] {
+        let d = out.join(run);
+        assert_eq!(latest_iter(&d), 4, "{run}");
+        assert!(d.join("train.log").exists() && d.join("samples/latest.png").exists());
+    }
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep.json")).expect("sweep.json")).expect("json");
+    assert_eq!(plan["runs"].as_array().map(Vec::len), Some(2));
+
+    // Same file again: everything is done.
+    let again = run_ok(bin().arg("sweep").arg(&cfg).arg("--out").arg(&out));
+    assert!(again.contains("0 trained, 2 skipped"), "{again}");
+
+    // A longer target continues the finished runs from their checkpoints.
+    write_sweep(&cfg, 6);
+    let more = run_ok(bin().arg("sweep").arg(&cfg).arg("--out").arg(&out));
+    assert!(
+        more.contains("pagan-train resume") && more.contains("2 trained"),
+        "{more}"
+    );
+    assert_eq!(latest_iter(&out.join("pa-input-s0")), 6);
+    let metrics = std::fs::read_to_string(out.join("pa-input-s0/metrics.jsonl")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 6);
+
+    let report = tmp.path().join("report");
+    run_ok(bin().arg("report").arg(&out).arg("--out").arg(&report));
+    for f in [
+        "fid.png",
+        "fid.svg",
+        "kid.png",
+        "kid.svg",
+        "losses.png",
+        "losses.svg",
+        "samples.png",
+    ] {
+        assert!(report.join(f).exists(), "missing {f}");
+    }
+    let md = std::fs::read_to_string(report.join("results.md")).expect("results.md");
+    assert!(md.starts_with("# Tiny sweep"), "{md}");
+    assert!(
+        md.contains("| no-pa | PA off") && md.contains("| pa-input | PA input"),
+        "{md}"
+    );
+    assert!(md.contains("| pa-input-s0 | 0 | 6 / 6 |"), "{md}");
+}
+
+#[test]
+fn bad_sweep_files_are_clear_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "name = \"x\"\n[[variant]]\nname = \"a\"\ndataset = \"mnist\"\nlearning-rate = 1\n",
+            "learning-rate",
+        ),
+        (
+            "name = \"x\"\n[[variant]]\nname = \"a\"\n[[variant]]\nname = \"a\"\n",
+            "used twice",
+        ),
+        ("name = \"x\"\n[[variant]]\nname = \"a/b\"\n", "a/b"),
+        (
+            "name = \"x\"\n[defaults]\nseed = 3\n[[variant]]\nname = \"a\"\n",
+            "seeds",
+        ),
+        ("name = \"x\"\nvariants = 1\n", "variants"),
+        (
+            "name = \"x\"\n[[variant]]\nname = \"a\"\ndataset = \"mnist\"\npa = \"sideways\"\n",
+            "sideways",
+        ),
+        (
+            "name = \"x\"\n[[variant]]\nname = \"a\"\npa = \"off\"\n",
+            "--dataset",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let p = tmp.path().join(format!("bad{i}.toml"));
+        std::fs::write(&p, text).expect("write");
+        let err = run_err(
+            bin()
+                .arg("sweep")
+                .arg(&p)
+                .arg("--out")
+                .arg(tmp.path().join("o"))
+                .arg("--dry-run"),
+        );
+        assert!(err.contains(needle), "case {i}: expected {needle:?} in\n{err}");
+    }
+    assert!(!tmp.path().join("o").exists());
+}
