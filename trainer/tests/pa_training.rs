@@ -10,6 +10,14 @@ use pagan_trainer::schedule::ScheduleSpec;
 use pagan_trainer::train::{RunOptions, Trainer, read_metrics};
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
+/// libtorch's generator is process-wide and tests run on parallel threads: every test that
+/// seeds or draws from it holds this lock, or a reproducibility check could see another
+/// test's draws in between its own.
+fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn tiny_arch() -> Arch {
     Arch::narrowed([1, 28, 28], 16)
 }
@@ -20,6 +28,7 @@ fn max_abs(t: &Tensor) -> f64 {
 
 #[test]
 fn masked_bit_kernels_receive_zero_gradient() {
+    let _rng = torch_rng();
     tch::manual_seed(1);
     let vs = VarStore::new(Device::Cpu);
     let d = Discriminator::new(&vs.root(), &tiny_arch(), Some(0), 4, 1);
@@ -44,6 +53,7 @@ fn masked_bit_kernels_receive_zero_gradient() {
 
 #[test]
 fn level_up_leaves_discriminator_output_unchanged() {
+    let _rng = torch_rng();
     tch::manual_seed(2);
     let cfg = tiny_config(PaMode::Feat, 6, 40);
     let set = synthetic_set(64);
@@ -74,6 +84,7 @@ fn level_up_leaves_discriminator_output_unchanged() {
 
 #[test]
 fn pa_off_is_plain_ns_gan() {
+    let _rng = torch_rng();
     // Reference: the NS-GAN losses written out in f64: -log s(r) - log(1 - s(f)), and -log s(f).
     let r = [1.5f64, -0.3, 0.0, 2.2];
     let f = [-1.0f64, 0.4, 3.0, -2.5];
@@ -145,6 +156,7 @@ fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
 
 #[test]
 fn resume_continues_exactly() {
+    let _rng = torch_rng();
     tch::set_num_threads(1);
     let set = synthetic_set(40);
     let root = tempfile::tempdir().expect("tempdir");
@@ -202,6 +214,7 @@ fn resume_continues_exactly() {
 
 #[test]
 fn refuses_to_overwrite_a_run() {
+    let _rng = torch_rng();
     let set = synthetic_set(16);
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("r");
@@ -214,6 +227,7 @@ fn refuses_to_overwrite_a_run() {
 
 #[test]
 fn pa_state_counts_levels_and_targets_flip_with_parity() {
+    let _rng = torch_rng();
     let mut s = PaState::new(0, 2, 0);
     assert!(s.level_up(3) && s.level_up(9) && !s.level_up(12));
     assert_eq!(s.history, vec![(3, 1), (9, 2)]);
@@ -221,6 +235,7 @@ fn pa_state_counts_levels_and_targets_flip_with_parity() {
 
 #[test]
 fn every_loss_and_regulariser_trains_with_pa() {
+    let _rng = torch_rng();
     use pagan_trainer::loss::{GpKind, LossKind, RegConfig};
     tch::set_num_threads(1);
     let set = synthetic_set(24);
