@@ -38,6 +38,8 @@ fn every_subcommand_explains_its_flags() {
         "export-inception",
         "stats",
         "fid",
+        "sweep",
+        "report",
     ] {
         assert!(top.contains(sub), "top-level help lacks {sub}");
     }
