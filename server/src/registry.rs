@@ -19,7 +19,7 @@ use crate::runtime::{Provider, RuntimeError, SessionPool, run_f32};
 /// Folder (inside the models folder) holding reference statistics.
 pub const REFERENCES_DIR: &str = "references";
 /// Feature width of the Inception extractor (and of every usable reference).
-pub const FEATURE_DIM: usize = 2048;
+pub use pagan_shared::inception::FEATURE_DIM;
 
 /// A loaded generator: its manifest and sessions.
 pub struct Generator {
