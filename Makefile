@@ -56,7 +56,7 @@ test: setup
 	$(CARGO) test --workspace
 
 bench: setup
-	$(CARGO) build --release -p pagan-trainer
+	$(CARGO) build --release -p pagan-trainer -p pagan-server
 	bash bench/run.sh
 
 lint: setup

@@ -5,9 +5,19 @@ cd "$(dirname "$0")/.."
 bash bench/train_step.sh
 if [ -f bench/frechet.sh ]; then bash bench/frechet.sh; fi
 bash bench/inception.sh
+if [ -f models/fmnist-demo/manifest.json ] && [ -x target/release/pagan-serve ]; then
+  bash bench/serve.sh
+else
+  echo; echo "(service benchmark skipped: needs the demo model and reference; run 'make demo' first)"
+fi
 if [ "${DEVICE:-cpu}" = cpu ] && ./target/release/pagan-train bench --device cuda --iters 1 --repeats 1 --warmup 0 >/dev/null 2>&1; then
   DEVICE=cuda bash bench/train_step.sh
   DEVICE=cuda bash bench/inception.sh
+if [ -f models/fmnist-demo/manifest.json ] && [ -x target/release/pagan-serve ]; then
+  bash bench/serve.sh
+else
+  echo; echo "(service benchmark skipped: needs the demo model and reference; run 'make demo' first)"
+fi
 else
   echo; echo "(no CUDA device visible to libtorch: GPU rows skipped)"
 fi
