@@ -172,14 +172,7 @@ impl InceptionManifest {
 
     /// Reads and validates a manifest.
     pub fn read(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let m: Self = serde_json::from_str(&text).map_err(|source| ManifestError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let m: Self = crate::manifest::read_json(path, &crate::manifest::read_text(path)?)?;
         m.validate()?;
         Ok(m)
     }

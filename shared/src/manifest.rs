@@ -182,6 +182,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Reads a JSON manifest file into `T` (errors name the file).
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ManifestError> {
+    serde_json::from_str(text).map_err(|source| ManifestError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The text of a manifest file.
+pub(crate) fn read_text(path: &Path) -> Result<String, ManifestError> {
+    std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Writes `value` as pretty JSON with a trailing newline, atomically (temp file + rename).
 pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), ManifestError> {
     let mut text = serde_json::to_string_pretty(value).map_err(ManifestError::Serialize)?;
@@ -200,10 +216,7 @@ fn is_plain_name(s: &str) -> bool {
 impl ModelManifest {
     /// Reads and validates a manifest.
     pub fn read(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(path)?;
         // Check the version first so a future format fails with a clear message, not a
         // field-by-field parse error.
         #[derive(Deserialize)]
@@ -217,10 +230,7 @@ impl ModelManifest {
                 found: v.format_version,
             });
         }
-        let m: Self = serde_json::from_str(&text).map_err(|source| ManifestError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let m: Self = read_json(path, &text)?;
         m.validate()?;
         Ok(m)
     }

@@ -42,10 +42,10 @@ pub struct ExtractorArgs {
 }
 
 impl ExtractorArgs {
-    fn open(&self, common: &Common, mode: ResizeMode) -> Result<Box<dyn FeatureExtractor>> {
+    /// The extractor; `dev` is the device `crate::setup` resolved (used by the tch backend).
+    fn open(&self, common: &Common, dev: tch::Device, mode: ResizeMode) -> Result<Box<dyn FeatureExtractor>> {
         Ok(match self.backend {
             Backend::Tch => {
-                let dev = crate::setup(common)?;
                 let w = self
                     .inception_weights
                     .clone()
@@ -149,7 +149,8 @@ pub fn stats(a: StatsArgs) -> Result<()> {
     let split: Split = a.split.parse()?;
     let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
     let set = data::load(&spec, split, &data_dir, None)?;
-    let mut fx = a.extractor.open(&a.common, a.resize_mode)?;
+    let dev = crate::setup(&a.common)?;
+    let mut fx = a.extractor.open(&a.common, dev, a.resize_mode)?;
     let mode = fx.resize_mode();
     let mut src = DatasetImages::new(&set, a.n, a.seed);
     tracing::info!(dataset = %spec, split = %a.split, images = src.len(), extractor = %fx.describe(), resize = %mode, "computing statistics");
@@ -235,7 +236,8 @@ fn pick_mode(flag: Option<ResizeMode>, recorded: Option<&str>) -> Result<ResizeM
 pub fn fid(a: FidArgs) -> Result<()> {
     let reference = pagan_shared::read_stats_npz(&a.reference)?;
     let mode = pick_mode(a.resize_mode, reference.resize_mode.as_deref())?;
-    let mut fx = a.extractor.open(&a.common, mode)?;
+    let dev = crate::setup(&a.common)?;
+    let mut fx = a.extractor.open(&a.common, dev, mode)?;
     let mode = fx.resize_mode();
     let ref_features = if a.kid {
         let f = pagan_shared::read_features_npz(&a.reference)?;
@@ -253,7 +255,6 @@ pub fn fid(a: FidArgs) -> Result<()> {
     let opts = options(a.target.clone(), a.kid, a.common.quiet, a.extractor.batch);
     let target = Path::new(&a.target);
     let ex: Extracted = if target.join("config.json").is_file() {
-        let dev = crate::setup(&a.common)?;
         let (cfg, _meta, gan) = pagan_trainer::train::load_gan(target, dev)?;
         let mut src = GeneratedImages::new(&cfg, &gan, dev, a.n, a.seed);
         eval::extract(&mut src, fx.as_mut(), &opts)?
