@@ -11,12 +11,16 @@ PY=${PY:-.venv/bin/python}
 SIDES=${SIDES:-"1x28 3x32"}
 BATCH=${BATCH:-25}
 BATCHES=${BATCHES:-$([ "$DEVICE" = cpu ] && echo 4 || echo 40)}
+# TorchScript's profiling executor specialises on its first calls: warm up more on a GPU.
+WARMUP=${WARMUP:-$([ "$DEVICE" = cpu ] && echo 1 || echo 3)}
 [ -x "$BIN" ] || { echo "missing $BIN: run 'cargo build --release -p pagan-trainer'"; exit 1; }
-[ -f models/inception/inception.onnx ] || "$BIN" export-inception --out models/inception >&2
+if [ "$DEVICE" = cpu ] && [ ! -f models/inception/inception.onnx ]; then
+  "$BIN" export-inception --out models/inception >&2
+fi
 results=$(mktemp)
 for s in $SIDES; do
   IFS=x read -r c side <<<"$s"
-  args=(--side "$side" --channels "$c" --batch "$BATCH" --batches "$BATCHES" --warmup 1 --threads "$THREADS")
+  args=(--side "$side" --channels "$c" --batch "$BATCH" --batches "$BATCHES" --warmup "$WARMUP" --threads "$THREADS")
   echo "[bench] inception ${c}x${side}x${side}: TorchScript ..." >&2
   "$PY" -W ignore bench/inception.py "${args[@]}" --device "$DEVICE" >>"$results"
   echo "[bench] inception ${c}x${side}x${side}: tch ..." >&2

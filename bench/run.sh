@@ -13,11 +13,7 @@ fi
 if [ "${DEVICE:-cpu}" = cpu ] && ./target/release/pagan-train bench --device cuda --iters 1 --repeats 1 --warmup 0 >/dev/null 2>&1; then
   DEVICE=cuda bash bench/train_step.sh
   DEVICE=cuda bash bench/inception.sh
-if [ -f models/fmnist-demo/manifest.json ] && [ -x target/release/pagan-serve ]; then
-  bash bench/serve.sh
-else
-  echo; echo "(service benchmark skipped: needs the demo model and reference; run 'make demo' first)"
-fi
+  echo; echo "(service benchmark on CUDA not automated: it needs pagan-serve built with --features cuda and the ORT CUDA provider; see docs/BENCHMARKS.md)"
 else
   echo; echo "(no CUDA device visible to libtorch: GPU rows skipped)"
 fi

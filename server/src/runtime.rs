@@ -135,7 +135,6 @@ fn build_cpu(env: &Environment, bytes: &[u8], threads: usize) -> ort::Result<Ses
 
 #[cfg(feature = "cuda")]
 fn build_cuda(env: &Environment, bytes: &[u8], threads: usize) -> ort::Result<Session> {
-    use ort::ep::ExecutionProvider as _;
     let mut builder = Session::builder(env)?;
     if threads > 0 {
         builder = builder.with_intra_threads(threads)?.with_inter_threads(1)?;

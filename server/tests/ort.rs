@@ -649,3 +649,49 @@ async fn model_fid_in_request_and_as_job() {
     assert_eq!(last["done"], 7);
     assert_eq!(last["result"]["n"], 7);
 }
+
+/// Built with `--features cuda` (`cargo test -p pagan-server --features cuda`): the provider
+/// reported is the one ORT really gave, and `--provider cuda` never falls back. Without the
+/// CUDA provider library every model is refused with ORT's reason; with it (a GPU machine
+/// with onnxruntime-gpu), every model reports cuda.
+#[cfg(feature = "cuda")]
+#[actix_web::test]
+async fn cuda_provider_is_real_or_refused() {
+    let Some((_tmp, models)) = build_fixture() else {
+        return;
+    };
+    let mut c = config(&models);
+    c.provider = pagan_server::config::ProviderChoice::Cuda;
+    let st = web::Data::new(AppState::new(c).expect("state"));
+    let svc = test::init_service(app(st)).await;
+    let v = json(test::call_service(&svc, test::TestRequest::get().uri("/readyz").to_request()).await).await;
+    let mut loaded = v["models"].as_array().cloned().unwrap_or_default();
+    if v["extractor"].is_object() {
+        loaded.push(v["extractor"].clone());
+    }
+    let refused: Vec<_> = v["failed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f["name"] != "broken")
+        .collect();
+    for m in &loaded {
+        assert_eq!(m["provider"], "cuda", "{v}");
+    }
+    for f in &refused {
+        assert!(f["error"].as_str().is_some_and(|e| e.contains("CUDA")), "{v}");
+    }
+    assert_eq!(loaded.len() + refused.len(), 2, "tiny and the extractor: {v}");
+
+    let mut c = config(&models);
+    c.provider = pagan_server::config::ProviderChoice::Auto;
+    let st = web::Data::new(AppState::new(c).expect("state"));
+    let svc = test::init_service(app(st)).await;
+    let v = json(test::call_service(&svc, test::TestRequest::get().uri("/readyz").to_request()).await).await;
+    let want = if refused.is_empty() { "cuda" } else { "cpu" };
+    assert_eq!(
+        v["models"][0]["provider"], want,
+        "auto must report what it got: {v}"
+    );
+}

@@ -35,6 +35,43 @@ pub struct SweepArgs {
     /// Print the plan and its commands without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Seeds for every variant, overriding the file (e.g. `--seeds 0` for one seed per variant).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Overrides a train flag for every run, after the file's defaults and variants
+    /// (repeatable; e.g. `--set eval-batch=250 --set device=cuda`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Command-line changes to a sweep file: `--seeds` and `--set`.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Seeds replacing every variant's.
+    pub seeds: Vec<u64>,
+    /// Flags (without --) set for every run, as strings.
+    pub set: Vec<(String, String)>,
+}
+
+impl Overrides {
+    /// Parses `--set KEY=VALUE` pairs; `seed` and `out` are the sweep's own.
+    pub fn parse(seeds: &[u64], set: &[String]) -> Result<Self> {
+        let mut pairs = Vec::new();
+        for s in set {
+            let Some((k, v)) = s.split_once('=') else {
+                bail!("--set {s:?}: expected KEY=VALUE (a train flag without --, e.g. eval-batch=250)");
+            };
+            let k = k.trim().trim_start_matches("--").to_string();
+            if k == "seed" || k == "out" {
+                bail!("--set {k}: set by the sweep (use --seeds / --out)");
+            }
+            pairs.push((k, v.trim().to_string()));
+        }
+        Ok(Self {
+            seeds: seeds.to_vec(),
+            set: pairs,
+        })
+    }
 }
 
 /// The TOML file as written.
@@ -111,7 +148,7 @@ fn plain_name(s: &str) -> bool {
 
 /// Reads a sweep file and resolves it into runs under `out` (default runs/sweeps/<name>),
 /// checking every run's arguments against the train command's parser.
-pub fn plan(config: &Path, out: Option<&Path>, train_cmd: &clap::Command) -> Result<Plan> {
+pub fn plan(config: &Path, out: Option<&Path>, over: &Overrides, train_cmd: &clap::Command) -> Result<Plan> {
     let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let file: SweepFile = toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
     if !plain_name(&file.name) {
@@ -147,7 +184,9 @@ pub fn plan(config: &Path, out: Option<&Path>, train_cmd: &clap::Command) -> Res
     }
     let mut runs = Vec::new();
     for (name, mut v) in variants {
-        let seeds: Vec<u64> = match v.remove("seeds") {
+        let listed = v.remove("seeds");
+        let seeds: Vec<u64> = match listed {
+            _ if !over.seeds.is_empty() => over.seeds.clone(),
             Some(s) => s.try_into().with_context(|| {
                 format!("variant {name}: `seeds` must be a list of non-negative integers")
             })?,
@@ -160,6 +199,15 @@ pub fn plan(config: &Path, out: Option<&Path>, train_cmd: &clap::Command) -> Res
         let mut merged = file.defaults.clone();
         for (k, val) in v {
             merged.insert(k, val);
+        }
+        for (k, val) in &over.set {
+            // "true"/"false" stay presence flags; anything else is passed as written.
+            let tv = match val.as_str() {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => toml::Value::String(val.clone()),
+            };
+            merged.insert(k.clone(), tv);
         }
         let mut base = Vec::new();
         for (k, val) in &merged {
@@ -337,7 +385,8 @@ fn run_child(exe: &Path, run: &PlannedRun, act: &Action) -> Result<()> {
 
 /// Entry point of `pagan-train sweep`; `train_cmd` is the train subcommand's parser.
 pub fn run(a: SweepArgs, train_cmd: &clap::Command) -> Result<()> {
-    let plan = plan(&a.config, a.out.as_deref(), train_cmd)?;
+    let over = Overrides::parse(&a.seeds, &a.set)?;
+    let plan = plan(&a.config, a.out.as_deref(), &over, train_cmd)?;
     let out = a
         .out
         .clone()

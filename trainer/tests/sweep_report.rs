@@ -357,3 +357,47 @@ fn bad_sweep_files_are_clear_errors() {
     }
     assert!(!tmp.path().join("o").exists());
 }
+
+#[test]
+fn sweep_seeds_and_set_override_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("tiny.toml");
+    let out = tmp.path().join("o");
+    write_sweep(&cfg, 4);
+    let plan = run_ok(bin().arg("sweep").arg(&cfg).arg("--out").arg(&out).args([
+        "--seeds",
+        "3,4",
+        "--set",
+        "eval-batch=7",
+        "--set",
+        "iters=6",
+        "--dry-run",
+    ]));
+    for run in ["no-pa-s3", "no-pa-s4", "pa-input-s3", "pa-input-s4"] {
+        assert!(
+            plan.contains(&format!("{run}: pagan-train train")),
+            "{run} missing:\n{plan}"
+        );
+    }
+    assert!(!plan.contains("-s0:"), "{plan}");
+    assert_eq!(plan.matches("--eval-batch 7").count(), 4, "{plan}");
+    assert_eq!(plan.matches("--iters 6").count(), 4, "{plan}");
+    assert!(!plan.contains("--iters 4"), "{plan}");
+    for (bad, needle) in [
+        ("learning-rate=1", "learning-rate"),
+        ("eval-batch", "KEY=VALUE"),
+        ("seed=1", "--seeds"),
+    ] {
+        let err =
+            run_err(
+                bin()
+                    .arg("sweep")
+                    .arg(&cfg)
+                    .arg("--out")
+                    .arg(&out)
+                    .args(["--set", bad, "--dry-run"]),
+            );
+        assert!(err.contains(needle), "--set {bad}: expected {needle:?} in\n{err}");
+    }
+    assert!(!out.exists());
+}
