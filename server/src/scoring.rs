@@ -1,12 +1,13 @@
 //! FID/KID scoring: images are grouped by size into batches for the feature extractor,
-//! features stream into `FeatureStats` (and are kept for KID when asked), and the result
-//! is compared with a reference.
+//! features stream into `FeatureStats` (and are kept for KID when asked, or while the set
+//! is small enough for the cheaper Gram form of the Frechet distance), and the result is
+//! compared with a reference.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pagan_shared::{FeatureStats, KidConfig, StatsError, frechet_distance, kid};
+use pagan_shared::{FeatureStats, KidConfig, StatsError, frechet_distance, frechet_terms_from_features, kid};
 use serde::Serialize;
 
 use crate::decode::Image;
@@ -59,12 +60,15 @@ pub struct FeatureSink<'a> {
     groups: BTreeMap<(usize, usize), Vec<Image>>,
     pending: usize,
     stats: FeatureStats,
+    /// Raw features: all of them for KID (`keep_all`), else only while at most
+    /// FEATURE_DIM rows (bounded: 16 MiB), for the Gram-form FID.
     features: Option<Vec<f32>>,
+    keep_all: bool,
     progress: Option<Arc<AtomicU64>>,
 }
 
 impl<'a> FeatureSink<'a> {
-    /// A sink running batches of `batch`; keeps raw features when `keep` (for KID).
+    /// A sink running batches of `batch`; keeps every raw feature when `keep` (for KID).
     pub fn new(
         extractor: &'a Extractor,
         metrics: &'a Metrics,
@@ -79,7 +83,8 @@ impl<'a> FeatureSink<'a> {
             groups: BTreeMap::new(),
             pending: 0,
             stats: FeatureStats::new(FEATURE_DIM).map_err(|e| ApiError::internal(e.to_string()))?,
-            features: keep.then(Vec::new),
+            features: Some(Vec::new()),
+            keep_all: keep,
             progress,
         })
     }
@@ -141,6 +146,10 @@ impl<'a> FeatureSink<'a> {
             .map_err(|e| ApiError::unprocessable("scoring_failed", e.to_string()))?;
         if let Some(all) = self.features.as_mut() {
             all.extend_from_slice(&feats);
+            if !self.keep_all && all.len() > FEATURE_DIM * FEATURE_DIM {
+                // Past d rows the general path is the cheaper one: stop keeping them.
+                self.features = None;
+            }
         }
         self.metrics.images_scored.inc_by(n as u64);
         if let Some(p) = &self.progress {
@@ -149,7 +158,8 @@ impl<'a> FeatureSink<'a> {
         Ok(())
     }
 
-    /// Runs every remaining group; returns the statistics and (if kept) the features.
+    /// Runs every remaining group; returns the statistics and the raw features (all of
+    /// them with `keep`, else those of a set of at most FEATURE_DIM images).
     pub fn finish(mut self) -> Result<(FeatureStats, Option<Vec<f32>>), ApiError> {
         let keys: Vec<_> = self.groups.keys().copied().collect();
         for k in keys {
@@ -159,11 +169,13 @@ impl<'a> FeatureSink<'a> {
     }
 }
 
-/// Compares accumulated features with `reference`: FID always, KID when `features` are
-/// given (the reference must have stored features).
+/// Compares accumulated features with `reference`: FID always (through the features'
+/// Gram form when there are at most FEATURE_DIM of them, the same value for far less
+/// work), KID when `want_kid` (needs every feature, and the reference's).
 pub fn compare(
     stats: &FeatureStats,
     features: Option<&[f32]>,
+    want_kid: bool,
     reference: &Reference,
     extractor: &Extractor,
     started: std::time::Instant,
@@ -175,8 +187,15 @@ pub fn compare(
         ));
     }
     let gaussian = stats.finalize().map_err(stats_err)?;
-    let fid = frechet_distance(&gaussian, &reference.gaussian).map_err(stats_err)?;
-    let (kid_mean, kid_std) = match features {
+    let fid = match features {
+        Some(x) if x.len() / FEATURE_DIM <= FEATURE_DIM && x.len() / FEATURE_DIM == stats.n() as usize => {
+            frechet_terms_from_features(x, FEATURE_DIM, &reference.gaussian)
+                .map_err(stats_err)?
+                .distance
+        }
+        _ => frechet_distance(&gaussian, &reference.gaussian).map_err(stats_err)?,
+    };
+    let (kid_mean, kid_std) = match features.filter(|_| want_kid) {
         None => (None, None),
         Some(x) => {
             let (y, _) = reference

@@ -83,6 +83,100 @@ pub fn frechet_terms(a: &Gaussian, b: &Gaussian) -> Result<FrechetTerms, StatsEr
     })
 }
 
+/// Frechet distance between the Gaussian of `features` (`n` rows of `dim` values, mean and
+/// unbiased covariance) and `reference`, computed through the `n x n` Gram form.
+///
+/// For `n <= dim` the sample covariance `S = Xcᵀ Xc / (n-1)` has rank below `n`, and the
+/// non-zero eigenvalues of `S R` equal those of `Xc R Xcᵀ / (n-1)` (`AB` and `BA` share
+/// them), a symmetric PSD `n x n` matrix. That costs `n d²` instead of the `d³` of the
+/// general path: about 20x less for a few hundred 2048-d features, and it is the more
+/// exact form there (no zero eigenvalues whose rounding noise gets square-rooted). Any `n`
+/// gives the same value as [`frechet_terms`] to ~1e-8 relative; use it for `n <= dim`.
+pub fn frechet_terms_from_features(
+    features: &[f32],
+    dim: usize,
+    reference: &Gaussian,
+) -> Result<FrechetTerms, StatsError> {
+    reference.validate()?;
+    if dim == 0 {
+        return Err(StatsError::ZeroDim);
+    }
+    if reference.dim() != dim {
+        return Err(StatsError::DimMismatch {
+            what: "frechet_terms_from_features",
+            left: dim,
+            right: reference.dim(),
+        });
+    }
+    let n = features.len() / dim;
+    if n * dim != features.len() {
+        return Err(StatsError::Shape {
+            rows: n,
+            dim,
+            expected: n * dim,
+            got: features.len(),
+        });
+    }
+    if n < 2 {
+        return Err(StatsError::TooFewSamples {
+            n: n as u64,
+            needed: 2,
+        });
+    }
+    if let Some(i) = features.iter().position(|v| !v.is_finite()) {
+        return Err(StatsError::NonFiniteFeature {
+            value: features[i],
+            row: i / dim,
+            col: i % dim,
+        });
+    }
+    let par = faer::get_global_parallelism();
+    let mut mu = vec![0f64; dim];
+    for row in features.chunks_exact(dim) {
+        mu.iter_mut().zip(row).for_each(|(m, &v)| *m += f64::from(v));
+    }
+    mu.iter_mut().for_each(|m| *m /= n as f64);
+    let xc = Mat::<f64>::from_fn(n, dim, |i, j| f64::from(features[i * dim + j]) - mu[j]);
+    let scale = 1.0 / (n as f64 - 1.0);
+
+    let r = reference.sigma_ref();
+    let mean_term: f64 = mu.iter().zip(&reference.mu).map(|(x, y)| (x - y) * (x - y)).sum();
+    let trace1: f64 = xc.as_ref().squared_norm_l2() * scale;
+    let trace2: f64 = (0..dim).map(|i| r[(i, i)]).sum();
+
+    let mut t = Mat::<f64>::zeros(n, dim);
+    matmul(t.as_mut(), Accum::Replace, xc.as_ref(), r, 1.0, par);
+    let mut g = Mat::<f64>::zeros(n, n);
+    matmul(g.as_mut(), Accum::Replace, t.as_ref(), xc.transpose(), scale, par);
+    // Symmetrise away rounding before the symmetric eigensolver reads the lower half.
+    for i in 0..n {
+        for j in 0..i {
+            let v = 0.5 * (g[(i, j)] + g[(j, i)]);
+            g[(i, j)] = v;
+            g[(j, i)] = v;
+        }
+    }
+    let eigs = g
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|_| StatsError::Eigen { what: "Xc R Xc^T" })?;
+    let trace_sqrt: f64 = eigs.iter().map(|&e| e.max(0.0).sqrt()).sum();
+
+    let raw = mean_term + trace1 + trace2 - 2.0 * trace_sqrt;
+    if !raw.is_finite() {
+        return Err(StatsError::NonFinite {
+            what: "frechet distance",
+            index: 0,
+        });
+    }
+    Ok(FrechetTerms {
+        mean_term,
+        trace1,
+        trace2,
+        trace_sqrt,
+        distance: raw.max(0.0),
+    })
+}
+
 /// `Σ sqrt(eig(Lᵀ S2 L))` with `S1 = L Lᵀ`; `None` when `S1` is not positive definite.
 fn trace_sqrt_cholesky(s1: MatRef<'_, f64>, s2: MatRef<'_, f64>, par: Par) -> Option<f64> {
     let llt = s1.llt(Side::Lower).ok()?;
@@ -185,5 +279,91 @@ mod tests {
         // A singular S1 takes the eigen path.
         let z = Mat::<f64>::zeros(d, d);
         assert!(trace_sqrt_cholesky(z.as_ref(), s2.as_ref(), Par::Seq).is_none());
+    }
+
+    /// The Gram form equals the general path on the same features' finalised statistics,
+    /// for n < d (its use) and n > d (still exact), and refuses what the general path does.
+    #[test]
+    fn gram_form_equals_the_general_path() {
+        let d = 48;
+        let b = Mat::<f64>::from_fn(d, d, |i, j| (((i * 13 + j * 7) % 89) as f64 / 89.0) - 0.4);
+        let mut r = Mat::<f64>::zeros(d, d);
+        matmul(
+            r.as_mut(),
+            Accum::Replace,
+            b.as_ref(),
+            b.transpose(),
+            1.0,
+            Par::Seq,
+        );
+        for i in 0..d {
+            r[(i, i)] += 0.05;
+        }
+        let mu_r: Vec<f64> = (0..d).map(|i| (i as f64 * 0.37).sin()).collect();
+        let sigma_r: Vec<f64> = (0..d * d).map(|k| r[(k / d, k % d)]).collect();
+        let reference = Gaussian::new(mu_r, sigma_r, None).expect("reference");
+        for n in [2usize, 5, 30, 47, 120] {
+            let feats: Vec<f32> = (0..n * d)
+                .map(|k| (((k * 7919) % 1013) as f32 / 1013.0 - 0.5) * 3.0 + (k % d) as f32 * 0.01)
+                .collect();
+            let gram = frechet_terms_from_features(&feats, d, &reference).expect("gram path");
+            // The algebra: the general path on the two-pass (centred, f64) covariance.
+            let x = |i: usize, j: usize| f64::from(feats[i * d + j]);
+            let mu: Vec<f64> = (0..d)
+                .map(|j| (0..n).map(|i| x(i, j)).sum::<f64>() / n as f64)
+                .collect();
+            let sigma: Vec<f64> = (0..d * d)
+                .map(|k| {
+                    let (a, b) = (k / d, k % d);
+                    (0..n).map(|i| (x(i, a) - mu[a]) * (x(i, b) - mu[b])).sum::<f64>() / (n as f64 - 1.0)
+                })
+                .collect();
+            let two_pass = Gaussian::new(mu, sigma, Some(n as u64)).expect("two-pass");
+            let full = frechet_terms(&two_pass, &reference).expect("general path");
+            // Whichever form has zero eigenvalues (the d x d one for n <= d, the n x n one for
+            // n > d + 1) sums the square roots of their rounding noise (~1e-16 |M| -> ~1e-8),
+            // so the two agree to ~1e-8 relative, not to 1e-15; the n = 2 closed form below
+            // pins the Gram form itself down to 1e-13.
+            let tol = 1e-7;
+            let rel = (gram.distance - full.distance).abs() / full.distance;
+            assert!(
+                rel < tol,
+                "n={n}: gram {} vs general {} (rel {rel:e})",
+                gram.distance,
+                full.distance
+            );
+            if n == 2 {
+                // Closed form: S = v vᵀ / 2 with v = x1 - x2, so Tr((S R)^{1/2}) = sqrt(vᵀ R v / 2).
+                let v: Vec<f64> = (0..d).map(|j| x(0, j) - x(1, j)).collect();
+                let vrv: f64 = (0..d)
+                    .map(|a| (0..d).map(|b| v[a] * r[(a, b)] * v[b]).sum::<f64>())
+                    .sum();
+                let exact = (vrv / 2.0).sqrt();
+                assert!(
+                    (gram.trace_sqrt - exact).abs() / exact < 1e-13,
+                    "{} vs {exact}",
+                    gram.trace_sqrt
+                );
+            }
+            // What callers compare it with: the streamed statistics (one-pass sums in f64).
+            let mut stats = crate::stats::FeatureStats::new(d).expect("stats");
+            stats.add_rows(&feats, n).expect("rows");
+            let streamed = frechet_terms(&stats.finalize().expect("finalize"), &reference).expect("streamed");
+            assert!(
+                (gram.distance - streamed.distance).abs() / streamed.distance < 1e-7,
+                "n={n}"
+            );
+        }
+        assert!(matches!(
+            frechet_terms_from_features(&[0.5; 48], 48, &reference),
+            Err(StatsError::TooFewSamples { .. })
+        ));
+        assert!(frechet_terms_from_features(&[0.5; 50], 48, &reference).is_err());
+        let mut bad = vec![0.25f32; 96];
+        bad[60] = f32::NAN;
+        assert!(matches!(
+            frechet_terms_from_features(&bad, 48, &reference),
+            Err(StatsError::NonFiniteFeature { row: 1, col: 12, .. })
+        ));
     }
 }

@@ -13,7 +13,7 @@ pub mod npz;
 pub mod stats;
 
 pub use error::StatsError;
-pub use frechet::{FrechetTerms, frechet_distance, frechet_terms};
+pub use frechet::{FrechetTerms, frechet_distance, frechet_terms, frechet_terms_from_features};
 pub use inception::{InceptionManifest, ResizeMode};
 pub use kid::{KidConfig, KidResult, kid, mmd2_unbiased};
 pub use npz::{NpzStats, read_features_npz, read_stats_npz, write_stats_npz, write_stats_npz_with_features};

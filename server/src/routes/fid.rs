@@ -109,7 +109,7 @@ pub async fn fid(
         walk(&up, &limits, true, &mut |img| sink.push(img))?;
         let (stats, features) = sink.finish()?;
         drop(up);
-        compare(&stats, features.as_deref(), &reference, &x, started)
+        compare(&stats, features.as_deref(), q.kid, &reference, &x, started)
     });
     dispatch(&state, n, q.run_async, task).await
 }
@@ -170,7 +170,7 @@ pub async fn model_fid(
             }
         }
         let (stats, features) = sink.finish()?;
-        compare(&stats, features.as_deref(), &reference, &x, started)
+        compare(&stats, features.as_deref(), q.kid, &reference, &x, started)
     });
     dispatch(&state, n, q.run_async, task).await
 }
