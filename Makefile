@@ -37,7 +37,8 @@ demo: build
 	@echo "  curl -s 'http://$(DEMO_BIND)/v1/models/$(notdir $(DEMO_MODEL))/grid.png?n=64&seed=7' -o grid.png"
 	@echo "  curl -s -X POST http://$(DEMO_BIND)/v1/models/$(notdir $(DEMO_MODEL))/generate -H 'content-type: application/json' -d '{\"n\": 16, \"seed\": 7, \"format\": \"zip\"}' -o samples.zip"
 	@echo "  curl -s -X POST 'http://$(DEMO_BIND)/v1/models/$(notdir $(DEMO_MODEL))/fid?reference=$(DEMO_REF)&n=100&kid=true'"
-	@echo "  curl -s -X POST 'http://$(DEMO_BIND)/v1/fid?reference=$(DEMO_REF)' -F file=@a.png -F file=@b.png   # your own images"
+	@echo "  curl -s -X POST 'http://$(DEMO_BIND)/v1/fid?reference=$(DEMO_REF)&kid=true' -H 'content-type: application/zip' --data-binary @samples.zip"
+	@echo "  # your own images: curl -s -X POST 'http://$(DEMO_BIND)/v1/fid?reference=$(DEMO_REF)' -F file=@a.png -F file=@b.png"
 	@echo "  curl -s http://$(DEMO_BIND)/metrics | grep -v '^#' | head"
 	@echo
 	./target/release/pagan-serve --models models --bind $(DEMO_BIND)

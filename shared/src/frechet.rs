@@ -66,6 +66,11 @@ pub fn frechet_terms(a: &Gaussian, b: &Gaussian) -> Result<FrechetTerms, StatsEr
         None => trace_sqrt_eigen(s1, s2, par)?,
     };
 
+    terms(mean_term, trace1, trace2, trace_sqrt)
+}
+
+/// Assembles the terms; the distance is clamped at 0 and never NaN.
+fn terms(mean_term: f64, trace1: f64, trace2: f64, trace_sqrt: f64) -> Result<FrechetTerms, StatsError> {
     let raw = mean_term + trace1 + trace2 - 2.0 * trace_sqrt;
     if !raw.is_finite() {
         // Unreachable for validated finite inputs; kept so NaN can never escape.
@@ -161,20 +166,7 @@ pub fn frechet_terms_from_features(
         .map_err(|_| StatsError::Eigen { what: "Xc R Xc^T" })?;
     let trace_sqrt: f64 = eigs.iter().map(|&e| e.max(0.0).sqrt()).sum();
 
-    let raw = mean_term + trace1 + trace2 - 2.0 * trace_sqrt;
-    if !raw.is_finite() {
-        return Err(StatsError::NonFinite {
-            what: "frechet distance",
-            index: 0,
-        });
-    }
-    Ok(FrechetTerms {
-        mean_term,
-        trace1,
-        trace2,
-        trace_sqrt,
-        distance: raw.max(0.0),
-    })
+    terms(mean_term, trace1, trace2, trace_sqrt)
 }
 
 /// `Σ sqrt(eig(Lᵀ S2 L))` with `S1 = L Lᵀ`; `None` when `S1` is not positive definite.
@@ -245,24 +237,12 @@ fn sqrt_eigen_sum(
 mod tests {
     use super::*;
 
-    /// Both factorisations must agree on a positive definite S1.
-    #[test]
-    fn cholesky_and_eigen_paths_agree() {
-        let d = 120;
-        let a = Mat::<f64>::from_fn(d, d, |i, j| (((i * 31 + j * 17) % 97) as f64 / 97.0) - 0.5);
-        let b = Mat::<f64>::from_fn(d, d, |i, j| (((i * 13 + j * 7) % 89) as f64 / 89.0) - 0.4);
-        let mut s1 = Mat::<f64>::zeros(d, d);
-        let mut s2 = Mat::<f64>::zeros(d, d);
+    /// `B Bᵀ + ridge I`: a symmetric positive definite test matrix.
+    fn spd(b: &Mat<f64>, ridge: f64) -> Mat<f64> {
+        let d = b.nrows();
+        let mut s = Mat::<f64>::zeros(d, d);
         matmul(
-            s1.as_mut(),
-            Accum::Replace,
-            a.as_ref(),
-            a.transpose(),
-            1.0,
-            Par::Seq,
-        );
-        matmul(
-            s2.as_mut(),
+            s.as_mut(),
             Accum::Replace,
             b.as_ref(),
             b.transpose(),
@@ -270,9 +250,19 @@ mod tests {
             Par::Seq,
         );
         for i in 0..d {
-            s1[(i, i)] += 0.1;
-            s2[(i, i)] += 0.1;
+            s[(i, i)] += ridge;
         }
+        s
+    }
+
+    /// Both factorisations must agree on a positive definite S1.
+    #[test]
+    fn cholesky_and_eigen_paths_agree() {
+        let d = 120;
+        let a = Mat::<f64>::from_fn(d, d, |i, j| (((i * 31 + j * 17) % 97) as f64 / 97.0) - 0.5);
+        let b = Mat::<f64>::from_fn(d, d, |i, j| (((i * 13 + j * 7) % 89) as f64 / 89.0) - 0.4);
+        let s1 = spd(&a, 0.1);
+        let s2 = spd(&b, 0.1);
         let c = trace_sqrt_cholesky(s1.as_ref(), s2.as_ref(), Par::Seq).expect("s1 is PD");
         let e = trace_sqrt_eigen(s1.as_ref(), s2.as_ref(), Par::Seq).expect("eigen");
         assert!((c - e).abs() / e < 1e-12, "cholesky {c} vs eigen {e}");
@@ -281,24 +271,13 @@ mod tests {
         assert!(trace_sqrt_cholesky(z.as_ref(), s2.as_ref(), Par::Seq).is_none());
     }
 
-    /// The Gram form equals the general path on the same features' finalised statistics,
-    /// for n < d (its use) and n > d (still exact), and refuses what the general path does.
+    /// The Gram form equals the general path on the same features (n < d, its use, and
+    /// n > d), matches a closed form at n = 2, and refuses what the general path does.
     #[test]
     fn gram_form_equals_the_general_path() {
         let d = 48;
         let b = Mat::<f64>::from_fn(d, d, |i, j| (((i * 13 + j * 7) % 89) as f64 / 89.0) - 0.4);
-        let mut r = Mat::<f64>::zeros(d, d);
-        matmul(
-            r.as_mut(),
-            Accum::Replace,
-            b.as_ref(),
-            b.transpose(),
-            1.0,
-            Par::Seq,
-        );
-        for i in 0..d {
-            r[(i, i)] += 0.05;
-        }
+        let r = spd(&b, 0.05);
         let mu_r: Vec<f64> = (0..d).map(|i| (i as f64 * 0.37).sin()).collect();
         let sigma_r: Vec<f64> = (0..d * d).map(|k| r[(k / d, k % d)]).collect();
         let reference = Gaussian::new(mu_r, sigma_r, None).expect("reference");
