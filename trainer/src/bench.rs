@@ -103,6 +103,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         eval: Default::default(),
         loss: Default::default(),
         reg: Default::default(),
+        limit: None,
     };
     let mut t = Trainer::ephemeral(cfg, dev, &set)?;
     t.steps(a.warmup);

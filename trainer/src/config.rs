@@ -143,6 +143,9 @@ pub struct TrainConfig {
     /// D regularisers (absent in older configs: none).
     #[serde(default)]
     pub reg: crate::loss::RegConfig,
+    /// Only the first N training images (`--limit`); a resume loads the same subset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 /// Evaluation during training: KID of generated vs training images (drives the `kid`

@@ -310,6 +310,7 @@ fn train(a: TrainArgs) -> Result<()> {
             dropout_layer: a.d_dropout_layer,
             label_smoothing: a.label_smoothing,
         },
+        limit: a.limit,
     };
     cfg.reg.validate(cfg.loss).map_err(anyhow::Error::msg)?;
     if cfg.schedule == ScheduleSpec::Kid && cfg.eval.every == 0 {
@@ -330,7 +331,8 @@ fn resume(a: ResumeArgs) -> Result<()> {
     let cfg = pagan_trainer::train::load_config(&a.run)?;
     let spec: DatasetSpec = cfg.dataset.parse()?;
     let data_dir = a.data_dir.unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
-    let set = data::load(&spec, Split::Train, &data_dir, None)?;
+    let set = data::load(&spec, Split::Train, &data_dir, cfg.limit)?;
+    tracing::info!(dataset = %spec, images = set.n, source = %set.source, device = %device::describe(dev), "data loaded");
     let mut t = Trainer::open(&a.run, dev, &set)?;
     if let Some(total) = a.iters {
         t.cfg.iters = total;

@@ -182,6 +182,7 @@ fn tiny_run(dir: &Path, image: [i64; 3]) -> Gan {
         eval: Default::default(),
         loss: Default::default(),
         reg: Default::default(),
+        limit: None,
     };
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();

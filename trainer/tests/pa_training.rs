@@ -151,6 +151,7 @@ fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
         eval: Default::default(),
         loss: Default::default(),
         reg: Default::default(),
+        limit: None,
     }
 }
 

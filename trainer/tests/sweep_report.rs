@@ -69,6 +69,7 @@ fn config(pa: PaMode, seed: u64, iters: u64) -> TrainConfig {
         eval,
         loss: Default::default(),
         reg: Default::default(),
+        limit: None,
     }
 }
 
