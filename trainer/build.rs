@@ -18,10 +18,6 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
-    // Default location of libonnxruntime for ORT checks of our exports (see .cargo/config.toml).
-    println!("cargo:rerun-if-env-changed=PAGAN_ORT_DYLIB");
-    let ort = std::env::var("PAGAN_ORT_DYLIB").unwrap_or_default();
-    println!("cargo:rustc-env=PAGAN_ORT_DYLIB_DEFAULT={ort}");
     // Defaults for the FID weights and the setup's Python (converting foreign .pth files).
     for (var, default) in [
         ("PAGAN_INCEPTION_WEIGHTS", "PAGAN_INCEPTION_WEIGHTS_DEFAULT"),

@@ -1,36 +1,23 @@
 //! ONNX Runtime: the process-wide environment (loaded from `libonnxruntime.so` at run
 //! time), sessions on the chosen execution provider, and pools of sessions per model.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::value::TensorRef;
+use pagan_shared::onnx_runtime::{self, OrtError};
 
 use crate::config::ProviderChoice;
 
-/// Environment variable that overrides where `libonnxruntime.so` is loaded from.
-pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+pub use pagan_shared::onnx_runtime::{DYLIB_ENV, library_path};
 
 /// Errors from loading ONNX Runtime or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// No library path is configured, or the file is not there.
-    #[error(
-        "ONNX Runtime library not found{}; run `make setup` or set {DYLIB_ENV} to a libonnxruntime.so 1.31",
-        .0.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default()
-    )]
-    MissingLibrary(Option<PathBuf>),
-    /// The library exists but could not be loaded.
-    #[error("loading ONNX Runtime from {path}: {message}")]
-    Load {
-        /// Library path.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    /// The library is missing or could not be loaded, or a run failed (shared loader).
+    #[error(transparent)]
+    Loader(#[from] OrtError),
     /// `--provider cuda` in a build without the `cuda` feature.
     #[error("--provider cuda needs a build with the `cuda` feature (cargo build --features cuda)")]
     CudaNotCompiled,
@@ -73,47 +60,10 @@ impl Provider {
     }
 }
 
-/// Where `libonnxruntime.so` is taken from: `$ORT_DYLIB_PATH` if set, else the path
-/// `make setup` prepared, baked in at build time (server/build.rs).
-pub fn library_path() -> Option<PathBuf> {
-    std::env::var_os(DYLIB_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            option_env!("PAGAN_ORT_DYLIB_DEFAULT")
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
-        })
-}
-
-#[derive(Debug, Clone)]
-enum EnvFailure {
-    Missing(Option<PathBuf>),
-    Load(PathBuf, String),
-}
-
-/// The process-wide ORT environment, created on first use (ONNX Runtime allows one per
-/// process; a failed load is cached because it would fail the same way again).
+/// The process-wide ORT environment, created on first use (a failed load is cached:
+/// it would fail the same way again).
 pub fn environment() -> Result<Environment, RuntimeError> {
-    static ENV: OnceLock<Result<Environment, EnvFailure>> = OnceLock::new();
-    let cached = ENV.get_or_init(|| {
-        let path = library_path().ok_or(EnvFailure::Missing(None))?;
-        if !path.exists() {
-            return Err(EnvFailure::Missing(Some(path)));
-        }
-        ort::init_from(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| b.with_name("pagan-serve").build().map_err(|e| e.to_string()))
-            .map_err(|message| EnvFailure::Load(path, message))
-    });
-    match cached {
-        Ok(env) => Ok(env.clone()),
-        Err(EnvFailure::Missing(p)) => Err(RuntimeError::MissingLibrary(p.clone())),
-        Err(EnvFailure::Load(path, message)) => Err(RuntimeError::Load {
-            path: path.clone(),
-            message: message.clone(),
-        }),
-    }
+    Ok(onnx_runtime::environment("pagan-serve")?)
 }
 
 /// Rejects a provider choice this build cannot honour, before anything is loaded.
@@ -122,15 +72,6 @@ pub fn check_provider_choice(choice: ProviderChoice) -> Result<(), RuntimeError>
         return Err(RuntimeError::CudaNotCompiled);
     }
     Ok(())
-}
-
-/// Builds in its own function: `ort::Error<SessionBuilder>` is not Send/Sync.
-fn build_cpu(env: &Environment, bytes: &[u8], threads: usize) -> ort::Result<Session> {
-    let mut builder = Session::builder(env)?;
-    if threads > 0 {
-        builder = builder.with_intra_threads(threads)?.with_inter_threads(1)?;
-    }
-    builder.commit_from_memory(bytes)
 }
 
 #[cfg(feature = "cuda")]
@@ -166,7 +107,7 @@ pub fn build_session(
         }
     }
     let _ = what;
-    Ok((build_cpu(&env, bytes, threads)?, Provider::Cpu))
+    Ok((onnx_runtime::cpu_session(&env, bytes, threads)?, Provider::Cpu))
 }
 
 /// Runs a single-input f32 model; returns the first output's values and shape.
@@ -176,14 +117,7 @@ pub fn run_f32(
     data: &[f32],
     shape: &[i64],
 ) -> Result<(Vec<f32>, Vec<i64>), RuntimeError> {
-    let input = TensorRef::from_array_view((shape.to_vec(), data))?;
-    let outputs = session.run(ort::inputs![input_name => input])?;
-    let first = outputs
-        .values()
-        .next()
-        .ok_or_else(|| RuntimeError::Ort("the model produced no outputs".into()))?;
-    let (out_shape, values) = first.try_extract_tensor::<f32>()?;
-    Ok((values.to_vec(), out_shape.to_vec()))
+    Ok(onnx_runtime::run_f32(session, input_name, data, shape)?)
 }
 
 /// A few sessions of one model; a run takes whichever is free (Session::run needs `&mut`).

@@ -10,6 +10,7 @@ pub mod latent;
 pub mod manifest;
 pub mod npy;
 pub mod npz;
+pub mod onnx_runtime;
 pub mod stats;
 
 pub use error::StatsError;

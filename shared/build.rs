@@ -1,5 +1,5 @@
 //! Bakes the default location of libonnxruntime (from .cargo/config.toml, prepared by
-//! `make setup`) into the binary, so the service runs without ORT_DYLIB_PATH.
+//! `make setup`) into the crate, so the trainer and the server run without ORT_DYLIB_PATH.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PAGAN_ORT_DYLIB");
