@@ -188,7 +188,9 @@ pub fn compare(
     }
     let gaussian = stats.finalize().map_err(stats_err)?;
     let fid = match features {
-        Some(x) if x.len() / FEATURE_DIM <= FEATURE_DIM && x.len() / FEATURE_DIM == stats.n() as usize => {
+        // The sink keeps features only for sets it holds whole: every row, for KID, or
+        // every row of a set of at most FEATURE_DIM.
+        Some(x) if stats.n() as usize <= FEATURE_DIM => {
             frechet_terms_from_features(x, FEATURE_DIM, &reference.gaussian)
                 .map_err(stats_err)?
                 .distance

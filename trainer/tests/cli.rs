@@ -2,28 +2,9 @@
 //! Fashion-MNIST (installed by `make setup`), resume, sampling (grid and --z npy), export.
 
 use std::path::Path;
-use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pagan-train"));
-    c.env("RUST_LOG", "warn");
-    c
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn pagan-train");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "command failed: {cmd:?}\n{text}");
-    text
-}
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+mod common;
+use common::{bin, repo, require_fashion_mnist, run_ok};
 
 #[test]
 fn every_subcommand_explains_its_flags() {
@@ -119,12 +100,7 @@ fn bad_input_is_a_clear_error_not_a_panic() {
 
 #[test]
 fn train_resume_sample_export_on_fashion_mnist() {
-    let fm = repo().join("data/fashion-mnist/train-images-idx3-ubyte.gz");
-    assert!(
-        fm.exists(),
-        "Fashion-MNIST missing at {}: run `make setup`",
-        fm.display()
-    );
+    require_fashion_mnist();
     let tmp = tempfile::tempdir().expect("tempdir");
     let run = tmp.path().join("run");
     let common = ["--device", "cpu", "--quiet"];

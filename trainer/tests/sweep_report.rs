@@ -2,7 +2,6 @@
 //! and `pagan-train sweep` end to end: a tiny 2-variant sweep, its resumption, its report.
 
 use std::path::Path;
-use std::process::Command;
 
 use pagan_trainer::config::{AdamConfig, Preset, TrainConfig};
 use pagan_trainer::pa::PaMode;
@@ -10,34 +9,8 @@ use pagan_trainer::report::{CHART_SIZE, fmt_mean_std};
 use pagan_trainer::schedule::ScheduleSpec;
 use pagan_trainer::train::MetricsLine;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pagan-train"));
-    c.env("RUST_LOG", "warn");
-    c
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn pagan-train");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "command failed: {cmd:?}\n{text}");
-    text
-}
-
-fn run_err(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn pagan-train");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected failure: {cmd:?}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+mod common;
+use common::{bin, repo, require_fashion_mnist, run_err, run_ok};
 
 fn config(pa: PaMode, seed: u64, iters: u64) -> TrainConfig {
     let mut eval = pagan_trainer::config::EvalConfig {
@@ -235,12 +208,7 @@ fn latest_iter(run: &Path) -> u64 {
 
 #[test]
 fn tiny_sweep_resumes_and_reports() {
-    let fm = repo().join("data/fashion-mnist/train-images-idx3-ubyte.gz");
-    assert!(
-        fm.exists(),
-        "Fashion-MNIST missing at {}: run `make setup`",
-        fm.display()
-    );
+    require_fashion_mnist();
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = tmp.path().join("tiny.toml");
     let out = tmp.path().join("sweeps/tiny");
