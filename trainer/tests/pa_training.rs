@@ -10,13 +10,8 @@ use pagan_trainer::schedule::ScheduleSpec;
 use pagan_trainer::train::{RunOptions, Trainer, read_metrics};
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
-/// libtorch's generator is process-wide and tests run on parallel threads: every test that
-/// seeds or draws from it holds this lock, or a reproducibility check could see another
-/// test's draws in between its own.
-fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+mod common;
+use common::torch_rng;
 
 fn tiny_arch() -> Arch {
     Arch::narrowed([1, 28, 28], 16)

@@ -46,3 +46,11 @@ pub fn require_fashion_mnist() {
         fm.display()
     );
 }
+
+/// libtorch's generator is process-wide and tests run on parallel threads: every test that
+/// seeds or draws from it holds this lock, or a reproducibility check could see another
+/// test's draws in between its own.
+pub fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
