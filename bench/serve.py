@@ -13,7 +13,7 @@ p.add_argument("--url", required=True)
 p.add_argument("--models", default="models")
 p.add_argument("--model", required=True)
 p.add_argument("--reference", required=True)
-p.add_argument("--requests", type=int, default=60)
+p.add_argument("--requests", type=int, default=300)
 p.add_argument("--threads", type=int, default=0)
 p.add_argument("--fid-images", type=int, nargs="+", default=[64, 256])
 a = p.parse_args()
@@ -41,14 +41,49 @@ so = ort.SessionOptions()
 if a.threads:
     so.intra_op_num_threads = a.threads
 man = json.load(open(f"{a.models}/{a.model}/manifest.json"))
-gen = ort.InferenceSession(f"{a.models}/{a.model}/generator.onnx", so, providers=["CPUExecutionProvider"])
+# The bare side runs on the provider the server reports for this model, so a CUDA server is
+# compared with bare ORT on CUDA (that needs the onnxruntime-gpu wheel in this Python).
+served_on = json.loads(call("GET", f"/v1/models/{a.model}"))["provider"]
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}[served_on]
+if PROVIDERS[0] not in ort.get_available_providers():
+    raise SystemExit(f"the server runs {a.model} on {served_on}, but this Python's onnxruntime has only "
+                     f"{ort.get_available_providers()}: install onnxruntime-gpu==1.31.1 for the bare side")
+print(f"provider: {served_on} (server and bare ORT)")
+gen = ort.InferenceSession(f"{a.models}/{a.model}/generator.onnx", so, providers=PROVIDERS)
 latent = man["latent"]["size"]
 rows = []
+inside = []
 keep = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+GEN_ROUTE = 'route="/v1/models/{name}/generate"'
+
+
+def scrape():
+    """(seconds, count) sums of the server's own generate-request and ORT-run histograms."""
+    text = call("GET", "/metrics").decode()
+    v = {}
+    for line in text.splitlines():
+        for key, pat in (("req", "http_request_duration_seconds"), ("ort", "ort_run_duration_seconds")):
+            label = GEN_ROUTE if key == "req" else f'model="{a.model}"'
+            for suffix in ("_sum", "_count"):
+                if line.startswith(pat + suffix + "{") and label in line:
+                    v[key + suffix] = float(line.rsplit(" ", 1)[1])
+    return v
+
+
+def floor(conn, reqs):
+    """p50 of GET /healthz: the HTTP round trip of this client with no work behind it."""
+    for _ in range(3):
+        call("GET", "/healthz", conn=conn)
+    xs = []
+    for _ in range(reqs):
+        t = time.perf_counter(); call("GET", "/healthz", conn=conn); xs.append(time.perf_counter() - t)
+    return statistics.median(xs)
+
+
 # (n, connection): a new TCP connection per request (a naive client) and a kept-alive one
 # (what load balancers and HTTP client libraries do).
 for n, kept in ((1, False), (1, True), (64, True)):
-    reqs = a.requests if n == 1 else max(10, a.requests // 4)
+    reqs = a.requests if n == 1 else max(10, a.requests // 10)
     z = np.random.default_rng(0).uniform(-1, 1, (n, latent)).astype(np.float32)
     for _ in range(3):
         gen.run(None, {"z": z})
@@ -60,22 +95,35 @@ for n, kept in ((1, False), (1, True), (64, True)):
     for _ in range(3):
         call("POST", f"/v1/models/{a.model}/generate", body, conn=conn)
     served = []
+    before = scrape()
     for _ in range(reqs):
         t = time.perf_counter(); call("POST", f"/v1/models/{a.model}/generate", body, conn=conn); served.append(time.perf_counter() - t)
-    rows.append((n, "kept-alive" if kept else "new per request", reqs, statistics.median(bare), pct(bare, 99), statistics.median(served), pct(served, 99)))
+    after = scrape()
+    d = {k: after[k] - before.get(k, 0.0) for k in after}
+    # Inside the server: handler time (JSON in, latents, ORT, npy out) vs ORT runs alone, means.
+    inside.append((n, "kept-alive" if kept else "new per request", d["req_sum"] / d["req_count"], d["ort_sum"] / d["ort_count"],
+                   statistics.mean(bare)))
+    rows.append((n, "kept-alive" if kept else "new per request", reqs, statistics.median(bare), pct(bare, 99),
+                 statistics.median(served), pct(served, 99), floor(conn, reqs)))
 
 print("\n### Generation latency: pagan-serve (HTTP, npy) vs bare ONNX Runtime session, same model\n")
-print("| n | HTTP connection | requests | bare ORT p50 ms | bare ORT p99 ms | server p50 ms | server p99 ms | overhead p50 |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|")
-for n, kind, r, b50, b99, s50, s99 in rows:
-    print(f"| {n} | {kind} | {r} | {b50*1e3:.2f} | {b99*1e3:.2f} | {s50*1e3:.2f} | {s99*1e3:.2f} | {(s50/b50-1)*100:+.0f}% |")
+print("| n | HTTP connection | requests | bare ORT p50 ms | bare ORT p99 ms | server p50 ms | server p99 ms | overhead p50 | GET /healthz p50 ms | overhead p50 beyond /healthz |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for n, kind, r, b50, b99, s50, s99, h50 in rows:
+    print(f"| {n} | {kind} | {r} | {b50*1e3:.2f} | {b99*1e3:.2f} | {s50*1e3:.2f} | {s99*1e3:.2f} | {(s50/b50-1)*100:+.0f}% "
+          f"| {h50*1e3:.2f} | {((s50-h50)/b50-1)*100:+.0f}% |")
+print("\n### Inside the server (its own /metrics, same requests): generate handler vs its ORT runs, means\n")
+print("| n | HTTP connection | handler ms | its ORT runs ms | handler overhead | bare ORT ms (mean) |")
+print("|---:|---|---:|---:|---:|---:|")
+for n, kind, req, run, bare_mean in inside:
+    print(f"| {n} | {kind} | {req*1e3:.3f} | {run*1e3:.3f} | {(req/run-1)*100:+.0f}% | {bare_mean*1e3:.3f} |")
 
 # FID scoring: the same PNGs through /v1/fid vs bare ORT on inception.onnx (features only),
 # both warm (one untimed call first), at each set size. /v1/fid also pays a fixed cost per
 # request (the 2048-d Frechet distance, ~3 s on 2 cores), which small sets cannot amortise.
 from PIL import Image
 
-inc = ort.InferenceSession(f"{a.models}/inception/inception.onnx", so, providers=["CPUExecutionProvider"])
+inc = ort.InferenceSession(f"{a.models}/inception/inception.onnx", so, providers=PROVIDERS)
 
 
 def multipart(count, seed):

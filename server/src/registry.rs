@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
@@ -30,9 +31,27 @@ pub struct Generator {
     /// Provider its sessions run on.
     pub provider: Provider,
     pool: SessionPool,
+    /// Seconds per image of the latest run (f64 bits; 0 = never run yet).
+    per_image_seconds: AtomicU64,
+}
+
+/// Work expected to take less than this runs on the HTTP worker itself: handing it to the
+/// blocking pool and back costs about 0.1 ms on a small CPU, a quarter of a small model's run.
+pub const INLINE_BELOW_SECONDS: f64 = 1e-3;
+
+/// Whether generating `n` images, at `per_image` seconds each as last measured (None:
+/// never run), is short enough to run inline; unknown cost never is.
+pub fn runs_inline(per_image: Option<f64>, n: usize) -> bool {
+    per_image.is_some_and(|s| s * (n as f64) < INLINE_BELOW_SECONDS)
 }
 
 impl Generator {
+    /// Seconds per image of this model's latest run, if it has run.
+    pub fn per_image_seconds(&self) -> Option<f64> {
+        let s = f64::from_bits(self.per_image_seconds.load(Ordering::Relaxed));
+        (s > 0.0).then_some(s)
+    }
+
     /// Images `[n, C, H, W]` in [-1, 1] for latents `z` (`n * latent` values), run in
     /// batches of at most `batch` so memory and latency per run stay bounded.
     pub fn generate(
@@ -58,7 +77,10 @@ impl Generator {
                     &[b as i64, latent as i64],
                 )?
             };
-            metrics.observe_run(&self.name, b, started.elapsed().as_secs_f64());
+            let seconds = started.elapsed().as_secs_f64();
+            metrics.observe_run(&self.name, b, seconds);
+            self.per_image_seconds
+                .store((seconds / b as f64).to_bits(), Ordering::Relaxed);
             let expected = vec![b as i64, img.channels as i64, img.height as i64, img.width as i64];
             if shape != expected || values.len() != b * per {
                 return Err(RuntimeError::OutputShape { expected, got: shape });
@@ -212,6 +234,7 @@ fn load_generator(dir: &Path, name: &str, config: &Config) -> Result<Generator, 
         manifest,
         provider,
         pool,
+        per_image_seconds: AtomicU64::new(0),
     })
 }
 
@@ -369,5 +392,28 @@ impl Registry {
     /// True when a generator or the extractor is loaded (something can be served).
     pub fn ready(&self) -> bool {
         !self.generators.is_empty() || self.extractor.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_measured_short_work_runs_inline() {
+        assert!(
+            !runs_inline(None, 1),
+            "an unmeasured model goes to the blocking pool"
+        );
+        assert!(runs_inline(Some(0.35e-3), 1));
+        assert!(runs_inline(Some(0.35e-3), 2));
+        assert!(
+            !runs_inline(Some(0.35e-3), 3),
+            "3 x 0.35 ms is over the 1 ms budget"
+        );
+        assert!(
+            !runs_inline(Some(5e-3), 1),
+            "a big model's single image is not inline"
+        );
     }
 }

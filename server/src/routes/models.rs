@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{blocking, find_model, ok_json};
 use crate::errors::ApiError;
 use crate::generate::{Format, GenerateRequest, check_request, encode, images};
-use crate::registry::Generator;
+use crate::registry::{Generator, runs_inline};
 use crate::state::AppState;
 
 fn summary(g: &Generator) -> serde_json::Value {
@@ -48,12 +48,14 @@ async fn run(state: web::Data<AppState>, name: &str, req: GenerateRequest) -> Re
     let g = find_model(&state, name)?;
     check_request(&req, state.config.limits.max_generate_n)?;
     let provider = g.provider.as_str();
+    let inline = runs_inline(g.per_image_seconds(), req.n);
     let st = state.clone();
-    let out = blocking(move || {
+    let work = move || {
         let data = images(&g, req.n, req.seed, st.config.generate_batch, &st.metrics)?;
         encode(&g, &data, req.n, req.seed, req.format)
-    })
-    .await?;
+    };
+    // Sub-millisecond work (one image of a small model) skips the blocking-pool round trip.
+    let out = if inline { work()? } else { blocking(work).await? };
     Ok(HttpResponse::Ok()
         .content_type(out.content_type)
         .insert_header((
