@@ -114,3 +114,47 @@ pub enum StatsError {
         source: zip::result::ZipError,
     },
 }
+
+/// One line for an error and its causes (`a: b: c`), leaving out a cause whose text the
+/// line already holds: many errors here print their source inline (the server's JSON
+/// messages need that), and a plain chain would then say it twice.
+pub fn chain_message<'a>(chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut line = String::new();
+    for e in chain {
+        let text = e.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("reading {0}: {1}")]
+        Inline(&'static str, #[source] std::io::Error),
+        #[error("loading the reference")]
+        Bare(#[source] std::io::Error),
+    }
+
+    fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+        std::iter::successors(Some(e), |e| e.source()).collect()
+    }
+
+    #[test]
+    fn chain_message_says_each_cause_once() {
+        let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let inline = Outer::Inline("x.npz", missing());
+        assert_eq!(chain_message(chain(&inline)), "reading x.npz: no such file");
+        let bare = Outer::Bare(missing());
+        assert_eq!(chain_message(chain(&bare)), "loading the reference: no such file");
+    }
+}

@@ -357,7 +357,7 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", pagan_shared::error::chain_message(e.chain()));
             std::process::ExitCode::FAILURE
         }
     }

@@ -444,7 +444,11 @@ pub fn run(a: SweepArgs, train_cmd: &clap::Command) -> Result<()> {
                         Err(e) => {
                             println!("[{}/{}] {} FAILED", i + 1, plan.runs.len(), r.name);
                             if let Ok(mut f) = failures.lock() {
-                                f.push(format!("{}: {e:#}", r.name));
+                                f.push(format!(
+                                    "{}: {}",
+                                    r.name,
+                                    pagan_shared::error::chain_message(e.chain())
+                                ));
                             }
                         }
                     }

@@ -96,6 +96,20 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         !out.status.success() && err.contains("config.json") && !err.contains("panicked"),
         "{err}"
     );
+
+    // A missing reference names the file and says why once (the cause is not repeated).
+    let missing = tmp.path().join("no-such-reference.npz");
+    let out = bin()
+        .args(["fid", "nothing", "--reference"])
+        .arg(&missing)
+        .output()
+        .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no-such-reference.npz"),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 }
 
 #[test]
