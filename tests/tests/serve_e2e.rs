@@ -138,6 +138,16 @@ fn multipart(files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// A `/proc/PID/status` field in KiB (`VmRSS`: resident now, `VmHWM`: the peak so far).
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -251,6 +261,37 @@ fn service_end_to_end() {
     assert!(text.contains("\"tiny\"") && text.contains("\"cpu\""), "{text}");
     let refs = get(port, "/v1/references").json().to_string();
     assert!(refs.contains("fm12"), "{refs}");
+
+    // Uploads stream to disk: a 192 MiB body (under the 256 MiB default limit) is read to the
+    // end (the 415 comes from sniffing the saved file) without passing through memory. A server
+    // that buffered it would have to reach its current RSS + 192 MiB at least once.
+    let pid = server.0.id();
+    let rss_before = proc_status_kib(pid, "VmRSS");
+    let peak_before = proc_status_kib(pid, "VmHWM");
+    let junk = vec![0x5au8; 192 << 20];
+    let res = request(
+        port,
+        "POST",
+        "/v1/fid?reference=fm12",
+        "application/octet-stream",
+        &junk,
+    );
+    drop(junk);
+    assert_eq!(res.status, 415, "{}", String::from_utf8_lossy(&res.body));
+    assert!(String::from_utf8_lossy(&res.body).contains("not a PNG, JPEG, zip, tar or .npz"));
+    let peak = proc_status_kib(pid, "VmHWM");
+    println!(
+        "server before the 192 MiB upload: RSS {rss_before} KiB, peak {peak_before} KiB; peak after {peak} KiB"
+    );
+    // Start-up's own peak must leave room to see the upload, or the check proves nothing.
+    assert!(
+        peak_before < rss_before + (96 << 10),
+        "start-up peak too high for this check"
+    );
+    assert!(
+        peak < rss_before + (96 << 10),
+        "peak RSS {peak} KiB vs {rss_before} KiB before a 192 MiB upload: the body was held in memory"
+    );
 
     // Generation: deterministic, and equal to the trainer's tch generator on the same z.
     let body = serde_json::json!({"n": 1, "seed": 7, "format": "png"});
