@@ -5,6 +5,7 @@ pub mod error;
 pub mod frechet;
 pub mod grid;
 pub mod inception;
+pub mod install_paths;
 pub mod kid;
 pub mod latent;
 pub mod manifest;

@@ -59,14 +59,7 @@ impl From<ort::Error> for OrtError {
 /// Where `libonnxruntime.so` is taken from: `$ORT_DYLIB_PATH` if set and non-empty, else
 /// the path `make setup` prepared, baked in at build time (shared/build.rs).
 pub fn library_path() -> Option<PathBuf> {
-    std::env::var_os(DYLIB_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            option_env!("PAGAN_ORT_DYLIB_DEFAULT")
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
-        })
+    crate::install_paths::configured_path(DYLIB_ENV, option_env!("PAGAN_ORT_DYLIB_DEFAULT"))
 }
 
 /// Why the environment could not be created (cached: a failed dlopen fails the same way again).

@@ -45,14 +45,7 @@ pub enum WeightsError {
 /// The default weights path: `$PAGAN_INCEPTION_WEIGHTS`, else the setup's file (baked in
 /// at build time), else `weights/…` relative to the working directory.
 pub fn default_path() -> PathBuf {
-    std::env::var_os(WEIGHTS_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            option_env!("PAGAN_INCEPTION_WEIGHTS_DEFAULT")
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
-        })
+    pagan_shared::install_paths::configured_path(WEIGHTS_ENV, option_env!("PAGAN_INCEPTION_WEIGHTS_DEFAULT"))
         .unwrap_or_else(|| PathBuf::from("weights/pt_inception-2015-12-05.torchscript.pt"))
 }
 
