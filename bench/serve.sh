@@ -15,20 +15,15 @@ SERVE=${SERVE:-target/release/pagan-serve}
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else echo "install wrk (Debian package) for the load test"; fi
 fi
-RUST_LOG=warn "$SERVE" --models models --bind "127.0.0.1:$PORT" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.3; done
+. bench/serve_lib.sh
+trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null' EXIT
+start_server "$SERVE" "$PORT"
 "$PY" -W ignore bench/serve.py --url "http://127.0.0.1:$PORT" --model "$MODEL" --reference "$REF"
 if command -v wrk >/dev/null; then
   echo; echo "### Load: GET /v1/models/$MODEL/grid.png?n=1 with wrk (10 s per row, 2 wrk threads; 1 for one client)"; echo
   echo "| clients | requests/s | p50 | p99 |"
   echo "|---:|---:|---:|---:|"
   for c in 1 8 32; do
-    out=$(wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d10s --latency "http://127.0.0.1:$PORT/v1/models/$MODEL/grid.png?n=1&seed=7")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    echo "| $c | $rps | $p50 | $p99 |"
+    wrk_row "http://127.0.0.1:$PORT/v1/models/$MODEL/grid.png?n=1&seed=7" "$c" 10s
   done
 fi

@@ -13,18 +13,17 @@ ROUNDS=${ROUNDS:-2}
 PY=${PY:-.venv/bin/python}
 command -v wrk >/dev/null || { echo "install wrk (Debian package)"; exit 1; }
 for bin in "$@"; do [ -x "$bin" ] || { echo "not an executable: $bin"; exit 1; }; done
+. bench/serve_lib.sh
 for round in $(seq "$ROUNDS"); do
   for bin in "$@"; do
-    RUST_LOG=warn "$bin" --models models --bind "127.0.0.1:$PORT" &
-    pid=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.3; done
+    start_server "$bin" "$PORT"
     echo "== $bin, round $round"
     "$PY" -W ignore bench/serve.py --url "http://127.0.0.1:$PORT" --model "$MODEL" --reference "$REF" \
       --fid-images 16 | grep -E '^\| (n|1) \|'
+    echo "| clients | requests/s | p50 | p99 |"
     for c in 1 8 32; do
-      out=$(wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d8s --latency "http://127.0.0.1:$PORT/v1/models/$MODEL/grid.png?n=1&seed=7")
-      echo "wrk clients=$c requests/s=$(awk '/Requests\/sec/ {print $2}' <<<"$out") p50=$(awk '$1 == "50%" {print $2}' <<<"$out") p99=$(awk '$1 == "99%" {print $2}' <<<"$out")"
+      wrk_row "http://127.0.0.1:$PORT/v1/models/$MODEL/grid.png?n=1&seed=7" "$c" 8s
     done
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   done
 done
