@@ -1,20 +1,18 @@
-//! `pagan-server`: the HTTP service over the ONNX artifacts in `models/` (generators,
-//! the Inception feature extractor, reference statistics). `pagan-serve` is its binary.
+//! `pagan-server`: the HTTP service over the ONNX artifacts in `models/` (generators, the
+//! Inception feature extractor, reference statistics). Modules from the bottom up:
+//! `config` (settings), `metrics`, `models` (ONNX Runtime sessions, the registry,
+//! generation and its encodings), `scoring` (uploads to images, FID/KID jobs), `state`
+//! (what handlers share) and `http` (routes, error mapping, uploads, OpenAPI). Domain
+//! modules return their own errors; only `http` turns them into statuses and codes.
+//! `pagan-serve` is its binary; see docs/ARCHITECTURE.md.
 
 pub mod config;
-pub mod decode;
-pub mod errors;
-pub mod generate;
-pub mod jobs;
+pub mod http;
 pub mod metrics;
-pub mod openapi;
-pub mod registry;
-pub mod routes;
-pub mod runtime;
+pub mod models;
 pub mod scoring;
 pub mod state;
-pub mod upload;
 
 pub use config::Config;
-pub use routes::app;
+pub use http::app;
 pub use state::AppState;

@@ -1,22 +1,38 @@
-//! `pagan-serve`: starts the HTTP service. Flags and environment variables are in
-//! `pagan_server::config`; `--help` lists them with their defaults.
+//! `pagan-serve`: starts the HTTP service. Flags and environment variables are in `cli`;
+//! `--help` lists them with their defaults. A service that cannot start says why and
+//! exits with status 1 (bad flags: 2, from clap).
+
+mod cli;
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use pagan_server::{AppState, Config, app};
+use pagan_server::{AppState, app};
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         // Colour codes only on a terminal: logs collected by a supervisor stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let config = Config::parse();
-    let bind = config.bind;
-    let workers = config.workers;
+    let args = cli::Cli::parse();
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{}", pagan_shared::error::chain_message(e.chain()));
+            eprintln!("error: {}", pagan_shared::error::chain_message(e.chain()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: cli::Cli) -> anyhow::Result<()> {
+    let config = args.config().map_err(anyhow::Error::msg)?;
+    let (bind, workers) = (config.bind, config.workers);
     tracing::info!(models = %config.models.display(), provider = ?config.provider, "loading models");
-    let state = actix_web::web::Data::new(AppState::new(config).context("starting pagan-serve")?);
+    let state = actix_web::web::Data::new(AppState::new(config).context("pagan-serve cannot start")?);
     let reg = &state.registry;
     tracing::info!(
         generators = reg.generators.len(),
@@ -31,8 +47,12 @@ fn main() -> anyhow::Result<()> {
             server = server.workers(workers);
         }
         // actix handles SIGINT/SIGTERM: stop accepting, let in-flight requests finish.
-        let server = server.bind(bind).with_context(|| format!("binding {bind}"))?;
-        tracing::info!(%bind, "listening");
+        let server = server
+            .bind(bind)
+            .with_context(|| format!("pagan-serve cannot listen on {bind} (is another process using it?)"))?;
+        for addr in server.addrs() {
+            tracing::info!(bind = %addr, "listening on http://{addr}");
+        }
         server.run().await.context("serving")
     })
 }

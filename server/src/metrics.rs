@@ -1,18 +1,10 @@
-//! Prometheus metrics (names in seconds, conventional suffixes) and the middleware that
-//! counts and times every request by route pattern and status.
+//! Prometheus metrics (names in seconds, conventional suffixes), one registry per service
+//! instance. The HTTP middleware that fills the request metrics is `crate::http`'s.
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-
-use crate::state::AppState;
 
 /// All metrics of one service instance, in their own registry (tests run many side by side).
 pub struct Metrics {
@@ -36,7 +28,7 @@ pub struct Metrics {
 }
 
 /// Label for requests that matched no route (keeps cardinality bounded).
-const UNMATCHED: &str = "unmatched";
+pub const UNMATCHED: &str = "unmatched";
 
 impl Metrics {
     /// Registers every metric in a fresh registry.
@@ -113,29 +105,4 @@ impl Metrics {
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
-}
-
-/// Middleware: counts and times each request under its route pattern (`/v1/models/{name}`).
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let res = next.call(req).await?;
-    if let Some(state) = state {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| UNMATCHED.to_owned());
-        let status = res.status().as_u16().to_string();
-        let m = &state.metrics;
-        m.http_requests
-            .with_label_values(&[route.as_str(), status.as_str()])
-            .inc();
-        m.http_duration
-            .with_label_values(&[route.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    Ok(res)
 }

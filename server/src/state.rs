@@ -1,12 +1,14 @@
-//! Shared application state: configuration, registry, metrics and the job queue.
+//! The application state handlers share: configuration, the model registry, metrics and
+//! the scoring job queue. Building it is the service's start-up.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::jobs::Jobs;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
-use crate::runtime::RuntimeError;
+use crate::models::registry::Registry;
+use crate::models::runtime::{self, RuntimeError};
+use crate::scoring::jobs::Jobs;
 
 /// Everything handlers share (behind `web::Data`, an `Arc`).
 pub struct AppState {
@@ -22,9 +24,15 @@ pub struct AppState {
     pub started: Instant,
 }
 
-/// Errors building the state.
+/// Why the service cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The models folder does not exist.
+    #[error(
+        "models folder {0} does not exist: create it, or point --models (PAGAN_MODELS) at the folder \
+         `pagan-train export` and `export-inception` write to"
+    )]
+    ModelsMissing(PathBuf),
     /// The provider choice is impossible in this build.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -34,9 +42,13 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Loads the registry for `config` (broken models are listed, not fatal).
+    /// Loads the registry for `config` (broken models are listed, not fatal; a missing
+    /// models folder is).
     pub fn new(config: Config) -> Result<Self, StartError> {
-        crate::runtime::check_provider_choice(config.provider)?;
+        runtime::check_provider_choice(config.provider)?;
+        if !config.models.is_dir() {
+            return Err(StartError::ModelsMissing(config.models.clone()));
+        }
         let metrics = Metrics::new()?;
         let registry = Registry::load(&config, &metrics);
         let jobs = Jobs::new(config.limits.job_queue, metrics.jobs_queue_depth.clone());

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use pagan_shared::kid::SplitMix64;
+use pagan_shared::rng::SplitMix64;
 use pagan_shared::{FeatureStats, KidConfig, kid};
 
 fn features(seed: u64, n: usize, d: usize) -> Vec<f32> {

@@ -110,25 +110,10 @@ pub fn encode_png(width: u32, height: u32, channels: usize, bytes: &[u8]) -> Res
 pub fn save_grid(path: &Path, data: &[f32], shape: [usize; 4], cols: usize) -> Result<(), GridError> {
     let (w, h, c, bytes) = make_grid(data, shape, cols)?;
     let png = encode_png(w, h, c, &bytes)?;
-    write_atomic(path, &png).map_err(|source| GridError::Io {
+    crate::fs::write_atomic(path, &png).map_err(|source| GridError::Io {
         path: path.display().to_string(),
         source,
     })
-}
-
-/// Writes bytes to `path` via a temp file in the same folder and a rename, so readers never
-/// see a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

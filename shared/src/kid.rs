@@ -2,7 +2,7 @@
 //! kernel `k(x, y) = (x·y / d + 1)³`, averaged over random subsets (blocks) of both
 //! feature sets, as PAPER.md specifies for the PA level-up schedule.
 //!
-//! Subsets are drawn without replacement with a self-contained SplitMix64 generator,
+//! Subsets are drawn without replacement with the project's SplitMix64 (`crate::rng`),
 //! so a given seed gives the same KID on every platform and in every release.
 //! Kernel matrices are computed in f64 with faer matrix products.
 
@@ -11,60 +11,7 @@ use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
 use faer::{Accum, Mat, MatRef};
 
 use crate::error::StatsError;
-
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, good enough to pick subsets,
-/// and fully specified so results never change with a dependency upgrade.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform integer in `0..bound` (`bound > 0`), without modulo bias
-    /// (Lemire's multiply-and-reject method).
-    pub fn below(&mut self, bound: u64) -> u64 {
-        debug_assert!(bound > 0);
-        let threshold = bound.wrapping_neg() % bound;
-        loop {
-            let m = u128::from(self.next_u64()) * u128::from(bound);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
-            }
-        }
-    }
-
-    /// Uniform float in `[0, 1)` with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// `m` distinct indices from `0..n` in random order (partial Fisher–Yates shuffle).
-/// Requires `m <= n`.
-pub fn sample_without_replacement(rng: &mut SplitMix64, n: usize, m: usize) -> Vec<usize> {
-    let m = m.min(n);
-    let mut pool: Vec<usize> = (0..n).collect();
-    for i in 0..m {
-        let j = i + rng.below((n - i) as u64) as usize;
-        pool.swap(i, j);
-    }
-    pool.truncate(m);
-    pool
-}
+use crate::rng::{SplitMix64, sample_without_replacement};
 
 /// How KID is averaged over subsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,25 +253,6 @@ fn gather(dst: &mut Vec<f64>, src: &[f32], dim: usize, idx: &[usize]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splitmix_reference_values() {
-        // First outputs for seed 1234567 from the published reference implementation.
-        let mut r = SplitMix64::new(1234567);
-        assert_eq!(r.next_u64(), 6457827717110365317);
-        assert_eq!(r.next_u64(), 3203168211198807973);
-    }
-
-    #[test]
-    fn sampling_is_distinct_and_in_range() {
-        let mut r = SplitMix64::new(7);
-        let s = sample_without_replacement(&mut r, 50, 20);
-        let mut t = s.clone();
-        t.sort_unstable();
-        t.dedup();
-        assert_eq!(t.len(), 20);
-        assert!(s.iter().all(|&i| i < 50));
-    }
 
     #[test]
     fn config_errors() {

@@ -1,9 +1,14 @@
-//! Contracts both binaries rely on: image grids and conversions, the model manifest,
-//! feature statistics, Frechet distance and KID. No tch, no ort.
+//! Contracts both binaries rely on: the model and extractor manifests, images and grids,
+//! the latent prior and the one random generator, the one path from images to features,
+//! feature statistics, Frechet distance, KID and the scoring policy, `.npy`/`.npz` files,
+//! atomic writes, and the ONNX Runtime loader (no tch: the server links this crate).
 
 pub mod error;
+pub mod features;
 pub mod frechet;
+pub mod fs;
 pub mod grid;
+pub mod images;
 pub mod inception;
 pub mod install_paths;
 pub mod kid;
@@ -12,6 +17,8 @@ pub mod manifest;
 pub mod npy;
 pub mod npz;
 pub mod onnx_runtime;
+pub mod rng;
+pub mod score;
 pub mod stats;
 
 pub use error::StatsError;

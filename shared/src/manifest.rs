@@ -202,7 +202,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, ManifestError> {
 pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), ManifestError> {
     let mut text = serde_json::to_string_pretty(value).map_err(ManifestError::Serialize)?;
     text.push('\n');
-    crate::grid::write_atomic(path, text.as_bytes()).map_err(|source| ManifestError::Io {
+    crate::fs::write_atomic(path, text.as_bytes()).map_err(|source| ManifestError::Io {
         path: path.to_path_buf(),
         source,
     })

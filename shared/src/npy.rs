@@ -66,7 +66,7 @@ pub fn read(path: &Path) -> Result<(Vec<f32>, Vec<usize>), NpyError> {
 
 /// Writes an f32 `.npy` file atomically.
 pub fn write(path: &Path, data: &[f32], shape: &[usize]) -> Result<(), NpyError> {
-    crate::grid::write_atomic(path, &to_bytes(data, shape)).map_err(|source| NpyError::Io {
+    crate::fs::write_atomic(path, &to_bytes(data, shape)).map_err(|source| NpyError::Io {
         path: path.display().to_string(),
         source,
     })

@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::StatsError;
 use crate::npy;
@@ -77,7 +77,13 @@ pub fn write_stats_npz_with_features(
         members.push(("features", npy::to_bytes(f, &[f.len() / d, d])));
     }
 
-    let tmp = tmp_path(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StatsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let tmp = crate::fs::temp_beside(path);
     let result = write_zip(&tmp, &members).and_then(|()| {
         std::fs::rename(&tmp, path).map_err(|source| StatsError::Io {
             path: path.to_path_buf(),
@@ -89,12 +95,6 @@ pub fn write_stats_npz_with_features(
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
 }
 
 fn write_zip(path: &Path, members: &[(&str, Vec<u8>)]) -> Result<(), StatsError> {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{correlated_rows, python_fid, write_f64};
-use pagan_shared::kid::SplitMix64;
+use pagan_shared::rng::SplitMix64;
 use pagan_shared::{FeatureStats, Gaussian, StatsError, frechet_distance, frechet_terms};
 
 fn gaussian_of(rows: &[f32], d: usize) -> Gaussian {

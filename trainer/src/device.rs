@@ -1,17 +1,35 @@
-//! `--device auto|cpu|cuda`.
+//! Where tensors live: `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
 
 use anyhow::{Result, bail};
 use tch::Device;
 
-/// Device choice on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceArg {
+use crate::config::Choice;
+
+/// A device choice (`--device`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
     /// CUDA when libtorch sees a GPU, else CPU.
     Auto,
     /// Always the CPU.
     Cpu,
     /// The first CUDA GPU; an error if none is visible.
     Cuda,
+}
+
+impl Choice for DeviceChoice {
+    const ALL: &'static [(&'static str, Self)] = &[("auto", Self::Auto), ("cpu", Self::Cpu), ("cuda", Self::Cuda)];
+    const HELP: &'static [&'static str] = &[
+        "CUDA when libtorch sees a GPU, else CPU",
+        "always the CPU",
+        "the first CUDA GPU; an error if none is visible",
+    ];
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse_word(s, "device")
+    }
 }
 
 /// True when an NVIDIA driver is visible and libtorch can use it.
@@ -27,17 +45,17 @@ pub fn cuda_available() -> bool {
 }
 
 /// Resolves the choice to a tch device, saying clearly when CUDA was asked for but is absent.
-pub fn resolve(arg: DeviceArg) -> Result<Device> {
+pub fn resolve(arg: DeviceChoice) -> Result<Device> {
     // `cpu` never probes CUDA (see `cuda_available`).
     match arg {
-        DeviceArg::Cpu => Ok(Device::Cpu),
-        DeviceArg::Auto => Ok(if cuda_available() {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => Ok(if cuda_available() {
             Device::Cuda(0)
         } else {
             Device::Cpu
         }),
-        DeviceArg::Cuda if cuda_available() => Ok(Device::Cuda(0)),
-        DeviceArg::Cuda => bail!(
+        DeviceChoice::Cuda if cuda_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda => bail!(
             "--device cuda: libtorch sees no CUDA device (driver missing, no GPU, or a CPU-only libtorch)"
         ),
     }

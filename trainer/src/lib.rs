@@ -1,23 +1,21 @@
-//! PA-GAN trainer: SN-DCGAN with progressive augmentation (Zhang & Khoreva, NeurIPS 2019) in tch.
+//! PA-GAN trainer: SN-DCGAN with progressive augmentation (Zhang & Khoreva, NeurIPS 2019) in
+//! tch, FID/KID tooling and ONNX export. Modules from the bottom up: `config` (what a run
+//! is), `data`, `rng`, `ops` and `model` (the networks), `objective` (PA, losses, level
+//! schedule), `run_dir` (the run-folder format), `fid`, `onnx`, `train`, `export`,
+//! `experiments` (sweeps, reports) and `bench`. See docs/ARCHITECTURE.md.
 
-pub mod adam;
 pub mod bench;
-pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
-pub mod eval;
+pub mod experiments;
 pub mod export;
-pub mod inception;
-pub mod loss;
-pub mod nets;
+pub mod fid;
+pub mod model;
+pub mod objective;
 pub mod onnx;
-pub mod ort_run;
-pub mod pa;
-pub mod report;
+pub mod ops;
+pub mod progress;
 pub mod rng;
-pub mod sample;
-pub mod schedule;
-pub mod spectral_norm;
-pub mod sweep;
+pub mod run_dir;
 pub mod train;

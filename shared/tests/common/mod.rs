@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pagan_shared::kid::SplitMix64;
+use pagan_shared::rng::SplitMix64;
 
 /// The project virtualenv's Python. Reference tests must not pass silently without it.
 pub fn python() -> PathBuf {

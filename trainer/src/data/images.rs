@@ -238,20 +238,21 @@ pub(crate) fn load_celeba(
     })
 }
 
-/// Loads a `folder:` dataset: every PNG/JPEG under `path` (recursive, sorted by path,
-/// hidden files skipped), centre-cropped to a square and resized to `opts.folder_size`,
-/// with 3 channels, or 1 if every image is greyscale.
-///
-/// Split: if `path/train` or `path/test` exists, each split is its own subfolder; otherwise
-/// the train split is the whole folder and the test split the last 10% by sorted path.
-pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> Result<ImageSet, DataError> {
-    let size = opts.folder_size;
-    if size == 0 || size > 4096 {
-        return Err(DataError::UnknownDataset {
-            name: format!("folder:{}", path.display()),
-            reason: format!("image size {size} must be between 1 and 4096"),
-        });
-    }
+/// The image files of one split of a `folder:` dataset, in order.
+#[derive(Debug, Clone)]
+pub struct FolderSplit {
+    /// Files, sorted by path.
+    pub files: Vec<PathBuf>,
+    /// The folder they were listed from.
+    pub base: PathBuf,
+    /// How the split was chosen, for logs.
+    pub how: &'static str,
+}
+
+/// The files of `split` of the image folder `path`: if `path/train` or `path/test`
+/// exists, each split is its own subfolder; otherwise the train split is the whole folder
+/// and the test split the last 10% by sorted path. Hidden files are skipped.
+pub fn folder_split(path: &Path, split: Split) -> Result<FolderSplit, DataError> {
     if !path.is_dir() {
         return Err(DataError::Missing {
             path: path.to_path_buf(),
@@ -279,11 +280,7 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
         let all = list_recursive(path)?;
         match split {
             Split::Train => (all, path.to_path_buf(), "whole folder as train"),
-            Split::Test => (
-                tail_test(&all).to_vec(),
-                path.to_path_buf(),
-                "last 10% by path as test",
-            ),
+            Split::Test => (tail_test(&all).to_vec(), path.to_path_buf(), "last 10% by path as test"),
         }
     };
     if files.is_empty() {
@@ -292,6 +289,34 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
             hint: format!("no .png/.jpg/.jpeg images found under {}", base.display()),
         });
     }
+    Ok(FolderSplit { files, base, how })
+}
+
+/// Every PNG/JPEG file under `dir` (recursive, sorted by path, hidden files skipped).
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let files = list_recursive(dir)?;
+    if files.is_empty() {
+        return Err(DataError::Missing {
+            path: dir.to_path_buf(),
+            hint: format!("no .png/.jpg/.jpeg images found under {}", dir.display()),
+        });
+    }
+    Ok(files)
+}
+
+/// Loads a `folder:` dataset for training: the files of [`folder_split`], centre-cropped
+/// to a square and resized to `opts.folder_size` (training needs one image size; FID
+/// reads the same files at their own size, see `crate::fid`), with 3 channels, or 1 if
+/// every image is greyscale.
+pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> Result<ImageSet, DataError> {
+    let size = opts.folder_size;
+    if size == 0 || size > 4096 {
+        return Err(DataError::UnknownDataset {
+            name: format!("folder:{}", path.display()),
+            reason: format!("image size {size} must be between 1 and 4096"),
+        });
+    }
+    let FolderSplit { files, base, how } = folder_split(path, split)?;
     let files = apply_limit(files, opts.limit);
     let (rgb, all_grey) = decode_all(&files, size, Crop::Square, opts.progress)?;
     let plane = size * size;

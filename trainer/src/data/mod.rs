@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use fetch::{FASHION_MNIST_BASE, FETCH_BASE_ENV, MNIST_BASE, fetch, fetch_from};
-pub use images::{CELEBA_CROP, CELEBA_SIZE, DEFAULT_FOLDER_SIZE, TEST_FRACTION_DENOM};
+pub use images::{CELEBA_CROP, CELEBA_SIZE, DEFAULT_FOLDER_SIZE, FolderSplit, TEST_FRACTION_DENOM, folder_split, image_files};
 
 /// Environment variable naming the data folder when no `--data-dir` flag is given.
 pub const DATA_DIR_ENV: &str = "PAGAN_DATA";
@@ -324,8 +324,10 @@ pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
 /// Loads one split of a dataset.
 ///
 /// Image sizes: MNIST / Fashion-MNIST 1x28x28, CIFAR-10 3x32x32, CelebA 3x64x64 (centre crop
-/// [`CELEBA_CROP`] then resize), `folder:` images centre-cropped to a square and resized to
-/// [`DEFAULT_FOLDER_SIZE`] with 3 channels, or 1 if every image is greyscale.
+/// [`CELEBA_CROP`] then resize: the dataset the paper's CelebA numbers are on), `folder:`
+/// images centre-cropped to a square and resized to [`DEFAULT_FOLDER_SIZE`] with 3
+/// channels, or 1 if every image is greyscale (for training; FID statistics of a folder
+/// read its files at their own size, see `crate::fid::sources`).
 /// `limit` keeps only the first images. Missing files give [`DataError::Missing`] with the
 /// paths looked at and how to obtain the data; malformed files give [`DataError::Corrupt`].
 pub fn load(

@@ -1,10 +1,15 @@
-//! Our own ONNX writer: prost messages for the subset of `onnx.proto` we need and a small
-//! graph builder over them. libtorch has no ONNX exporter, so exports are written here.
+//! Our own ONNX writer and runner: prost messages for the subset of `onnx.proto` we need,
+//! a small graph builder over them, the recorder that writes a forward pass written over
+//! `crate::ops::Ops` as graph nodes, and ONNX Runtime sessions to check what was written.
+//! libtorch has no ONNX exporter, so exports are written here.
 
 pub mod builder;
 pub mod proto;
+pub mod record;
+pub mod runtime;
 
 pub use builder::{AttrValue, Dim, GraphBuilder};
+pub use record::OnnxRecorder;
 
 /// The one opset every export uses (BatchNormalization-15, ConvTranspose-11, Gemm-13,
 /// Reshape-14, Relu-14, Tanh-13 are the versions in force at 17).
@@ -45,6 +50,19 @@ pub enum OnnxError {
         expected: usize,
         /// Values given.
         got: usize,
+    },
+    /// A weight tensor could not be read.
+    #[error("reading a weight tensor: {0}")]
+    Tensor(#[from] tch::TchError),
+    /// A weight with an unexpected shape.
+    #[error("weight `{name}`: expected a {what}, got shape {got:?}")]
+    WeightShape {
+        /// Initializer name.
+        name: String,
+        /// What shape was expected, in words.
+        what: &'static str,
+        /// Its shape.
+        got: Vec<i64>,
     },
     /// A negative dimension in an initializer or a fixed shape entry.
     #[error("ONNX `{name}`: negative dimension in {dims:?}")]

@@ -1,0 +1,150 @@
+//! Scoring routes: uploaded image sets (`/v1/fid`) and served models (`/v1/models/{name}/fid`).
+//! Small sets are scored in the request; sets above the job threshold (or `async=true`)
+//! become background jobs answered with 202.
+
+use std::sync::atomic::AtomicU64;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::http::error::ApiError;
+use crate::http::{blocking, extractor, find_model, find_reference, upload};
+use crate::scoring::jobs::Task;
+use crate::scoring::{Score, ScoreError, Scorer, archive, check_reference};
+use crate::state::AppState;
+
+/// Query of `POST /v1/fid`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FidQuery {
+    /// Reference statistics to compare with.
+    reference: String,
+    /// Also compute KID (the reference must store features).
+    #[serde(default)]
+    kid: bool,
+    /// Always run as a background job.
+    #[serde(default, rename = "async")]
+    run_async: bool,
+}
+
+/// Query of `POST /v1/models/{name}/fid`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFidQuery {
+    /// Reference statistics to compare with.
+    reference: String,
+    /// Images to generate and score (default 1000).
+    #[serde(default = "default_n")]
+    n: usize,
+    /// Latent seed (default 0).
+    #[serde(default)]
+    seed: u64,
+    /// Also compute KID.
+    #[serde(default)]
+    kid: bool,
+    /// Always run as a background job.
+    #[serde(default, rename = "async")]
+    run_async: bool,
+}
+
+fn default_n() -> usize {
+    1000
+}
+
+/// Runs `task` in the request, or as a job when `n` is over the threshold or asked for.
+async fn dispatch(state: &AppState, n: usize, run_async: bool, task: Task) -> Result<HttpResponse, ApiError> {
+    if run_async || n > state.config.limits.job_threshold {
+        let accepted = state.jobs.submit(n as u64, task)?;
+        return Ok(HttpResponse::Accepted()
+            .insert_header((header::LOCATION, accepted.href.clone()))
+            .json(accepted));
+    }
+    let score: Score = blocking(move || Ok(task(&AtomicU64::new(0))?)).await?;
+    Ok(HttpResponse::Ok().json(score))
+}
+
+/// `POST /v1/fid?reference=NAME[&kid=true]`: multipart PNG/JPEG files, a zip, a tar or an
+/// `.npz` of uint8 images (multipart or raw body).
+pub async fn fid(
+    state: web::Data<AppState>,
+    q: web::Query<FidQuery>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let x = extractor(&state)?;
+    let reference = find_reference(&state, &q.reference)?;
+    check_reference(&reference, &x, q.kid)?;
+    let limits = state.config.limits.clone();
+    let up = upload::receive(&req, payload, limits.max_body_bytes).await?;
+    if up.parts.is_empty() {
+        return Err(ApiError::unprocessable("empty_set", "the request holds no files"));
+    }
+    // Cheap pass first: counts and limits are checked before any decoding or inference.
+    let lim = limits.clone();
+    let (up, n) = blocking(move || {
+        let n = archive::count(&up, &lim)?;
+        Ok((up, n))
+    })
+    .await?;
+    if n == 0 {
+        return Err(ScoreError::EmptySet("upload").into());
+    }
+    if n < 2 {
+        return Err(ScoreError::TooFewImages { n: n as u64 }.into());
+    }
+    let st = state.clone();
+    let task: Task = Box::new(move |progress| {
+        let scorer = Scorer {
+            extractor: &x,
+            reference: &reference,
+            metrics: &st.metrics,
+            batch: st.config.score_batch,
+            kid: q.kid,
+            progress,
+        };
+        scorer.upload(&up, &limits)
+    });
+    dispatch(&state, n, q.run_async, task).await
+}
+
+/// `POST /v1/models/{name}/fid?reference=NAME&n=N&seed=S[&kid=true]`: generates `n`
+/// images in-process (quantised to 8 bits exactly like PNG output) and scores them.
+pub async fn model_fid(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    q: web::Query<ModelFidQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let g = find_model(&state, &name)?;
+    let x = extractor(&state)?;
+    let reference = find_reference(&state, &q.reference)?;
+    check_reference(&reference, &x, q.kid)?;
+    if q.n < 2 {
+        return Err(ScoreError::TooFewImages { n: q.n as u64 }.into());
+    }
+    if q.n > state.config.limits.max_score_n {
+        return Err(ApiError::too_large(
+            "n_too_large",
+            format!(
+                "n = {} exceeds the limit of {} (--max-score-n)",
+                q.n, state.config.limits.max_score_n
+            ),
+        ));
+    }
+    let st = state.clone();
+    let (n, seed) = (q.n, q.seed);
+    let task: Task = Box::new(move |progress| {
+        let scorer = Scorer {
+            extractor: &x,
+            reference: &reference,
+            metrics: &st.metrics,
+            batch: st.config.score_batch,
+            kid: q.kid,
+            progress,
+        };
+        scorer.model(&g, n, seed, st.config.generate_batch)
+    });
+    dispatch(&state, n, q.run_async, task).await
+}

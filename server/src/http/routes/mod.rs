@@ -1,0 +1,7 @@
+//! The route handlers, one module per resource.
+
+pub mod fid;
+pub mod health;
+pub mod jobs;
+pub mod models;
+pub mod references;

@@ -1,0 +1,120 @@
+//! Receiving uploads: the request body (raw, or each file of a multipart form) is
+//! streamed into files in a private temp folder, counting bytes against the body limit,
+//! so memory does not grow with the upload size. What arrives is a
+//! `crate::scoring::upload::Upload`, the input of scoring and reference uploads.
+
+use std::io::Write;
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+
+use super::error::ApiError;
+use crate::scoring::upload::{Part, Upload};
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::too_large(
+        "body_too_large",
+        format!("request body exceeds the limit of {limit} bytes (--max-body-bytes)"),
+    )
+}
+
+fn io_err(e: std::io::Error) -> ApiError {
+    ApiError::internal(format!("writing upload to a temp file: {e}"))
+}
+
+/// Streams chunks into `file`, failing with 413 once `total` passes `limit`.
+/// The writes are synchronous: they go to the page cache in chunk-sized pieces, which
+/// costs far less than a hop to the blocking pool per chunk.
+async fn copy_stream<S, E>(
+    mut stream: S,
+    file: &mut std::fs::File,
+    total: &mut u64,
+    limit: u64,
+    on_err: impl Fn(E) -> ApiError,
+) -> Result<u64, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+{
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(&on_err)?;
+        size += chunk.len() as u64;
+        *total += chunk.len() as u64;
+        if *total > limit {
+            return Err(too_large(limit));
+        }
+        file.write_all(&chunk).map_err(io_err)?;
+    }
+    Ok(size)
+}
+
+/// Receives the body of `req` into temp files: every file field of a
+/// `multipart/form-data` body (fields without a file name are ignored), or the raw body.
+pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Result<Upload, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("pagan-upload-")
+        .tempdir()
+        .map_err(io_err)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut parts = Vec::new();
+    let mut total = 0u64;
+    let is_multipart = content_type
+        .as_deref()
+        .is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if is_multipart {
+        let mut form = Multipart::new(req.headers(), payload);
+        while let Some(field) = form.next().await {
+            let field = field.map_err(|e| ApiError::bad("bad_multipart", format!("multipart body: {e}")))?;
+            let filename = field
+                .content_disposition()
+                .and_then(|cd| cd.get_filename())
+                .map(str::to_owned);
+            let Some(filename) = filename else {
+                continue;
+            };
+            let ctype = field.content_type().map(|m| m.essence_str().to_owned());
+            let path = dir.path().join(format!("part-{}", parts.len()));
+            let mut file = std::fs::File::create(&path).map_err(io_err)?;
+            let size = copy_stream(field, &mut file, &mut total, limit, |e| {
+                ApiError::bad("bad_multipart", format!("multipart body: {e}"))
+            })
+            .await?;
+            parts.push(Part {
+                path,
+                filename: Some(filename),
+                content_type: ctype,
+                size,
+            });
+        }
+    } else {
+        let path = dir.path().join("body");
+        let mut file = std::fs::File::create(&path).map_err(io_err)?;
+        let size = copy_stream(payload, &mut file, &mut total, limit, |e| {
+            ApiError::bad("bad_body", format!("reading the request body: {e}"))
+        })
+        .await?;
+        if size > 0 {
+            parts.push(Part {
+                path,
+                filename: None,
+                content_type,
+                size,
+            });
+        }
+    }
+    Ok(Upload { dir, parts })
+}

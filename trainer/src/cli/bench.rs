@@ -1,0 +1,158 @@
+//! `pagan-train bench` and `bench-inception`: flags -> `pagan_trainer::bench` -> one JSON
+//! line each (bench/run.sh turns them into tables).
+
+use anyhow::{Result, bail};
+use clap::Args;
+use pagan_trainer::bench::{self, StepBench};
+use pagan_trainer::config::{PaMode, Preset, TrainOverrides};
+use pagan_trainer::device::{self, DeviceChoice};
+use pagan_trainer::fid::Extractor;
+use pagan_trainer::fid::inception::{Inception, weights};
+
+use super::choice;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Image shape CxHxW (e.g. 1x28x28, 3x32x32).
+    #[arg(long, default_value = "1x28x28")]
+    image: String,
+    /// Network widths.
+    #[arg(long, default_value = "paper", value_parser = choice::<Preset>())]
+    preset: Preset,
+    /// PA mode.
+    #[arg(long, default_value = "input", value_parser = choice::<PaMode>())]
+    pa: PaMode,
+    /// PA level during the benchmark (bits sampled, mask live).
+    #[arg(long, default_value_t = 2)]
+    level: i64,
+    /// Pre-allocated bit channels.
+    #[arg(long, default_value_t = 7)]
+    max_level: i64,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: i64,
+    /// Timed iterations per repeat.
+    #[arg(long, default_value_t = 20)]
+    iters: u64,
+    /// Untimed warm-up iterations.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Timed repeats (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Device.
+    #[arg(long, default_value = "cpu", value_parser = choice::<DeviceChoice>())]
+    device: DeviceChoice,
+    /// CPU threads for libtorch.
+    #[arg(long)]
+    threads: Option<i32>,
+}
+
+fn parse_image(s: &str) -> Result<[i64; 3]> {
+    let v: Vec<i64> = s.split('x').filter_map(|x| x.parse().ok()).collect();
+    match v.as_slice() {
+        [c, h, w] if *c > 0 && *h >= 8 && *w >= 8 => Ok([*c, *h, *w]),
+        _ => Err(super::usage(format!("--image must be CxHxW like 1x28x28, got {s:?}"))),
+    }
+}
+
+/// `pagan-train bench`.
+pub fn train_steps(a: BenchArgs) -> Result<()> {
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t.max(1));
+    }
+    let dev = device::resolve(a.device)?;
+    let b = StepBench {
+        image: parse_image(&a.image)?,
+        overrides: TrainOverrides {
+            preset: Some(a.preset),
+            pa: Some(a.pa),
+            max_level: Some(a.max_level),
+            batch: Some(a.batch),
+            ..TrainOverrides::default()
+        },
+        level: a.level,
+        iters: a.iters,
+        warmup: a.warmup,
+        repeats: a.repeats,
+    };
+    let rates = bench::train_steps(&b, dev)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "pagan-train (tch)",
+            "device": device::describe(dev),
+            "image": a.image,
+            "preset": a.preset.to_string(),
+            "pa": a.pa.to_string(),
+            "batch": a.batch,
+            "threads": tch::get_num_threads(),
+            "it_per_s": rates.median(),
+            "all_it_per_s": rates.all,
+        })
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct InceptionBenchArgs {
+    /// tch (our module) or onnx (models/inception in ONNX Runtime, CPU).
+    #[arg(long, default_value = "tch", value_parser = ["tch", "onnx"])]
+    backend: String,
+    /// Input images are CxSxS with this side (resized to 299 inside).
+    #[arg(long, default_value_t = 28)]
+    side: usize,
+    /// Channels of the input images (1 is replicated to 3).
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    /// Images per call.
+    #[arg(long, default_value_t = 25)]
+    batch: usize,
+    /// Timed batches.
+    #[arg(long, default_value_t = 4)]
+    batches: usize,
+    /// Untimed warm-up batches.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Device (tch backend).
+    #[arg(long, default_value = "cpu", value_parser = choice::<DeviceChoice>())]
+    device: DeviceChoice,
+    /// CPU threads (libtorch, or ORT intra-op threads).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// ONNX model folder for the onnx backend.
+    #[arg(long, default_value = "models/inception")]
+    inception: std::path::PathBuf,
+}
+
+/// `pagan-train bench-inception`.
+pub fn inception(a: InceptionBenchArgs) -> Result<()> {
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t.max(1));
+    }
+    if !matches!(a.channels, 1 | 3) || a.side == 0 || a.batch == 0 {
+        bail!("--channels must be 1 or 3, --side and --batch at least 1");
+    }
+    let (mut fx, dev) = if a.backend == "onnx" {
+        let threads = a.threads.map(|t| t.max(1) as usize).unwrap_or(0);
+        (Extractor::open_onnx(&a.inception, threads)?, "cpu (ORT)".to_string())
+    } else {
+        let dev = device::resolve(a.device)?;
+        let inc = Inception::load(&weights::default_path(), dev, pagan_shared::ResizeMode::Asymmetric)?;
+        (Extractor::Tch(inc), device::describe(dev))
+    };
+    let rate = bench::inception_rate(&mut fx, a.channels, a.side, a.batch, a.batches, a.warmup)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": format!("pagan ({})", a.backend),
+            "device": dev,
+            "input": format!("{}x{}x{}", a.channels, a.side, a.side),
+            "batch": a.batch,
+            "images": a.batch * a.batches.max(1),
+            "threads": a.threads,
+            "images_per_s": rate,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,610 @@
+//! Run configuration, resolved in one place: a [`TrainConfig`] is built from a preset plus
+//! [`TrainOverrides`] by [`TrainConfig::resolve`] and checked by [`TrainConfig::validate`];
+//! the CLI, sweeps, benchmarks and tests all go through these two. It is saved as
+//! `config.json` in every run folder, so `resume` rebuilds exactly the same run.
+
+mod choices;
+
+use std::path::{Path, PathBuf};
+
+use pagan_shared::ResizeMode;
+use serde::{Deserialize, Serialize};
+
+pub use choices::{Choice, GpKind, LossKind, PaMode, Preset, ScheduleSpec};
+
+use crate::data::DatasetSpec;
+
+/// Defaults that do not depend on the preset (the CLI shows them in `--help`).
+pub mod defaults {
+    /// Reals per step (as many fakes).
+    pub const BATCH: i64 = 64;
+    /// Adam learning rate of G and D.
+    pub const LR: f64 = 2e-4;
+    /// Adam beta1.
+    pub const BETA1: f64 = 0.5;
+    /// Adam beta2.
+    pub const BETA2: f64 = 0.999;
+    /// D conv whose input takes the bits with `--pa feat` (the N/8 map feeding the last 3x3 conv).
+    pub const PA_FEAT_LAYER: usize = 6;
+    /// Pre-allocated bit channels.
+    pub const MAX_LEVEL: i64 = 7;
+    /// Fade-in length t_r of a new bit.
+    pub const FADE_ITERS: u64 = 5000;
+    /// Iterations between metrics lines.
+    pub const LOG_EVERY: u64 = 100;
+    /// Wall minutes between time-based checkpoints.
+    pub const CHECKPOINT_MINUTES: f64 = 10.0;
+    /// Generated images per evaluation.
+    pub const EVAL_SAMPLES: usize = 10_000;
+    /// Images per Inception call during evaluations.
+    pub const EVAL_BATCH: usize = 50;
+    /// Gradient-penalty weight.
+    pub const GP_WEIGHT: f64 = 10.0;
+    /// D conv whose input gets the dropout (the N/4 map).
+    pub const DROPOUT_LAYER: usize = 4;
+}
+
+/// Network sizes. The paper's widths are the default; the demo preset narrows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arch {
+    /// Image channels, height, width.
+    pub image: [i64; 3],
+    /// Latent size (128 in the paper).
+    pub latent: i64,
+    /// Generator widths: after the linear layer and after each of the three deconvs.
+    pub g_widths: [i64; 4],
+    /// Discriminator conv widths, seven layers.
+    pub d_widths: [i64; 7],
+}
+
+impl Arch {
+    /// The paper's SN-DCGAN for an image of the given shape.
+    pub fn paper(image: [i64; 3]) -> Self {
+        Self {
+            image,
+            latent: 128,
+            g_widths: [512, 256, 128, 64],
+            d_widths: [64, 128, 128, 256, 256, 512, 512],
+        }
+    }
+
+    /// The paper's layout with every width divided by `div` (at least 8 channels).
+    pub fn narrowed(image: [i64; 3], div: i64) -> Self {
+        let p = Self::paper(image);
+        Self {
+            g_widths: p.g_widths.map(|w| (w / div).max(8)),
+            d_widths: p.d_widths.map(|w| (w / div).max(8)),
+            ..p
+        }
+    }
+}
+
+impl Preset {
+    /// Architecture for this preset and image shape.
+    pub fn arch(self, image: [i64; 3]) -> Arch {
+        match self {
+            Preset::Paper => Arch::paper(image),
+            Preset::Demo => {
+                let (g, d) = (Arch::narrowed(image, 4), Arch::narrowed(image, 8));
+                Arch {
+                    d_widths: d.d_widths,
+                    ..g
+                }
+            }
+        }
+    }
+
+    /// Total iterations.
+    pub fn iters(self) -> u64 {
+        self.pick(2500, 100_000)
+    }
+
+    /// Level-up rule.
+    pub fn schedule(self) -> ScheduleSpec {
+        ScheduleSpec::Every(self.pick(1000, 10_000))
+    }
+
+    /// Iterations between sample grids.
+    pub fn sample_every(self) -> u64 {
+        self.pick(500, 1000)
+    }
+
+    /// Iterations between checkpoints.
+    pub fn checkpoint_every(self) -> u64 {
+        self.pick(500, 5000)
+    }
+
+    /// Iterations between FID/KID evaluations (the demo skips them: CPU Inception is slow).
+    pub fn eval_every(self) -> u64 {
+        self.pick(0, 10_000)
+    }
+
+    fn pick(self, demo: u64, paper: u64) -> u64 {
+        match self {
+            Preset::Demo => demo,
+            Preset::Paper => paper,
+        }
+    }
+}
+
+/// Adam settings for one network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator epsilon.
+    pub eps: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: defaults::LR,
+            beta1: defaults::BETA1,
+            beta2: defaults::BETA2,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// D regularisers of the paper's comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RegConfig {
+    /// Gradient penalty kind.
+    pub gp: GpKind,
+    /// Its weight (lambda / gamma).
+    pub gp_weight: f64,
+    /// Dropout probability in D (0 = off).
+    pub dropout: f64,
+    /// D conv index whose input the dropout acts on (like --pa-feat-layer).
+    pub dropout_layer: usize,
+    /// One-sided label smoothing: D's TRUE targets become 1 - this (0 = off).
+    pub label_smoothing: f64,
+}
+
+impl Default for RegConfig {
+    fn default() -> Self {
+        Self {
+            gp: GpKind::None,
+            gp_weight: defaults::GP_WEIGHT,
+            dropout: 0.0,
+            dropout_layer: defaults::DROPOUT_LAYER,
+            label_smoothing: 0.0,
+        }
+    }
+}
+
+impl RegConfig {
+    /// The penalty in use with `loss`: WGAN-GP implies the 1-centred one unless another
+    /// was chosen.
+    pub fn effective_gp(&self, loss: LossKind) -> GpKind {
+        match (loss, self.gp) {
+            (LossKind::WganGp, GpKind::None) => GpKind::OneCentred,
+            (_, k) => k,
+        }
+    }
+}
+
+/// Evaluation during training: KID of generated vs training images (drives the `kid`
+/// schedule) and, with a reference, FID vs the test statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// Iterations between evaluations (0 = never).
+    pub every: u64,
+    /// Generated images per evaluation, and training images for KID.
+    pub samples: usize,
+    /// Statistics `.npz` to compute FID against (e.g. the test split's), if any.
+    pub fid_reference: Option<String>,
+    /// Resize convention before Inception.
+    pub resize_mode: ResizeMode,
+    /// Images per Inception call.
+    pub batch: usize,
+    /// Inception weights file (empty: the setup's default).
+    #[serde(default)]
+    pub weights: String,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            samples: defaults::EVAL_SAMPLES,
+            fid_reference: None,
+            resize_mode: ResizeMode::Asymmetric,
+            batch: defaults::EVAL_BATCH,
+            weights: String::new(),
+        }
+    }
+}
+
+fn default_checkpoint_minutes() -> f64 {
+    defaults::CHECKPOINT_MINUTES
+}
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Dataset spec as given on the command line (e.g. `fashion-mnist`, `folder:/x`).
+    pub dataset: String,
+    /// Data folder the dataset was read from.
+    pub data_dir: String,
+    /// Preset the run started from.
+    pub preset: Preset,
+    /// Network sizes.
+    pub arch: Arch,
+    /// Batch size (reals per step; the same number of fakes).
+    pub batch: i64,
+    /// Total iterations (one D step and one G step each).
+    pub iters: u64,
+    /// Base seed; per-iteration randomness derives from (seed, iteration).
+    pub seed: u64,
+    /// Discriminator optimiser.
+    pub adam_d: AdamConfig,
+    /// Generator optimiser.
+    pub adam_g: AdamConfig,
+    /// Where progressive augmentation enters D.
+    pub pa: PaMode,
+    /// D conv layer (0..=6) whose input receives the bits in `feat` mode.
+    pub pa_feat_layer: usize,
+    /// Level at iteration 0.
+    pub start_level: i64,
+    /// Pre-allocated bit channels (the level cap).
+    pub max_level: i64,
+    /// Fade-in length t_r of a new bit, in iterations.
+    pub fade_iters: u64,
+    /// When to level up.
+    pub schedule: ScheduleSpec,
+    /// Reset G's Adam step counter at a level-up (ICLR text; off in the authors' runs).
+    pub reset_g_adam_on_level_up: bool,
+    /// Iterations between metrics lines.
+    pub log_every: u64,
+    /// Iterations between sample grids.
+    pub sample_every: u64,
+    /// Iterations between checkpoints.
+    pub checkpoint_every: u64,
+    /// Wall minutes after which a checkpoint is also written, at the next metrics line
+    /// (absent in configs of older runs: the default).
+    #[serde(default = "default_checkpoint_minutes")]
+    pub checkpoint_minutes: f64,
+    /// FID/KID evaluation during training (absent in configs of older runs: off).
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Adversarial loss family (absent in older configs: ns).
+    #[serde(default)]
+    pub loss: LossKind,
+    /// D regularisers (absent in older configs: none).
+    #[serde(default)]
+    pub reg: RegConfig,
+    /// Only the first N training images (`--limit`); a resume loads the same subset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// What a caller changes from the preset's defaults; `None` keeps the default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainOverrides {
+    /// Preset (default: paper).
+    pub preset: Option<Preset>,
+    /// Where PA enters D (default: input).
+    pub pa: Option<PaMode>,
+    /// D conv taking the bits with `feat`.
+    pub pa_feat_layer: Option<usize>,
+    /// Level at iteration 0 (default: 2 for CIFAR-10, else 0).
+    pub start_level: Option<i64>,
+    /// Bit channels (the level cap).
+    pub max_level: Option<i64>,
+    /// Fade-in length.
+    pub fade_iters: Option<u64>,
+    /// Level-up rule.
+    pub schedule: Option<ScheduleSpec>,
+    /// Reset G's Adam step counter at level-ups.
+    pub reset_g_adam: Option<bool>,
+    /// Total iterations.
+    pub iters: Option<u64>,
+    /// Batch size.
+    pub batch: Option<i64>,
+    /// Adam learning rate (G and D).
+    pub lr: Option<f64>,
+    /// Adam beta1.
+    pub beta1: Option<f64>,
+    /// Adam beta2.
+    pub beta2: Option<f64>,
+    /// Base seed.
+    pub seed: Option<u64>,
+    /// Only the first N training images.
+    pub limit: Option<usize>,
+    /// Iterations between metrics lines.
+    pub log_every: Option<u64>,
+    /// Iterations between sample grids.
+    pub sample_every: Option<u64>,
+    /// Iterations between checkpoints.
+    pub checkpoint_every: Option<u64>,
+    /// Wall minutes between time-based checkpoints.
+    pub checkpoint_minutes: Option<f64>,
+    /// Adversarial loss.
+    pub loss: Option<LossKind>,
+    /// Gradient penalty.
+    pub gp: Option<GpKind>,
+    /// Gradient-penalty weight.
+    pub gp_weight: Option<f64>,
+    /// D dropout probability.
+    pub dropout: Option<f64>,
+    /// D conv whose input gets the dropout.
+    pub dropout_layer: Option<usize>,
+    /// One-sided label smoothing.
+    pub label_smoothing: Option<f64>,
+    /// Iterations between evaluations.
+    pub eval_every: Option<u64>,
+    /// Images per evaluation.
+    pub eval_samples: Option<usize>,
+    /// FID reference statistics for evaluations.
+    pub eval_fid_reference: Option<PathBuf>,
+    /// Resize convention before Inception.
+    pub resize_mode: Option<ResizeMode>,
+    /// Images per Inception call.
+    pub eval_batch: Option<usize>,
+}
+
+/// A setting that cannot work, found before any data is loaded or any work is done.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl TrainConfig {
+    /// The configuration of a run on `dataset` (a dataset spec such as `fashion-mnist`;
+    /// images of shape `image`, read from `data_dir`): the preset's defaults with `o`
+    /// applied. Check it with [`Self::validate`].
+    pub fn resolve(dataset: &str, image: [i64; 3], data_dir: &Path, o: &TrainOverrides) -> Self {
+        let preset = o.preset.unwrap_or(Preset::Paper);
+        let adam = AdamConfig {
+            lr: o.lr.unwrap_or(defaults::LR),
+            beta1: o.beta1.unwrap_or(defaults::BETA1),
+            beta2: o.beta2.unwrap_or(defaults::BETA2),
+            ..AdamConfig::default()
+        };
+        let reg = RegConfig::default();
+        let eval = EvalConfig::default();
+        let cifar = dataset.parse::<DatasetSpec>().is_ok_and(|d| d == DatasetSpec::Cifar10);
+        Self {
+            dataset: dataset.to_owned(),
+            data_dir: data_dir.display().to_string(),
+            preset,
+            arch: preset.arch(image),
+            batch: o.batch.unwrap_or(defaults::BATCH),
+            iters: o.iters.unwrap_or(preset.iters()),
+            seed: o.seed.unwrap_or(0),
+            adam_d: adam,
+            adam_g: adam,
+            pa: o.pa.unwrap_or(PaMode::Input),
+            pa_feat_layer: o.pa_feat_layer.unwrap_or(defaults::PA_FEAT_LAYER),
+            // The paper starts CIFAR-10 at level 2.
+            start_level: o.start_level.unwrap_or(if cifar { 2 } else { 0 }),
+            max_level: o.max_level.unwrap_or(defaults::MAX_LEVEL),
+            fade_iters: o.fade_iters.unwrap_or(defaults::FADE_ITERS),
+            schedule: o.schedule.clone().unwrap_or_else(|| preset.schedule()),
+            reset_g_adam_on_level_up: o.reset_g_adam.unwrap_or(false),
+            log_every: o.log_every.unwrap_or(defaults::LOG_EVERY),
+            sample_every: o.sample_every.unwrap_or(preset.sample_every()),
+            checkpoint_every: o.checkpoint_every.unwrap_or(preset.checkpoint_every()),
+            checkpoint_minutes: o.checkpoint_minutes.unwrap_or(defaults::CHECKPOINT_MINUTES),
+            eval: EvalConfig {
+                every: o.eval_every.unwrap_or(preset.eval_every()),
+                samples: o.eval_samples.unwrap_or(eval.samples),
+                fid_reference: o.eval_fid_reference.as_ref().map(|p| p.display().to_string()),
+                resize_mode: o.resize_mode.unwrap_or(eval.resize_mode),
+                batch: o.eval_batch.unwrap_or(eval.batch),
+                weights: String::new(),
+            },
+            loss: o.loss.unwrap_or_default(),
+            reg: RegConfig {
+                gp: o.gp.unwrap_or(reg.gp),
+                gp_weight: o.gp_weight.unwrap_or(reg.gp_weight),
+                dropout: o.dropout.unwrap_or(reg.dropout),
+                dropout_layer: o.dropout_layer.unwrap_or(reg.dropout_layer),
+                label_smoothing: o.label_smoothing.unwrap_or(reg.label_smoothing),
+            },
+            limit: o.limit,
+        }
+    }
+
+    /// Every rule a run's settings must meet, checked before anything is loaded or
+    /// trained (the FID reference, if any, must be a readable statistics file).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.batch < 1 {
+            return bad(format!("--batch must be at least 1, got {}", self.batch));
+        }
+        if self.iters == 0 {
+            return bad("--iters must be at least 1".into());
+        }
+        if !(1..=32).contains(&self.max_level) {
+            return bad(format!("--max-level must be 1..=32, got {}", self.max_level));
+        }
+        if !(0..=self.max_level).contains(&self.start_level) {
+            return bad(format!(
+                "--start-level must be 0..={} (--max-level), got {}",
+                self.max_level, self.start_level
+            ));
+        }
+        if !(1..=6).contains(&self.pa_feat_layer) {
+            return bad(format!(
+                "--pa-feat-layer must be 1..=6 (0 is the input: use --pa input), got {}",
+                self.pa_feat_layer
+            ));
+        }
+        for (flag, v) in [
+            ("--log-every", self.log_every),
+            ("--sample-every", self.sample_every),
+            ("--checkpoint-every", self.checkpoint_every),
+        ] {
+            if v == 0 {
+                return bad(format!("{flag} must be at least 1"));
+            }
+        }
+        if !(self.checkpoint_minutes > 0.0 && self.checkpoint_minutes.is_finite()) {
+            return bad(format!(
+                "--checkpoint-minutes must be a positive number, got {}",
+                self.checkpoint_minutes
+            ));
+        }
+        for (name, a) in [("D", &self.adam_d), ("G", &self.adam_g)] {
+            if !(a.lr > 0.0 && a.lr.is_finite()) {
+                return bad(format!("{name} learning rate must be positive, got {}", a.lr));
+            }
+            for (flag, b) in [("--beta1", a.beta1), ("--beta2", a.beta2)] {
+                if !(0.0..1.0).contains(&b) {
+                    return bad(format!("{flag} must be in [0, 1), got {b}"));
+                }
+            }
+        }
+        self.validate_reg()?;
+        self.validate_eval()
+    }
+
+    fn validate_reg(&self) -> Result<(), ConfigError> {
+        let r = &self.reg;
+        let bad = |m: String| Err(ConfigError(m));
+        if !(0.0..1.0).contains(&r.dropout) {
+            return bad(format!("--d-dropout must be in [0, 1), got {}", r.dropout));
+        }
+        if !(0.0..0.5).contains(&r.label_smoothing) {
+            return bad(format!("--label-smoothing must be in [0, 0.5), got {}", r.label_smoothing));
+        }
+        if r.label_smoothing > 0.0 && matches!(self.loss, LossKind::Hinge | LossKind::WganGp) {
+            return bad("--label-smoothing needs probability targets: use it with --loss ns or lsgan".into());
+        }
+        if !(r.gp_weight >= 0.0 && r.gp_weight.is_finite()) {
+            return bad(format!("--gp-weight must be >= 0, got {}", r.gp_weight));
+        }
+        if r.dropout_layer > 6 {
+            return bad(format!("--d-dropout-layer must be 0..=6, got {}", r.dropout_layer));
+        }
+        Ok(())
+    }
+
+    fn validate_eval(&self) -> Result<(), ConfigError> {
+        let e = &self.eval;
+        let bad = |m: String| Err(ConfigError(m));
+        if self.schedule == ScheduleSpec::Kid && e.every == 0 {
+            return bad("--pa-schedule kid levels up at evaluations: set --eval-every N (N > 0)".into());
+        }
+        if e.samples < 2 {
+            return bad(format!("--eval-samples must be at least 2, got {}", e.samples));
+        }
+        if !(1..=4096).contains(&e.batch) {
+            return bad(format!("--eval-batch must be 1..=4096, got {}", e.batch));
+        }
+        if let Some(r) = &e.fid_reference {
+            // Fail now, not after hours of training.
+            pagan_shared::read_stats_npz(Path::new(r))
+                .map_err(|err| ConfigError(format!("--eval-fid-reference: {err}")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fm(o: &TrainOverrides) -> TrainConfig {
+        TrainConfig::resolve("fashion-mnist", [1, 28, 28], Path::new("data"), o)
+    }
+
+    #[test]
+    fn presets_resolve_their_defaults() {
+        let paper = fm(&TrainOverrides::default());
+        assert_eq!((paper.iters, paper.eval.every, paper.checkpoint_every), (100_000, 10_000, 5000));
+        assert_eq!(paper.schedule, ScheduleSpec::Every(10_000));
+        assert_eq!(paper.arch, Arch::paper([1, 28, 28]));
+        let demo = fm(&TrainOverrides {
+            preset: Some(Preset::Demo),
+            iters: Some(7),
+            ..Default::default()
+        });
+        assert_eq!((demo.iters, demo.eval.every, demo.sample_every), (7, 0, 500));
+        assert_eq!(demo.arch.g_widths, [128, 64, 32, 16]);
+        assert_eq!(demo.arch.d_widths, [8, 16, 16, 32, 32, 64, 64]);
+        let cifar = TrainConfig::resolve("cifar10", [3, 32, 32], Path::new("d"), &TrainOverrides::default());
+        assert_eq!(cifar.start_level, 2, "the paper starts CIFAR-10 at level 2");
+        assert!(paper.validate().is_ok() && demo.validate().is_ok());
+    }
+
+    #[test]
+    fn combinations_that_cannot_work_are_refused() {
+        let cases: [(TrainOverrides, &str); 7] = [
+            (
+                TrainOverrides {
+                    schedule: Some(ScheduleSpec::Kid),
+                    preset: Some(Preset::Demo),
+                    ..Default::default()
+                },
+                "--eval-every",
+            ),
+            (
+                TrainOverrides {
+                    loss: Some(LossKind::Hinge),
+                    label_smoothing: Some(0.1),
+                    ..Default::default()
+                },
+                "--label-smoothing",
+            ),
+            (
+                TrainOverrides {
+                    batch: Some(0),
+                    ..Default::default()
+                },
+                "--batch",
+            ),
+            (
+                TrainOverrides {
+                    start_level: Some(9),
+                    ..Default::default()
+                },
+                "--start-level",
+            ),
+            (
+                TrainOverrides {
+                    dropout: Some(1.0),
+                    ..Default::default()
+                },
+                "--d-dropout",
+            ),
+            (
+                TrainOverrides {
+                    checkpoint_minutes: Some(0.0),
+                    ..Default::default()
+                },
+                "--checkpoint-minutes",
+            ),
+            (
+                TrainOverrides {
+                    eval_fid_reference: Some("/no/such/ref.npz".into()),
+                    ..Default::default()
+                },
+                "ref.npz",
+            ),
+        ];
+        for (o, flag) in cases {
+            let err = fm(&o).validate().err().map(|e| e.0).unwrap_or_default();
+            assert!(err.contains(flag), "{o:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn old_configs_load_with_defaults_for_new_fields() {
+        let mut v = serde_json::to_value(fm(&TrainOverrides::default())).expect("json");
+        let obj = v.as_object_mut().expect("object");
+        for k in ["checkpoint_minutes", "eval", "loss", "reg", "limit"] {
+            obj.remove(k);
+        }
+        let back: TrainConfig = serde_json::from_value(v).expect("old config");
+        assert_eq!(back.checkpoint_minutes, defaults::CHECKPOINT_MINUTES);
+        assert_eq!(back.eval.every, 0);
+        assert_eq!(back.loss, LossKind::Ns);
+    }
+}

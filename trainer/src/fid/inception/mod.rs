@@ -1,0 +1,83 @@
+//! Inception-v3 with the TF 2015-12-05 weights, the network every comparable FID uses:
+//! our own tch module (names equal the TorchScript's), its preprocessing and weight
+//! loading. Its ONNX export is `crate::export::inception`.
+
+pub mod arch;
+pub mod preprocess;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+
+use pagan_shared::inception::{FEATURE_DIM, INPUT_SIDE, ResizeMode};
+use tch::{Device, Kind, Tensor, nn};
+
+pub use arch::InceptionNet;
+pub use preprocess::preprocess;
+pub use weights::WeightsError;
+
+/// The feature extractor on one device.
+#[derive(Debug)]
+pub struct Inception {
+    vs: nn::VarStore,
+    net: InceptionNet,
+    mode: ResizeMode,
+    source: PathBuf,
+}
+
+impl Inception {
+    /// Loads the weights at `path` (TorchScript module or pytorch-fid state dict) onto
+    /// `device`; `mode` is the resize applied by [`Self::features`].
+    pub fn load(path: &Path, device: Device, mode: ResizeMode) -> Result<Self, WeightsError> {
+        let named = weights::read_named(path)?;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = InceptionNet::new(&vs.root());
+        weights::assign(path, &vs.variables(), named)?;
+        let mut vs = vs;
+        // set_device swaps each variable's data in place, so the net's handles follow.
+        vs.set_device(device);
+        Ok(Self {
+            vs,
+            net,
+            mode,
+            source: path.to_path_buf(),
+        })
+    }
+
+    /// The resize convention of [`Self::features`].
+    pub fn mode(&self) -> ResizeMode {
+        self.mode
+    }
+
+    /// The device the network lives on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The weights file.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// The network (for export).
+    pub fn net(&self) -> &InceptionNet {
+        &self.net
+    }
+
+    /// Features of already preprocessed [N, 3, 299, 299] inputs: [N, 2048] f32.
+    pub fn features_preprocessed(&self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let x = x.to_device(self.device()).to_kind(Kind::Float);
+            let y = crate::ops::run_tch(self.net.forward(&mut crate::ops::TchOps::eval(), &x));
+            y.view([-1, FEATURE_DIM as i64])
+        })
+    }
+
+    /// Features of images [N, C, H, W] in 0..255 (C = 1 or 3, any size): [N, 2048] f32 on
+    /// the network's device.
+    pub fn features(&self, images: &Tensor) -> Tensor {
+        let x = images.to_device(self.device());
+        let x = tch::no_grad(|| preprocess(&x, self.mode));
+        debug_assert_eq!(x.size()[2], INPUT_SIDE as i64);
+        self.features_preprocessed(&x)
+    }
+}

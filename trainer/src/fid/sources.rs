@@ -1,0 +1,227 @@
+//! Where images to score come from, each at its own size and as it is stored (8-bit,
+//! grey or RGB): a dataset split (as the dataset defines it), the files of a folder,
+//! a run's generator, an exported generator in ONNX Runtime, and the training images the
+//! trainer holds. Generated images are rounded to bytes exactly as saved PNGs are.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use ort::session::Session;
+use pagan_shared::images::{self, Image};
+use pagan_shared::manifest::{GENERATOR_FILE, MANIFEST_FILE, ModelManifest};
+use pagan_shared::rng::{SplitMix64, sample_without_replacement};
+use tch::{Device, Tensor};
+
+use crate::data::ImageSet;
+use crate::model::Gan;
+use crate::onnx::runtime;
+
+/// A fixed, ordered set of images, read batch by batch.
+pub trait ImageSource {
+    /// Number of images.
+    fn len(&self) -> usize;
+    /// True when there are no images.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The next at most `max` images; empty when all were read.
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>>;
+}
+
+/// `n` of `total` indices: all in order when `n` covers them, else a seeded random subset.
+fn pick(total: usize, n: Option<usize>, seed: u64) -> Vec<usize> {
+    match n {
+        Some(n) if n < total => sample_without_replacement(&mut SplitMix64::new(seed), total, n),
+        _ => (0..total).collect(),
+    }
+}
+
+/// Images of a loaded dataset split, all or a seeded random subset.
+pub struct DatasetImages<'a> {
+    set: &'a ImageSet,
+    indices: Vec<usize>,
+    pos: usize,
+}
+
+impl<'a> DatasetImages<'a> {
+    /// `n` images of `set` (all when `n` is `None` or covers the set) drawn with `seed`.
+    pub fn new(set: &'a ImageSet, n: Option<usize>, seed: u64) -> Self {
+        Self {
+            set,
+            indices: pick(set.len(), n, seed),
+            pos: 0,
+        }
+    }
+}
+
+impl ImageSource for DatasetImages<'_> {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let end = (self.pos + max).min(self.indices.len());
+        let [_, c, h, w] = self.set.shape();
+        let out = self.indices[self.pos..end]
+            .iter()
+            .map(|&i| Image::planar(c, h, w, self.set.image(i).to_vec()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pos = end;
+        Ok(out)
+    }
+}
+
+/// PNG/JPEG files decoded at their own size, in the given order (a seeded subset when
+/// asked for, as for dataset splits).
+pub struct FileImages {
+    files: Vec<PathBuf>,
+    pos: usize,
+}
+
+impl FileImages {
+    /// The files, in order.
+    pub fn new(files: Vec<PathBuf>) -> Self {
+        Self { files, pos: 0 }
+    }
+
+    /// `n` of `files` drawn with `seed` (all of them when `n` covers them).
+    pub fn subset(files: Vec<PathBuf>, n: Option<usize>, seed: u64) -> Self {
+        let picked = pick(files.len(), n, seed).into_iter().map(|i| files[i].clone()).collect();
+        Self::new(picked)
+    }
+}
+
+impl ImageSource for FileImages {
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let end = (self.pos + max).min(self.files.len());
+        let out = self.files[self.pos..end]
+            .iter()
+            .map(|f| images::read_file(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pos = end;
+        Ok(out)
+    }
+}
+
+/// `n` images of a tch generator (eval mode) with latents `latent::uniform(seed, n, ..)`.
+pub struct GeneratedImages<'a> {
+    gan: &'a Gan,
+    z: Vec<f32>,
+    pos: usize,
+}
+
+impl<'a> GeneratedImages<'a> {
+    /// `n` images of `gan` from seed `seed`.
+    pub fn new(gan: &'a Gan, n: usize, seed: u64) -> Self {
+        let z = pagan_shared::latent::uniform(seed, n, gan.g.arch.latent as usize);
+        Self { gan, z, pos: 0 }
+    }
+}
+
+impl ImageSource for GeneratedImages<'_> {
+    fn len(&self) -> usize {
+        self.z.len() / self.gan.g.arch.latent as usize
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let l = self.gan.g.arch.latent as usize;
+        let n = max.min(self.len() - self.pos);
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let values = self.gan.generate(&self.z[self.pos * l..(self.pos + n) * l], n)?;
+        let [c, h, w] = self.gan.image_shape();
+        self.pos += n;
+        Ok(images::from_model_batch(&values, [n, c, h, w])?)
+    }
+}
+
+/// `n` images of an exported model folder (`generator.onnx` in ONNX Runtime).
+pub struct OnnxGeneratedImages {
+    session: Session,
+    manifest: ModelManifest,
+    z: Vec<f32>,
+    pos: usize,
+}
+
+impl OnnxGeneratedImages {
+    /// Opens `dir` (manifest + ONNX, sha256 checked) and draws `n` latents from `seed`.
+    pub fn open(dir: &Path, n: usize, seed: u64) -> Result<Self> {
+        let manifest = ModelManifest::read(&dir.join(MANIFEST_FILE))?;
+        let path = manifest.onnx_path(dir);
+        let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        manifest.check_against_onnx_bytes(&bytes)?;
+        let session = runtime::session_from_bytes(&bytes, 0)?;
+        let z = pagan_shared::latent::uniform(seed, n, manifest.latent.size);
+        Ok(Self {
+            session,
+            manifest,
+            z,
+            pos: 0,
+        })
+    }
+}
+
+impl ImageSource for OnnxGeneratedImages {
+    fn len(&self) -> usize {
+        self.z.len() / self.manifest.latent.size
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let l = self.manifest.latent.size;
+        let n = max.min(self.len() - self.pos);
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let z = &self.z[self.pos * l..(self.pos + n) * l];
+        let (out, shape) = runtime::run_f32(&mut self.session, &self.manifest.onnx.input.name, z, &[n as i64, l as i64])?;
+        let im = self.manifest.image;
+        if shape != [n as i64, im.channels as i64, im.height as i64, im.width as i64] {
+            bail!("{GENERATOR_FILE} returned shape {shape:?}, the manifest says {im:?}");
+        }
+        self.pos += n;
+        Ok(images::from_model_batch(&out, [n, im.channels, im.height, im.width])?)
+    }
+}
+
+/// Images selected from a u8 [N, C, H, W] tensor (the trainer's copy of its dataset).
+pub struct TensorImages<'a> {
+    data: &'a Tensor,
+    indices: Vec<usize>,
+    pos: usize,
+}
+
+impl<'a> TensorImages<'a> {
+    /// `n` of the images in `data` (at most all) in a random order drawn with `seed`.
+    pub fn new(data: &'a Tensor, n: usize, seed: u64) -> Self {
+        let total = data.size().first().copied().unwrap_or(0) as usize;
+        Self {
+            data,
+            indices: sample_without_replacement(&mut SplitMix64::new(seed), total, n),
+            pos: 0,
+        }
+    }
+}
+
+impl ImageSource for TensorImages<'_> {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let end = (self.pos + max).min(self.indices.len());
+        if end == self.pos {
+            return Ok(Vec::new());
+        }
+        let idx: Vec<i64> = self.indices[self.pos..end].iter().map(|&i| i as i64).collect();
+        let idx = Tensor::from_slice(&idx).to_device(self.data.device());
+        let batch = self.data.index_select(0, &idx).to_device(Device::Cpu).contiguous();
+        let s = batch.size();
+        let (c, h, w) = (s[1] as usize, s[2] as usize, s[3] as usize);
+        let bytes = Vec::<u8>::try_from(batch.flatten(0, -1))?;
+        self.pos = end;
+        Ok(bytes
+            .chunks_exact(c * h * w)
+            .map(|px| Image::planar(c, h, w, px.to_vec()))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}

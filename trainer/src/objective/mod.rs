@@ -1,0 +1,7 @@
+//! What the networks are trained towards: progressive augmentation's bits and checksum
+//! labels (`pa`), the adversarial losses and D's regularisers (`loss`), and when PA
+//! levels up (`schedule`).
+
+pub mod loss;
+pub mod pa;
+pub mod schedule;
