@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn flags_and_library_defaults_agree() {
-        let parsed = Cli::try_parse_from(["pagan-serve"]).expect("defaults parse").config().expect("config");
+        let parsed = Cli::try_parse_from(["pagan-serve"])
+            .expect("defaults parse")
+            .config()
+            .expect("config");
         let plain = Config::with_models("models");
         assert_eq!(parsed.models, plain.models);
         assert_eq!(parsed.bind, plain.bind);

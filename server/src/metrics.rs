@@ -1,5 +1,5 @@
 //! Prometheus metrics (names in seconds, conventional suffixes), one registry per service
-//! instance. The HTTP middleware that fills the request metrics is `crate::http`'s.
+//! instance. The HTTP middleware that fills the request metrics is the `http` module's.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,

@@ -72,12 +72,12 @@ async fn empty_registry_serves_operations_routes() {
 #[actix_web::test]
 async fn openapi_lists_exactly_the_registered_routes() {
     let mut registered = Vec::new();
-    let _app = App::new().configure(|cfg| registered = pagan_server::routes::register(cfg));
+    let _app = App::new().configure(|cfg| registered = pagan_server::http::register(cfg));
     let registered: BTreeSet<(String, String)> = registered
         .into_iter()
         .map(|(m, p)| (m.as_str().to_lowercase(), p.to_owned()))
         .collect();
-    let doc = pagan_server::openapi::document();
+    let doc = pagan_server::http::openapi::document();
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().expect("paths") {
         for method in ops.as_object().expect("ops").keys() {
@@ -202,6 +202,20 @@ fn cuda_without_the_feature_is_a_startup_error() {
         let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("cuda"), "{msg}");
     }
+}
+
+#[::core::prelude::v1::test]
+fn a_missing_models_folder_is_a_startup_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let missing = dir.path().join("no-models-here");
+    let err = AppState::new(Config::with_models(&missing))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("no-models-here") && err.contains("--models"),
+        "{err}"
+    );
 }
 
 #[::core::prelude::v1::test]

@@ -1,6 +1,7 @@
 //! Handler tests over real ONNX models: a tiny generator trained and exported by the
-//! trainer binary, the Inception extractor, and a synthetic reference. Skipped (with a
-//! message) when the trainer binary or ONNX Runtime is not there.
+//! trainer binary, the Inception extractor, and a synthetic reference. The fixture needs
+//! the trainer binary (built by `cargo test --workspace`), ONNX Runtime and Fashion-MNIST
+//! (`make setup`): without them these tests fail and say which is missing.
 
 mod common;
 
@@ -17,43 +18,49 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn run(cmd: &mut Command) -> bool {
-    match cmd.output() {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-            false
-        }
-        Err(e) => {
-            eprintln!("{cmd:?}: {e}");
-            false
+/// The trainer binary beside this test's binary (target/debug/deps/..).
+fn trainer() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let t = dir.join("pagan-train");
+    assert!(
+        t.is_file(),
+        "{} is missing: run `make test` (cargo test --workspace builds it) or `cargo build -p pagan-trainer`",
+        t.display()
+    );
+    t
+}
+
+/// Runs a trainer command in the workspace root with no inherited `PAGAN_*` variables.
+fn run(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PAGAN_") {
+            cmd.env_remove(k);
         }
     }
+    let out = cmd.current_dir(root()).output().expect("spawn pagan-train");
+    assert!(
+        out.status.success(),
+        "fixture command failed: {cmd:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Builds models/ in a temp folder: `tiny` (trained 2 iterations), `broken` (a copy with
 /// a corrupted ONNX), `inception` (linked from the workspace's models/ or exported), and
 /// references `synth` (with features) and `plain` (without).
-fn build_fixture() -> Option<(tempfile::TempDir, PathBuf)> {
-    let trainer = std::env::var_os("PAGAN_TRAIN_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/debug/pagan-train"));
-    if !trainer.is_file() {
-        eprintln!(
-            "SKIP: trainer binary {} not found (build it or set PAGAN_TRAIN_BIN)",
-            trainer.display()
-        );
-        return None;
-    }
-    if pagan_server::runtime::library_path().is_none_or(|p| !p.exists()) {
-        eprintln!("SKIP: ONNX Runtime library not found (run `make setup`)");
-        return None;
-    }
-    let tmp = tempfile::tempdir().ok()?;
+fn build_fixture() -> (tempfile::TempDir, PathBuf) {
+    let trainer = trainer();
+    let ort = pagan_server::models::runtime::library_path();
+    assert!(
+        ort.as_ref().is_some_and(|p| p.exists()),
+        "ONNX Runtime library not found ({ort:?}): run `make setup`"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
     let models = tmp.path().join("models");
     let run_dir = tmp.path().join("run");
-    let ok = run(Command::new(&trainer)
-        .current_dir(root())
+    run(Command::new(&trainer)
         .args([
             "train",
             "--dataset",
@@ -62,64 +69,45 @@ fn build_fixture() -> Option<(tempfile::TempDir, PathBuf)> {
             "demo",
             "--limit",
             "64",
-            "--batch",
-            "8",
-            "--iters",
-            "2",
-            "--quiet",
-            "--out",
         ])
-        .arg(&run_dir))
-        && run(Command::new(&trainer)
-            .current_dir(root())
-            .arg("export")
-            .arg(&run_dir)
-            .arg("--out")
-            .arg(models.join("tiny")));
-    if !ok {
-        eprintln!("SKIP: could not train/export the tiny model");
-        return None;
-    }
+        .args(["--batch", "8", "--iters", "2", "--quiet", "--out"])
+        .arg(&run_dir));
+    run(Command::new(&trainer)
+        .arg("export")
+        .arg(&run_dir)
+        .arg("--out")
+        .arg(models.join("tiny")));
     let broken = models.join("broken");
-    std::fs::create_dir_all(&broken).ok()?;
-    std::fs::copy(models.join("tiny/manifest.json"), broken.join("manifest.json")).ok()?;
-    let mut onnx = std::fs::read(models.join("tiny/generator.onnx")).ok()?;
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::copy(models.join("tiny/manifest.json"), broken.join("manifest.json")).expect("copy");
+    let mut onnx = std::fs::read(models.join("tiny/generator.onnx")).expect("onnx");
     onnx.push(0);
-    std::fs::write(broken.join("generator.onnx"), onnx).ok()?;
+    std::fs::write(broken.join("generator.onnx"), onnx).expect("write");
 
     let have = root().join("models/inception");
     let inc = models.join("inception");
     if have.join("inception.onnx").is_file() {
-        std::fs::create_dir_all(&inc).ok()?;
+        std::fs::create_dir_all(&inc).expect("mkdir");
         for f in ["manifest.json", "inception.onnx"] {
-            std::os::unix::fs::symlink(have.join(f).canonicalize().ok()?, inc.join(f)).ok()?;
+            let src = have.join(f).canonicalize().expect("canonical path");
+            std::os::unix::fs::symlink(src, inc.join(f)).expect("symlink");
         }
-    } else if !run(Command::new(&trainer)
-        .current_dir(root())
-        .arg("export-inception")
-        .arg("--out")
-        .arg(&inc))
-    {
-        eprintln!("SKIP: no Inception ONNX");
-        return None;
+    } else {
+        run(Command::new(&trainer)
+            .arg("export-inception")
+            .arg("--out")
+            .arg(&inc));
     }
 
     // Synthetic references: features of 8 random rows; mu/sigma from them.
     let refs = models.join("references");
-    std::fs::create_dir_all(&refs).ok()?;
+    std::fs::create_dir_all(&refs).expect("mkdir");
     let d = 2048;
-    let mut s = 1u64;
-    let feats: Vec<f32> = (0..8 * d)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
-    let mut stats = pagan_shared::FeatureStats::new(d).ok()?;
-    stats.add_rows(&feats, 8).ok()?;
-    let mut g = stats.finalize().ok()?;
+    let mut r = pagan_shared::rng::SplitMix64::new(1);
+    let feats: Vec<f32> = (0..8 * d).map(|_| r.next_f32()).collect();
+    let mut stats = pagan_shared::FeatureStats::new(d).expect("stats");
+    stats.add_rows(&feats, 8).expect("rows");
+    let mut g = stats.finalize().expect("gaussian");
     // Regularise the diagonal so the covariance is well conditioned.
     for i in 0..d {
         g.sigma[i * d + i] += 0.1;
@@ -130,9 +118,9 @@ fn build_fixture() -> Option<(tempfile::TempDir, PathBuf)> {
         Some("asymmetric"),
         Some(&feats),
     )
-    .ok()?;
-    pagan_shared::write_stats_npz(&refs.join("plain.npz"), &g, None).ok()?;
-    Some((tmp, models))
+    .expect("synth.npz");
+    pagan_shared::write_stats_npz(&refs.join("plain.npz"), &g, None).expect("plain.npz");
+    (tmp, models)
 }
 
 /// Small limits so the limit paths are cheap to hit.
@@ -151,30 +139,22 @@ fn config(models: &Path) -> Config {
     c
 }
 
-fn shared() -> Option<web::Data<AppState>> {
-    static STATE: OnceLock<Option<(tempfile::TempDir, web::Data<AppState>)>> = OnceLock::new();
+/// The fixture's service state, built once for every test of this file.
+fn fixture() -> web::Data<AppState> {
+    static STATE: OnceLock<(tempfile::TempDir, web::Data<AppState>)> = OnceLock::new();
     STATE
         .get_or_init(|| {
-            let (tmp, models) = build_fixture()?;
-            let st = AppState::new(config(&models)).ok()?;
-            Some((tmp, web::Data::new(st)))
+            let (tmp, models) = build_fixture();
+            let st = AppState::new(config(&models)).expect("the fixture's service starts");
+            (tmp, web::Data::new(st))
         })
-        .as_ref()
-        .map(|(_, s)| s.clone())
-}
-
-macro_rules! fixture {
-    () => {
-        match shared() {
-            Some(s) => s,
-            None => return,
-        }
-    };
+        .1
+        .clone()
 }
 
 #[actix_web::test]
 async fn registry_lists_loaded_failed_and_provider() {
-    let st = fixture!();
+    let st = fixture();
     let svc = test::init_service(app(st)).await;
     let v = json(test::call_service(&svc, test::TestRequest::get().uri("/readyz").to_request()).await).await;
     assert_eq!(v["ready"], true);
@@ -221,7 +201,7 @@ macro_rules! generate {
 
 #[actix_web::test]
 async fn generation_formats_are_deterministic() {
-    let st = fixture!();
+    let st = fixture();
     let svc = test::init_service(app(st)).await;
     let (s, a, ct) = generate!(&svc, serde_json::json!({"n": 1, "seed": 7}));
     assert_eq!((s, ct.as_str()), (200, "image/png"));
@@ -308,7 +288,7 @@ fn fid_req(query: &str, ctype: &str, body: Vec<u8>) -> actix_web::test::TestRequ
 
 #[actix_web::test]
 async fn fid_scores_every_upload_kind() {
-    let st = fixture!();
+    let st = fixture();
     let svc = test::init_service(app(st)).await;
     // Mixed sizes and channels in one multipart request, with kid.
     let (ct, body) = multipart(&[
@@ -362,7 +342,7 @@ async fn fid_scores_every_upload_kind() {
 
 #[actix_web::test]
 async fn fid_rejects_bad_input_with_4xx() {
-    let st = fixture!();
+    let st = fixture();
     let svc = test::init_service(app(st)).await;
     let two = || zip_of(&[("0.png", png(8, 8, 1, 0)), ("1.png", png(8, 8, 1, 1))]);
     let mut truncated = png(16, 16, 3, 5);
@@ -562,19 +542,29 @@ async fn fid_rejects_bad_input_with_4xx() {
         .to_request(),
     )
     .await;
-    assert!(res.status().is_client_error(), "{}", res.status());
-    // A truncated PNG after a good one, as separate files.
+    assert_error(res, 400, "bad_multipart").await;
+    // A PNG with damaged data after a good one, as separate files: refused as corrupt,
+    // naming the file (a server that dropped it and scored one image would answer
+    // too_few_images instead).
     let (ct, body) = multipart(&[
         ("f", Some("a.png"), "image/png", png(8, 8, 1, 0)),
         ("f", Some("b.png"), "image/png", corrupt_tail),
     ]);
     let res = test::call_service(&svc, fid_req("reference=synth", &ct, body).to_request()).await;
-    assert!(res.status().is_client_error(), "{}", res.status());
+    assert_eq!(res.status(), 400);
+    let v = json(res).await;
+    assert_eq!(v["error"]["code"], "corrupt_image", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("b.png")),
+        "{v}"
+    );
 }
 
 #[actix_web::test]
 async fn model_fid_in_request_and_as_job() {
-    let st = fixture!();
+    let st = fixture();
     let svc = test::init_service(app(st)).await;
     let res = test::call_service(
         &svc,
@@ -659,9 +649,7 @@ async fn model_fid_in_request_and_as_job() {
 #[cfg(feature = "cuda")]
 #[actix_web::test]
 async fn cuda_provider_is_real_or_refused() {
-    let Some((_tmp, models)) = build_fixture() else {
-        return;
-    };
+    let (_tmp, models) = build_fixture();
     let mut c = config(&models);
     c.provider = pagan_server::config::ProviderChoice::Cuda;
     let st = web::Data::new(AppState::new(c).expect("state"));

@@ -6,7 +6,7 @@
 //! `[n, 3, h, w]` floats in 0..255 (the resize to 299 and the normalisation are the
 //! extractor's, inside its graph). Nothing else touches the pixels. Features stream into
 //! f64 statistics and are kept when KID needs them, or while the set is small enough for
-//! the cheaper Gram form of the Frechet distance (see `crate::score`).
+//! the cheaper Gram form of the Frechet distance (see the `score` module).
 
 use std::collections::BTreeMap;
 
@@ -92,7 +92,11 @@ pub struct FeatureSink<'a> {
 
 impl<'a> FeatureSink<'a> {
     /// A sink running batches of at most `batch` images through `extractor`.
-    pub fn new(extractor: &'a mut dyn FeatureExtractor, batch: usize, keep: KeepRows) -> Result<Self, FeatureError> {
+    pub fn new(
+        extractor: &'a mut dyn FeatureExtractor,
+        batch: usize,
+        keep: KeepRows,
+    ) -> Result<Self, FeatureError> {
         let stats = FeatureStats::new(extractor.dim())?;
         Ok(FeatureSink {
             extractor,
@@ -235,7 +239,8 @@ mod tests {
             .expect("sink")
             .on_progress(|d| seen.push(d));
         sink.push(grey(10, 2)).expect("push");
-        sink.push(Image::planar(3, 1, 1, vec![1, 2, 3]).expect("rgb")).expect("push");
+        sink.push(Image::planar(3, 1, 1, vec![1, 2, 3]).expect("rgb"))
+            .expect("push");
         sink.push(grey(20, 2)).expect("push");
         let f = sink.finish().expect("finish");
         assert_eq!(f.n(), 3);
@@ -253,7 +258,10 @@ mod tests {
         for v in 0..3 {
             sink.push(grey(v, 1)).expect("push");
         }
-        assert!(sink.finish().expect("finish").rows.is_some(), "3 rows of dim 3 are kept");
+        assert!(
+            sink.finish().expect("finish").rows.is_some(),
+            "3 rows of dim 3 are kept"
+        );
         let mut sink = FeatureSink::new(&mut x, 1, KeepRows::WhileSmall).expect("sink");
         for v in 0..4 {
             sink.push(grey(v, 1)).expect("push");
@@ -285,12 +293,21 @@ mod tests {
             fn dim(&self) -> usize {
                 5
             }
-            fn features(&mut self, x: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>, ExtractorError> {
+            fn features(
+                &mut self,
+                x: &[f32],
+                n: usize,
+                h: usize,
+                w: usize,
+            ) -> Result<Vec<f32>, ExtractorError> {
                 self.0.features(x, n, h, w)
             }
         }
         let mut s = Short(&mut short);
         let mut sink = FeatureSink::new(&mut s, 1, KeepRows::All).expect("sink");
-        assert!(matches!(sink.push(grey(1, 1)), Err(FeatureError::Output { got: 3, .. })));
+        assert!(matches!(
+            sink.push(grey(1, 1)),
+            Err(FeatureError::Output { got: 3, .. })
+        ));
     }
 }

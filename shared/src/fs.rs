@@ -50,8 +50,15 @@ mod tests {
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
         let failed = persist_atomic(&p, |_| Err(std::io::Error::other("boom")));
         assert!(failed.is_err());
-        assert_eq!(std::fs::read(&p).expect("read"), b"two", "a failed write keeps the old file");
-        let names: Vec<_> = std::fs::read_dir(dir.join("sub")).expect("ls").flatten().collect();
+        assert_eq!(
+            std::fs::read(&p).expect("read"),
+            b"two",
+            "a failed write keeps the old file"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.join("sub"))
+            .expect("ls")
+            .flatten()
+            .collect();
         assert_eq!(names.len(), 1, "temp files left: {names:?}");
         assert_ne!(temp_beside(&p), temp_beside(&p), "temp names are unique");
         let _ = std::fs::remove_dir_all(&dir);

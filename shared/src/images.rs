@@ -40,7 +40,9 @@ pub enum ImageError {
         max_pixels: u64,
     },
     /// Buffer and shape disagree, or a channel count other than 1 or 3.
-    #[error("image buffer of {got} bytes does not hold {channels}x{height}x{width} (channels must be 1 or 3)")]
+    #[error(
+        "image buffer of {got} bytes does not hold {channels}x{height}x{width} (channels must be 1 or 3)"
+    )]
     Shape {
         /// Channels.
         channels: usize,
@@ -69,7 +71,8 @@ pub struct Image {
 impl Image {
     /// An image from planar bytes; checks the length and the channel count.
     pub fn planar(channels: usize, height: usize, width: usize, pixels: Vec<u8>) -> Result<Self, ImageError> {
-        if !(channels == 1 || channels == 3) || pixels.len() != channels * height * width || pixels.is_empty() {
+        if !(channels == 1 || channels == 3) || pixels.len() != channels * height * width || pixels.is_empty()
+        {
             return Err(ImageError::Shape {
                 channels,
                 height,
@@ -86,7 +89,12 @@ impl Image {
     }
 
     /// An image from interleaved (H x W x C) bytes.
-    pub fn from_interleaved(channels: usize, height: usize, width: usize, hwc: &[u8]) -> Result<Self, ImageError> {
+    pub fn from_interleaved(
+        channels: usize,
+        height: usize,
+        width: usize,
+        hwc: &[u8],
+    ) -> Result<Self, ImageError> {
         let mut pixels = Vec::with_capacity(hwc.len());
         for ch in 0..channels {
             pixels.extend(hwc.iter().skip(ch).step_by(channels.max(1)));
@@ -108,8 +116,18 @@ impl Image {
 
     /// A model output (planar f32 in [-1, 1]) rounded to bytes exactly as a saved PNG is,
     /// so scoring generated arrays equals scoring the same images written as files.
-    pub fn from_model_output(channels: usize, height: usize, width: usize, values: &[f32]) -> Result<Self, ImageError> {
-        Self::planar(channels, height, width, values.iter().map(|&v| to_u8(v)).collect())
+    pub fn from_model_output(
+        channels: usize,
+        height: usize,
+        width: usize,
+        values: &[f32],
+    ) -> Result<Self, ImageError> {
+        Self::planar(
+            channels,
+            height,
+            width,
+            values.iter().map(|&v| to_u8(v)).collect(),
+        )
     }
 
     /// Bytes per image of this shape.
@@ -226,19 +244,32 @@ mod tests {
         // Interleaved R0 G0 B0 R1 ... become planes R0 R1 R2 R3, G0 ...
         assert_eq!(c.pixels[..4], [0, 21, 42, 63]);
         assert_eq!(c.pixels[4..8], [7, 28, 49, 70]);
-        assert_eq!(Image::from_interleaved(3, 2, 2, &c.interleaved()).expect("back"), c);
+        assert_eq!(
+            Image::from_interleaved(3, 2, 2, &c.interleaved()).expect("back"),
+            c
+        );
     }
 
     #[test]
     fn limits_and_damage_are_typed_errors() {
         assert!(matches!(
             decode(&png(20, 20, 1), "big", 100),
-            Err(ImageError::TooManyPixels { width: 20, height: 20, .. })
+            Err(ImageError::TooManyPixels {
+                width: 20,
+                height: 20,
+                ..
+            })
         ));
         let mut truncated = png(8, 8, 1);
         truncated.truncate(truncated.len() - 20);
-        assert!(matches!(decode(&truncated, "t", 100), Err(ImageError::Corrupt { .. })));
-        assert!(matches!(decode(b"hello", "h", 100), Err(ImageError::Unsupported { .. })));
+        assert!(matches!(
+            decode(&truncated, "t", 100),
+            Err(ImageError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode(b"hello", "h", 100),
+            Err(ImageError::Unsupported { .. })
+        ));
         // A valid header (its CRC recomputed, so only the size can refuse it) claiming
         // 100000 x 100000 with no data behind it: refused from the header, never decoded.
         let mut bomb = png(1, 1, 1);
@@ -246,7 +277,11 @@ mod tests {
         bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         let crc = crc32(&bomb[12..29]);
         bomb[29..33].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(probe(&bomb, "bomb", u64::MAX).ok(), Some((100_000, 100_000)), "the header itself is valid");
+        assert_eq!(
+            probe(&bomb, "bomb", u64::MAX).ok(),
+            Some((100_000, 100_000)),
+            "the header itself is valid"
+        );
         assert!(matches!(
             decode(&bomb, "bomb", 1 << 22),
             Err(ImageError::TooManyPixels { width: 100_000, .. })
@@ -259,7 +294,11 @@ mod tests {
         for &b in bytes {
             c ^= u32::from(b);
             for _ in 0..8 {
-                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c

@@ -20,8 +20,14 @@ mod tests {
     fn the_first_latents_are_the_published_ones() {
         // An independent Python transcription of SplitMix64 (24 high bits -> [0, 1) ->
         // 2u - 1) gives these for seed 7: every binary draws exactly them.
-        let want = [-0.22034060955047607f32, -0.966423511505127, 0.8015213012695312, 0.16586053371429443];
-        assert_eq!(uniform(7, 1, 4), want);
+        let want = [
+            -0.22034060955047607f64,
+            -0.966423511505127,
+            0.8015213012695312,
+            0.16586053371429443,
+        ];
+        let got: Vec<f64> = uniform(7, 1, 4).into_iter().map(f64::from).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

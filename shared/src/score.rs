@@ -67,7 +67,9 @@ pub fn fid(set: &Features, reference: &Gaussian) -> Result<f64, ScoreError> {
     check_n(set.n())?;
     let dim = set.stats.dim();
     match set.rows.as_deref() {
-        Some(rows) if set.n() as usize <= dim => Ok(frechet_terms_from_features(rows, dim, reference)?.distance),
+        Some(rows) if set.n() as usize <= dim => {
+            Ok(frechet_terms_from_features(rows, dim, reference)?.distance)
+        }
         _ => Ok(frechet_distance(&set.stats.finalize()?, reference)?),
     }
 }
@@ -113,7 +115,9 @@ fn check_n(n: u64) -> Result<(), ScoreError> {
 /// A reference computed with another resize convention than the extractor's: its scores
 /// would not be comparable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the reference was computed with resize mode {reference}, the extractor uses {extractor}: scores would not be comparable")]
+#[error(
+    "the reference was computed with resize mode {reference}, the extractor uses {extractor}: scores would not be comparable"
+)]
 pub struct ResizeMismatch {
     /// The reference's recorded mode.
     pub reference: String,
@@ -159,7 +163,10 @@ mod tests {
         let set_rows = rows(n, d, 2);
         let with = fid(&features(&set_rows, d, true), &g).expect("gram");
         let without = fid(&features(&set_rows, d, false), &g).expect("general");
-        assert!((with - without).abs() < 1e-8 * without.max(1.0), "{with} vs {without}");
+        assert!(
+            (with - without).abs() < 1e-8 * without.max(1.0),
+            "{with} vs {without}"
+        );
         assert!(with > 0.0);
 
         let r = Reference {
@@ -181,7 +188,11 @@ mod tests {
         assert_eq!(s.reference_n, Some(40));
         assert!(s.kid.is_some_and(|k| k.mean.is_finite()));
         // 6 samples of 8-d features: the set's covariance is rank-deficient, and says so.
-        assert!(s.warnings.iter().any(|w| matches!(w, StatsWarning::RankDeficient { n: 6, .. })));
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| matches!(w, StatsWarning::RankDeficient { n: 6, .. }))
+        );
         assert!(matches!(
             score(&features(&set_rows, d, false), r, Some(&cfg)),
             Err(ScoreError::NoSetFeatures)

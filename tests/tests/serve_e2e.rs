@@ -1,181 +1,19 @@
 //! The whole product over a real socket: train a tiny model with `pagan-train`, export it
-//! and the Inception, compute a reference, start the real `pagan-serve` binary on a free
-//! port, and call it over HTTP. Scores must equal `pagan-train fid` on the same images and
-//! generation must equal `pagan-train sample --z`.
+//! and the Inception, compute a reference, start the real `pagan-serve` binary, and call it
+//! over HTTP. Scores must equal `pagan-train fid` on the same images (and, for image
+//! folders, an independent float64 pipeline), and generation must equal `pagan-train
+//! sample --z`.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Directory of the workspace's debug binaries (this test runs from target/debug/deps).
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/debug")
-        .to_path_buf()
-}
-
-/// The two binaries. `cargo test --workspace` (what `make test` runs) builds them before any
-/// test starts; a nested `cargo build` here would wait forever on cargo's build-dir lock.
-fn binaries() -> (PathBuf, PathBuf) {
-    let d = bin_dir();
-    let (train, serve) = (d.join("pagan-train"), d.join("pagan-serve"));
-    for b in [&train, &serve] {
-        assert!(
-            b.exists(),
-            "{} is missing: run `make test` (cargo test --workspace) or `cargo build -p pagan-trainer -p pagan-server` first",
-            b.display()
-        );
-    }
-    (train, serve)
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.env("RUST_LOG", "error").output().expect("spawn");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "failed: {cmd:?}\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-/// A minimal HTTP/1.1 client (one request per connection): status, headers, body.
-struct Response {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-fn request(port: u16, method: &str, path: &str, ctype: &str, body: &[u8]) -> Response {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(300)))
-        .expect("timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {ctype}\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("write head");
-    s.write_all(body).expect("write body");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
-    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = headers
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    Response {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..eol]).expect("hex").trim(), 16).expect("size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 4 + size..];
-    }
-}
-
-fn get(port: u16, path: &str) -> Response {
-    request(port, "GET", path, "text/plain", b"")
-}
-
-fn post_json(port: u16, path: &str, body: &serde_json::Value) -> Response {
-    request(
-        port,
-        "POST",
-        path,
-        "application/json",
-        body.to_string().as_bytes(),
-    )
-}
-
-fn multipart(files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
-    let boundary = "pagan-e2e-boundary-7d1f";
-    let mut body = Vec::new();
-    for (name, bytes) in files {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-                 Content-Type: image/png\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-/// A `/proc/PID/status` field in KiB (`VmRSS`: resident now, `VmHWM`: the peak so far).
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn assert_error(r: &Response, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.json()["error"]["code"], code);
-    assert!(
-        r.json()["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-}
+use pagan_e2e::{Server, command, get, multipart, post_json, proc_status_kib, python, repo, request, run_ok};
 
 #[test]
 fn service_end_to_end() {
-    let (train, serve) = binaries();
+    let train = || command("pagan-train");
     let tmp = tempfile::tempdir().expect("tmp");
     let t = tmp.path();
     let models = t.join("models");
@@ -183,7 +21,7 @@ fn service_end_to_end() {
 
     // A tiny model (seconds), its export, the Inception export and a 12-image reference.
     run_ok(
-        Command::new(&train)
+        train()
             .args([
                 "train",
                 "--dataset",
@@ -202,21 +40,21 @@ fn service_end_to_end() {
             .arg(&run),
     );
     run_ok(
-        Command::new(&train)
+        train()
             .arg("export")
             .arg(&run)
             .arg("--out")
             .arg(models.join("tiny")),
     );
     run_ok(
-        Command::new(&train)
+        train()
             .arg("export-inception")
             .arg("--out")
             .arg(models.join("inception")),
     );
     let reference = models.join("references/fm12.npz");
     run_ok(
-        Command::new(&train)
+        train()
             .args([
                 "stats",
                 "--dataset",
@@ -231,26 +69,8 @@ fn service_end_to_end() {
             .arg(&reference),
     );
 
-    let port = free_port();
-    let child = Command::new(&serve)
-        .arg("--models")
-        .arg(&models)
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--workers", "2"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start pagan-serve");
-    let mut server = Server(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(120), "server did not start");
-        assert!(
-            server.0.try_wait().expect("wait").is_none(),
-            "server exited at start-up"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut server = Server::start(&models, &["--workers", "2"]);
+    let port = server.port;
 
     // Operations.
     assert_eq!(get(port, "/healthz").status, 200);
@@ -265,7 +85,7 @@ fn service_end_to_end() {
     // Uploads stream to disk: a 192 MiB body (under the 256 MiB default limit) is read to the
     // end (the 415 comes from sniffing the saved file) without passing through memory. A server
     // that buffered it would have to reach its current RSS + 192 MiB at least once.
-    let pid = server.0.id();
+    let pid = server.child.id();
     let rss_before = proc_status_kib(pid, "VmRSS");
     let peak_before = proc_status_kib(pid, "VmHWM");
     let junk = vec![0x5au8; 192 << 20];
@@ -312,7 +132,7 @@ fn service_end_to_end() {
     let z = pagan_shared::latent::uniform(3, 5, manifest.latent.size);
     pagan_shared::npy::write(&t.join("z.npy"), &z, &[5, manifest.latent.size]).expect("z");
     run_ok(
-        Command::new(&train)
+        train()
             .arg("sample")
             .arg(&run)
             .arg("--z")
@@ -360,7 +180,7 @@ fn service_end_to_end() {
     let served_fid = s["fid"].as_f64().expect("fid");
     assert!(s["kid"].as_f64().is_some_and(f64::is_finite));
     let cli = run_ok(
-        Command::new(&train)
+        train()
             .arg("fid")
             .arg(&pngs)
             .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
@@ -390,29 +210,21 @@ fn service_end_to_end() {
     );
 
     // Bad input over the wire: JSON 4xx, and the process keeps serving.
-    assert_error(&get(port, "/v1/models/nope"), 404, "model_not_found");
-    assert_error(
-        &request(port, "POST", "/v1/fid?reference=nope", &ctype, &body),
-        404,
-        "reference_not_found",
-    );
+    get(port, "/v1/models/nope").assert_error(404, "model_not_found");
+    request(port, "POST", "/v1/fid?reference=nope", &ctype, &body).assert_error(404, "reference_not_found");
     let (c1, b1) = multipart(&files[..1]);
-    assert_error(
-        &request(port, "POST", "/v1/fid?reference=fm12", &c1, &b1),
-        422,
-        "too_few_images",
-    );
+    request(port, "POST", "/v1/fid?reference=fm12", &c1, &b1).assert_error(422, "too_few_images");
     let (cbad, bbad) = multipart(&[
         ("a.png".into(), b"\x89PNG\r\n\x1a\nnot really".to_vec()),
         files[0].clone(),
     ]);
     let bad = request(port, "POST", "/v1/fid?reference=fm12", &cbad, &bbad);
-    assert!((400..500).contains(&bad.status), "{}", bad.status);
-    assert_error(
-        &post_json(port, "/v1/models/tiny/generate", &serde_json::json!({"n": 0})),
-        400,
-        "bad_n",
+    bad.assert_error(400, "corrupt_image");
+    assert!(
+        String::from_utf8_lossy(&bad.body).contains("a.png"),
+        "the message names the file"
     );
+    post_json(port, "/v1/models/tiny/generate", &serde_json::json!({"n": 0})).assert_error(400, "bad_n");
     assert_eq!(get(port, "/healthz").status, 200);
 
     // Metrics and the API description.
@@ -430,21 +242,141 @@ fn service_end_to_end() {
     for p in ["/v1/fid", "/v1/models/{name}/generate", "/healthz", "/metrics"] {
         assert!(api["paths"].get(p).is_some(), "openapi lacks {p}");
     }
-    assert!(!ready.headers.is_empty());
+    assert_eq!(
+        ready.header("content-type").as_deref(),
+        Some("application/json"),
+        "{}",
+        ready.headers
+    );
+
+    folder_scores_match_an_independent_pipeline(port, t, &models);
 
     // Graceful shutdown on SIGTERM: a clean exit.
     let st = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(st.success());
     let start = Instant::now();
     let status = loop {
-        if let Some(s) = server.0.try_wait().expect("wait") {
+        if let Some(s) = server.child.try_wait().expect("wait") {
             break s;
         }
         assert!(start.elapsed() < Duration::from_secs(40), "no exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+/// Two folders of Fashion-MNIST PNGs: `pagan-train stats --dataset folder:` of one and
+/// `/v1/fid` of the other against it give the FID an independent float64 pipeline (PIL,
+/// numpy TF1 resize, the TorchScript module, scipy) gives, and the same as `pagan-train fid`.
+fn folder_scores_match_an_independent_pipeline(port: u16, t: &Path, models: &Path) {
+    let (a, b) = (t.join("folder-a"), t.join("folder-b"));
+    let write = "import gzip, os, sys, numpy as np\n\
+        from PIL import Image\n\
+        raw = gzip.open(sys.argv[1]).read()\n\
+        x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)\n\
+        for out, lo, hi in ((sys.argv[2], 0, 16), (sys.argv[3], 200, 212)):\n\
+            os.makedirs(out, exist_ok=True)\n\
+            [Image.fromarray(x[i]).save(f'{out}/{i:05}.png') for i in range(lo, hi)]\n";
+    let idx = repo().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    let st = python()
+        .args(["-c", write])
+        .arg(&idx)
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .expect("python");
+    assert!(st.success(), "writing the PNG folders from {}", idx.display());
+    let script = repo().join("trainer/tests/py/folder_fid_reference.py");
+    let weights = repo().join("weights/pt_inception-2015-12-05.torchscript.pt");
+    for (folder, out) in [(&a, "a_py.npz"), (&b, "b_py.npz")] {
+        let st = python()
+            .arg(&script)
+            .arg("stats")
+            .arg(&weights)
+            .arg(folder)
+            .arg(t.join(out))
+            .status();
+        assert!(
+            st.expect("python").success(),
+            "the reference pipeline failed on {}",
+            folder.display()
+        );
+    }
+    let want = python()
+        .arg(&script)
+        .arg("fid")
+        .arg(t.join("a_py.npz"))
+        .arg(t.join("b_py.npz"))
+        .output();
+    let want = want.expect("python");
+    assert!(want.status.success(), "{}", String::from_utf8_lossy(&want.stderr));
+    let want: serde_json::Value = serde_json::from_slice(&want.stdout).expect("json");
+    let want = want["fid"].as_f64().expect("scipy fid");
+
+    let stats = t.join("folder-a.npz");
+    run_ok(
+        command("pagan-train")
+            .arg("stats")
+            .arg("--dataset")
+            .arg(format!("folder:{}", a.display()))
+            .args(["--split", "train", "--quiet", "--out"])
+            .arg(&stats),
+    );
+    let upload = request(
+        port,
+        "POST",
+        "/v1/references/folder-a",
+        "application/octet-stream",
+        &std::fs::read(&stats).expect("npz"),
+    );
+    assert_eq!(upload.status, 201, "{}", String::from_utf8_lossy(&upload.body));
+    let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut names: Vec<_> = std::fs::read_dir(&b)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    for p in &names {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        zw.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        std::io::Write::write_all(&mut zw, &std::fs::read(p).expect("png")).expect("zip write");
+    }
+    let body = zw.finish().expect("zip").into_inner();
+    let served = request(
+        port,
+        "POST",
+        "/v1/fid?reference=folder-a",
+        "application/zip",
+        &body,
+    );
+    assert_eq!(served.status, 200, "{}", String::from_utf8_lossy(&served.body));
+    let served = served.json()["fid"].as_f64().expect("fid");
+    let cli = run_ok(
+        command("pagan-train")
+            .arg("fid")
+            .arg(&b)
+            .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
+            .arg(models.join("inception"))
+            .arg("--reference")
+            .arg(&stats),
+    );
+    let cli: serde_json::Value = serde_json::from_str(cli.lines().last().unwrap_or_default()).expect("json");
+    let cli = cli["fid"].as_f64().expect("fid");
+    println!("folder FID: server {served}, pagan-train {cli}, independent {want}");
+    assert!(
+        ((served - want) / want).abs() < 1e-4,
+        "/v1/fid {served} vs the independent {want}"
+    );
+    assert!(
+        ((served - cli) / cli).abs() < 1e-6,
+        "/v1/fid {served} vs pagan-train fid {cli}"
+    );
 }

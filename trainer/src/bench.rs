@@ -52,7 +52,9 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
     let [c, h, w] = b.image.map(|v| v as usize);
     let n = 512;
     // Synthetic images: the step's cost does not depend on pixel values.
-    let data: Vec<u8> = (0..n * c * h * w).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+    let data: Vec<u8> = (0..n * c * h * w)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
     let set = ImageSet {
         data,
         labels: None,
@@ -97,7 +99,9 @@ pub fn inception_rate(
 ) -> Result<f64> {
     let mut rng = pagan_shared::rng::SplitMix64::new(1);
     // The extractor takes 3 channels; a grey input is replicated, as the shared path does.
-    let plane: Vec<f32> = (0..batch * channels * side * side).map(|_| (rng.next_u64() % 256) as f32).collect();
+    let plane: Vec<f32> = (0..batch * channels * side * side)
+        .map(|_| (rng.next_u64() % 256) as f32)
+        .collect();
     let images: Vec<f32> = if channels == 1 {
         plane
             .chunks_exact(side * side)
@@ -107,12 +111,14 @@ pub fn inception_rate(
         plane
     };
     for _ in 0..warmup {
-        fx.features(&images, batch, side, side).map_err(anyhow::Error::from_boxed)?;
+        fx.features(&images, batch, side, side)
+            .map_err(anyhow::Error::from_boxed)?;
     }
     let start = Instant::now();
     for _ in 0..batches.max(1) {
         // features() returns host values, so each call waits for the device.
-        fx.features(&images, batch, side, side).map_err(anyhow::Error::from_boxed)?;
+        fx.features(&images, batch, side, side)
+            .map_err(anyhow::Error::from_boxed)?;
     }
     Ok((batch * batches.max(1)) as f64 / start.elapsed().as_secs_f64())
 }

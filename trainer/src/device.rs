@@ -17,7 +17,8 @@ pub enum DeviceChoice {
 }
 
 impl Choice for DeviceChoice {
-    const ALL: &'static [(&'static str, Self)] = &[("auto", Self::Auto), ("cpu", Self::Cpu), ("cuda", Self::Cuda)];
+    const ALL: &'static [(&'static str, Self)] =
+        &[("auto", Self::Auto), ("cpu", Self::Cpu), ("cuda", Self::Cuda)];
     const HELP: &'static [&'static str] = &[
         "CUDA when libtorch sees a GPU, else CPU",
         "always the CPU",

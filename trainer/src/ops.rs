@@ -1,6 +1,6 @@
 //! The primitive operations an exported network's forward pass is written in, once: [`TchOps`]
 //! computes them (training, sampling, evaluation) and the ONNX recorder
-//! (`crate::onnx::OnnxRecorder`) writes them as graph nodes (export). The generator and the
+//! (`onnx::OnnxRecorder`) writes them as graph nodes (export). The generator and the
 //! FID Inception are written against [`Ops`], so what runs in tch is what ships as ONNX.
 
 use tch::Tensor;
@@ -54,10 +54,17 @@ pub trait Ops {
     /// Backend error.
     type E;
     /// `x W^T + b` on [N, in].
-    fn linear(&mut self, name: &str, x: &Self::V, w: &Tensor, b: Option<&Tensor>) -> Result<Self::V, Self::E>;
-    /// 2-D convolution, weight [out, in, kh, kw].
-    fn conv(&mut self, name: &str, x: &Self::V, w: &Tensor, b: Option<&Tensor>, g: ConvGeometry)
+    fn linear(&mut self, name: &str, x: &Self::V, w: &Tensor, b: Option<&Tensor>)
     -> Result<Self::V, Self::E>;
+    /// 2-D convolution, weight [out, in, kh, kw].
+    fn conv(
+        &mut self,
+        name: &str,
+        x: &Self::V,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        g: ConvGeometry,
+    ) -> Result<Self::V, Self::E>;
     /// 2-D transposed convolution, weight [in, out, kh, kw].
     fn conv_transpose(
         &mut self,
@@ -108,7 +115,14 @@ impl Ops for TchOps {
         Ok(x.linear(w, b))
     }
 
-    fn conv(&mut self, _: &str, x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: ConvGeometry) -> Result<Tensor, Self::E> {
+    fn conv(
+        &mut self,
+        _: &str,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        g: ConvGeometry,
+    ) -> Result<Tensor, Self::E> {
         Ok(x.conv2d(w, b, [g.stride, g.stride], g.padding, [1, 1], 1))
     }
 

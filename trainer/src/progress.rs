@@ -11,7 +11,9 @@ pub fn bar(total: u64, pos: u64, unit: &str, quiet: bool) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_position(pos);
     bar.reset_eta();
-    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}} {{msg}}");
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}} {{msg}}"
+    );
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }

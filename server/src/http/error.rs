@@ -164,7 +164,9 @@ impl From<&ScoreError> for ApiError {
         match e {
             S::Image(ImageError::Unsupported { .. }) | S::UnsupportedFile(_) => Self::UnsupportedMedia(m),
             S::Image(ImageError::Corrupt { .. } | ImageError::Shape { .. }) => Self::bad("corrupt_image", m),
-            S::Image(ImageError::TooManyPixels { .. }) => Self::too_large("too_many_pixels", format!("{m} (--max-pixels)")),
+            S::Image(ImageError::TooManyPixels { .. }) => {
+                Self::too_large("too_many_pixels", format!("{m} (--max-pixels)"))
+            }
             S::CorruptArchive { .. } => Self::bad("corrupt_archive", m),
             S::TooManyImages(_) => Self::too_large("too_many_images", m),
             S::TooManyEntries { .. } => Self::too_large("too_many_entries", m),
@@ -200,7 +202,9 @@ impl From<ReferenceError> for ApiError {
             ReferenceError::BadName => Self::bad("bad_name", m),
             ReferenceError::Exists(_) => Self::Conflict(m),
             ReferenceError::NotNpz(_) => Self::bad("bad_npz", m),
-            ReferenceError::Invalid(_) | ReferenceError::Dimension(_) => Self::unprocessable("invalid_statistics", m),
+            ReferenceError::Invalid(_) | ReferenceError::Dimension(_) => {
+                Self::unprocessable("invalid_statistics", m)
+            }
             ReferenceError::Io(_) => Self::internal(m),
         }
     }

@@ -20,10 +20,15 @@ pub async fn track(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
     if let Some(state) = state {
-        let route = res.request().match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| UNMATCHED.to_owned());
         let status = res.status().as_u16().to_string();
         let m = &state.metrics;
-        m.http_requests.with_label_values(&[route.as_str(), status.as_str()]).inc();
+        m.http_requests
+            .with_label_values(&[route.as_str(), status.as_str()])
+            .inc();
         m.http_duration
             .with_label_values(&[route.as_str()])
             .observe(started.elapsed().as_secs_f64());

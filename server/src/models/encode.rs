@@ -53,11 +53,20 @@ pub enum EncodeError {
 
 /// HWC bytes of each image of an NCHW batch in [-1, 1], rounded as PNGs are.
 fn interleaved(data: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<u8>>, EncodeError> {
-    Ok(images::from_model_batch(data, shape)?.iter().map(images::Image::interleaved).collect())
+    Ok(images::from_model_batch(data, shape)?
+        .iter()
+        .map(images::Image::interleaved)
+        .collect())
 }
 
 /// Encodes generated images in `format`.
-pub fn encode(g: &Generator, data: &[f32], n: usize, seed: u64, format: Format) -> Result<Encoded, EncodeError> {
+pub fn encode(
+    g: &Generator,
+    data: &[f32],
+    n: usize,
+    seed: u64,
+    format: Format,
+) -> Result<Encoded, EncodeError> {
     let [c, h, w] = g.image_shape();
     let stem = format!("{}-seed{seed}-n{n}", g.name);
     Ok(match format {

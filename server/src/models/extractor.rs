@@ -20,11 +20,23 @@ pub struct Extractor {
 
 impl Extractor {
     /// Features `[n, 2048]` for images `[n, 3, h, w]` with values in 0..255.
-    pub fn features(&self, images: &[f32], n: usize, h: usize, w: usize, metrics: &Metrics) -> Result<Vec<f32>, RuntimeError> {
+    pub fn features(
+        &self,
+        images: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        metrics: &Metrics,
+    ) -> Result<Vec<f32>, RuntimeError> {
         let started = Instant::now();
         let (values, shape) = {
             let mut session = self.pool.get();
-            run_f32(&mut session, &self.manifest.input.name, images, &[n as i64, 3, h as i64, w as i64])?
+            run_f32(
+                &mut session,
+                &self.manifest.input.name,
+                images,
+                &[n as i64, 3, h as i64, w as i64],
+            )?
         };
         metrics.observe_run(INCEPTION_DIR, n, started.elapsed().as_secs_f64());
         let expected = vec![n as i64, FEATURE_DIM as i64];
@@ -37,7 +49,10 @@ impl Extractor {
 
     /// This extractor with `metrics`, as the shared path's extractor.
     pub fn run<'a>(&'a self, metrics: &'a Metrics) -> ExtractorRun<'a> {
-        ExtractorRun { extractor: self, metrics }
+        ExtractorRun {
+            extractor: self,
+            metrics,
+        }
     }
 }
 

@@ -41,7 +41,13 @@ impl Generator {
 
     /// Images `[n, C, H, W]` in [-1, 1] for latents `z` (`n * latent` values), run in
     /// batches of at most `batch` so memory and latency per run stay bounded.
-    pub fn generate(&self, z: &[f32], n: usize, batch: usize, metrics: &Metrics) -> Result<Vec<f32>, RuntimeError> {
+    pub fn generate(
+        &self,
+        z: &[f32],
+        n: usize,
+        batch: usize,
+        metrics: &Metrics,
+    ) -> Result<Vec<f32>, RuntimeError> {
         let latent = self.manifest.latent.size;
         let img = self.manifest.image;
         let per = img.channels * img.height * img.width;
@@ -51,7 +57,12 @@ impl Generator {
             let started = Instant::now();
             let (values, shape) = {
                 let mut session = self.pool.get();
-                run_f32(&mut session, &self.manifest.onnx.input.name, chunk, &[b as i64, latent as i64])?
+                run_f32(
+                    &mut session,
+                    &self.manifest.onnx.input.name,
+                    chunk,
+                    &[b as i64, latent as i64],
+                )?
             };
             let seconds = started.elapsed().as_secs_f64();
             metrics.observe_run(&self.name, b, seconds);
@@ -72,7 +83,13 @@ impl Generator {
 
     /// `n` images `[n, C, H, W]` in [-1, 1] for `seed`: the latents are exactly those of
     /// `pagan-train sample --seed`.
-    pub fn images(&self, n: usize, seed: u64, batch: usize, metrics: &Metrics) -> Result<Vec<f32>, RuntimeError> {
+    pub fn images(
+        &self,
+        n: usize,
+        seed: u64,
+        batch: usize,
+        metrics: &Metrics,
+    ) -> Result<Vec<f32>, RuntimeError> {
         let z = pagan_shared::latent::uniform(seed, n, self.manifest.latent.size);
         self.generate(&z, n, batch, metrics)
     }
@@ -90,10 +107,19 @@ mod tests {
 
     #[test]
     fn only_measured_short_work_runs_inline() {
-        assert!(!runs_inline(None, 1), "an unmeasured model goes to the blocking pool");
+        assert!(
+            !runs_inline(None, 1),
+            "an unmeasured model goes to the blocking pool"
+        );
         assert!(runs_inline(Some(0.35e-3), 1));
         assert!(runs_inline(Some(0.35e-3), 2));
-        assert!(!runs_inline(Some(0.35e-3), 3), "3 x 0.35 ms is over the 1 ms budget");
-        assert!(!runs_inline(Some(5e-3), 1), "a big model's single image is not inline");
+        assert!(
+            !runs_inline(Some(0.35e-3), 3),
+            "3 x 0.35 ms is over the 1 ms budget"
+        );
+        assert!(
+            !runs_inline(Some(5e-3), 1),
+            "a big model's single image is not inline"
+        );
     }
 }

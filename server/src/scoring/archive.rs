@@ -57,7 +57,8 @@ pub fn sniff(part: &Part) -> Result<Kind, ScoreError> {
         if named_npz {
             return Ok(Kind::Npz);
         }
-        let zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?)).map_err(|e| corrupt_archive(part, e))?;
+        let zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?))
+            .map_err(|e| corrupt_archive(part, e))?;
         let all_npy = !zip.is_empty() && zip.file_names().all(|n| n.is_ok_and(|n| n.ends_with(".npy")));
         return Ok(if all_npy { Kind::Npz } else { Kind::Zip });
     }
@@ -71,9 +72,12 @@ pub fn sniff(part: &Part) -> Result<Kind, ScoreError> {
 fn check_entry_path(label: &str, name: &str) -> Result<(), ScoreError> {
     let path = Path::new(name);
     let unsafe_path = name.contains('\\')
-        || path
-            .components()
-            .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
+        || path.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        });
     if unsafe_path {
         return Err(ScoreError::UnsafePath {
             label: label.to_owned(),
@@ -137,7 +141,9 @@ fn bump(count: &mut usize, k: usize, limits: &Limits) -> Result<(), ScoreError> 
 fn image_bytes(bytes: &[u8], label: &str, limits: &Limits, sink: &mut Sink<'_>) -> Result<(), ScoreError> {
     match sink {
         Some(f) => f(images::decode(bytes, label, limits.max_pixels)?),
-        None => images::probe(bytes, label, limits.max_pixels).map(|_| ()).map_err(Into::into),
+        None => images::probe(bytes, label, limits.max_pixels)
+            .map(|_| ())
+            .map_err(Into::into),
     }
 }
 
@@ -148,9 +154,15 @@ fn too_large(part: &Part, limits: &Limits) -> ScoreError {
     }
 }
 
-fn zip_entries(part: &Part, limits: &Limits, count: &mut usize, sink: &mut Sink<'_>) -> Result<(), ScoreError> {
+fn zip_entries(
+    part: &Part,
+    limits: &Limits,
+    count: &mut usize,
+    sink: &mut Sink<'_>,
+) -> Result<(), ScoreError> {
     let label = part.label();
-    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?)).map_err(|e| corrupt_archive(part, e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?))
+        .map_err(|e| corrupt_archive(part, e))?;
     if zip.len() > limits.max_archive_entries {
         return Err(ScoreError::TooManyEntries {
             label,
@@ -198,7 +210,12 @@ fn zip_entries(part: &Part, limits: &Limits, count: &mut usize, sink: &mut Sink<
     Ok(())
 }
 
-fn tar_entries(part: &Part, limits: &Limits, count: &mut usize, sink: &mut Sink<'_>) -> Result<(), ScoreError> {
+fn tar_entries(
+    part: &Part,
+    limits: &Limits,
+    count: &mut usize,
+    sink: &mut Sink<'_>,
+) -> Result<(), ScoreError> {
     let label = part.label();
     let mut tar = tar::Archive::new(BufReader::new(File::open(&part.path)?));
     let entries = tar.entries_with_seek().map_err(|e| corrupt_archive(part, e))?;
@@ -249,9 +266,15 @@ fn tar_entries(part: &Part, limits: &Limits, count: &mut usize, sink: &mut Sink<
     Ok(())
 }
 
-fn npz_images(part: &Part, limits: &Limits, count: &mut usize, sink: &mut Sink<'_>) -> Result<(), ScoreError> {
+fn npz_images(
+    part: &Part,
+    limits: &Limits,
+    count: &mut usize,
+    sink: &mut Sink<'_>,
+) -> Result<(), ScoreError> {
     let label = part.label();
-    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?)).map_err(|e| corrupt_archive(part, e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?))
+        .map_err(|e| corrupt_archive(part, e))?;
     let idx = npy_images::images_member(&mut zip, &label)?;
     let mut entry = zip.by_index(idx).map_err(|e| corrupt_archive(part, e))?;
     let header = npy_images::read_header(&mut entry, &label, limits)?;

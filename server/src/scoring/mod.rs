@@ -181,13 +181,17 @@ impl From<StatsError> for ScoreError {
 }
 
 /// Checks before any work that `reference` can be compared with this extractor.
-pub fn check_reference(reference: &Reference, extractor: &Extractor, want_kid: bool) -> Result<(), ScoreError> {
-    score::check_resize_mode(reference.resize_mode.as_deref(), extractor.manifest.resize_mode).map_err(|mismatch| {
-        ScoreError::ResizeMismatch {
+pub fn check_reference(
+    reference: &Reference,
+    extractor: &Extractor,
+    want_kid: bool,
+) -> Result<(), ScoreError> {
+    score::check_resize_mode(reference.resize_mode.as_deref(), extractor.manifest.resize_mode).map_err(
+        |mismatch| ScoreError::ResizeMismatch {
             name: reference.name.clone(),
             mismatch,
-        }
-    })?;
+        },
+    )?;
     if want_kid && reference.features.is_none() {
         return Err(ScoreError::NoReferenceFeatures(reference.name.clone()));
     }
@@ -212,21 +216,33 @@ pub struct Scorer<'a> {
 
 impl Scorer<'_> {
     /// Runs `feed` (which pushes every image into the sink) and scores the result.
-    fn run(&self, feed: impl FnOnce(&mut FeatureSink<'_>) -> Result<(), ScoreError>) -> Result<Score, ScoreError> {
+    fn run(
+        &self,
+        feed: impl FnOnce(&mut FeatureSink<'_>) -> Result<(), ScoreError>,
+    ) -> Result<Score, ScoreError> {
         let started = Instant::now();
-        let keep = if self.kid { KeepRows::All } else { KeepRows::WhileSmall };
+        let keep = if self.kid {
+            KeepRows::All
+        } else {
+            KeepRows::WhileSmall
+        };
         let mut run = self.extractor.run(self.metrics);
         let progress = self.progress;
-        let mut sink = FeatureSink::new(&mut run, self.batch, keep)?.on_progress(|d| progress.store(d, Ordering::Relaxed));
+        let mut sink = FeatureSink::new(&mut run, self.batch, keep)?
+            .on_progress(|d| progress.store(d, Ordering::Relaxed));
         feed(&mut sink)?;
         let features = sink.finish()?;
         let kid_cfg = KidConfig::default();
-        let s = score::score(&features, self.reference.view(), self.kid.then_some(&kid_cfg)).map_err(|e| match e {
-            score::ScoreError::TooFewImages { n } => ScoreError::TooFewImages { n },
-            score::ScoreError::NoReferenceFeatures => ScoreError::NoReferenceFeatures(self.reference.name.clone()),
-            score::ScoreError::Stats(s) => s.into(),
-            other => ScoreError::Statistics(other.to_string()),
-        })?;
+        let s = score::score(&features, self.reference.view(), self.kid.then_some(&kid_cfg)).map_err(
+            |e| match e {
+                score::ScoreError::TooFewImages { n } => ScoreError::TooFewImages { n },
+                score::ScoreError::NoReferenceFeatures => {
+                    ScoreError::NoReferenceFeatures(self.reference.name.clone())
+                }
+                score::ScoreError::Stats(s) => s.into(),
+                other => ScoreError::Statistics(other.to_string()),
+            },
+        )?;
         Ok(Score {
             fid: s.fid,
             kid: s.kid.as_ref().map(|k| k.mean),

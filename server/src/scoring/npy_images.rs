@@ -23,7 +23,9 @@ pub struct NpyImages {
 }
 
 fn header_value<'a>(h: &'a str, key: &str) -> Option<&'a str> {
-    let at = h.find(&format!("'{key}'")).or_else(|| h.find(&format!("\"{key}\"")))?;
+    let at = h
+        .find(&format!("'{key}'"))
+        .or_else(|| h.find(&format!("\"{key}\"")))?;
     let rest = &h[at + key.len() + 2..];
     Some(rest.trim_start().strip_prefix(':')?.trim_start())
 }
@@ -123,7 +125,10 @@ pub fn read_header(r: &mut impl Read, label: &str, limits: &Limits) -> Result<Np
 
 /// The member holding the images: `images.npy`, or the only member.
 pub fn images_member(zip: &mut zip::ZipArchive<BufReader<File>>, label: &str) -> Result<usize, ScoreError> {
-    if let Some(i) = zip.index_for_name("images.npy").or_else(|| zip.index_for_name("images")) {
+    if let Some(i) = zip
+        .index_for_name("images.npy")
+        .or_else(|| zip.index_for_name("images"))
+    {
         return Ok(i);
     }
     if zip.len() == 1 {

@@ -52,7 +52,9 @@ fn parse_image(s: &str) -> Result<[i64; 3]> {
     let v: Vec<i64> = s.split('x').filter_map(|x| x.parse().ok()).collect();
     match v.as_slice() {
         [c, h, w] if *c > 0 && *h >= 8 && *w >= 8 => Ok([*c, *h, *w]),
-        _ => Err(super::usage(format!("--image must be CxHxW like 1x28x28, got {s:?}"))),
+        _ => Err(super::usage(format!(
+            "--image must be CxHxW like 1x28x28, got {s:?}"
+        ))),
     }
 }
 
@@ -135,10 +137,17 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     }
     let (mut fx, dev) = if a.backend == "onnx" {
         let threads = a.threads.map(|t| t.max(1) as usize).unwrap_or(0);
-        (Extractor::open_onnx(&a.inception, threads)?, "cpu (ORT)".to_string())
+        (
+            Extractor::open_onnx(&a.inception, threads)?,
+            "cpu (ORT)".to_string(),
+        )
     } else {
         let dev = device::resolve(a.device)?;
-        let inc = Inception::load(&weights::default_path(), dev, pagan_shared::ResizeMode::Asymmetric)?;
+        let inc = Inception::load(
+            &weights::default_path(),
+            dev,
+            pagan_shared::ResizeMode::Asymmetric,
+        )?;
         (Extractor::Tch(inc), device::describe(dev))
     };
     let rate = bench::inception_rate(&mut fx, a.channels, a.side, a.batch, a.batches, a.warmup)?;

@@ -34,7 +34,13 @@ pub struct SweepArgs {
 /// `pagan-train sweep`.
 pub fn sweep(a: SweepArgs) -> Result<()> {
     let over = Overrides::parse(&a.seeds, &a.set).map_err(super::usage)?;
-    let plan = sweep::plan(&a.config, a.out.as_deref(), &over, &train_flags(), &check_train_args)?;
+    let plan = sweep::plan(
+        &a.config,
+        a.out.as_deref(),
+        &over,
+        &train_flags(),
+        &check_train_args,
+    )?;
     let out = a.out.unwrap_or_else(|| Path::new("runs/sweeps").join(&plan.name));
     let exe = std::env::current_exe().context("locating the pagan-train executable")?;
     sweep::run(

@@ -51,7 +51,10 @@ impl ExtractorArgs {
     fn open(&self, common: &Common, dev: tch::Device, mode: ResizeMode) -> Result<Extractor> {
         Ok(match self.backend {
             Backend::Tch => {
-                let w = self.inception_weights.clone().unwrap_or_else(weights::default_path);
+                let w = self
+                    .inception_weights
+                    .clone()
+                    .unwrap_or_else(weights::default_path);
                 Extractor::Tch(Inception::load(&w, dev, mode)?)
             }
             Backend::Onnx => {
@@ -178,12 +181,20 @@ pub fn stats(a: StatsArgs) -> Result<()> {
     let mut fx = a.extractor.open(&a.common, dev, a.resize_mode)?;
     let mode = fx.resize_mode();
     tracing::info!(dataset = %spec, split = %a.split, extractor = %fx.describe(), resize = %mode, "computing statistics");
-    let keep = if a.no_features { KeepRows::WhileSmall } else { KeepRows::All };
+    let keep = if a.no_features {
+        KeepRows::WhileSmall
+    } else {
+        KeepRows::All
+    };
     let opts = options(format!("{spec} {split}"), keep, a.common.quiet, a.extractor.batch);
     let ex = extract_dataset(&spec, split, &data_dir, a.n, a.seed, &mut fx, &opts)?;
     // finalize() logs its own warnings (e.g. fewer samples than feature dimensions).
     let g = ex.features.stats.finalize()?;
-    let features = if a.no_features { None } else { ex.features.rows.as_deref() };
+    let features = if a.no_features {
+        None
+    } else {
+        ex.features.rows.as_deref()
+    };
     pagan_shared::write_stats_npz_with_features(&a.out, &g, Some(mode.as_str()), features)?;
     println!(
         "wrote {} ({} images of {spec} {split}, resize {mode}, {:.1} s, {:.1} images/s)",
@@ -270,14 +281,22 @@ pub fn fid(a: FidArgs) -> Result<()> {
     let dev = a.common.setup()?;
     let mut fx = a.extractor.open(&a.common, dev, mode)?;
     let mode = fx.resize_mode();
-    let keep = if a.kid { KeepRows::All } else { KeepRows::WhileSmall };
+    let keep = if a.kid {
+        KeepRows::All
+    } else {
+        KeepRows::WhileSmall
+    };
     let opts = options(a.target.clone(), keep, a.common.quiet, a.extractor.batch);
     let target = Path::new(&a.target);
     let ex: Extracted = if RunDir::is_run(target) {
         let (_cfg, _meta, gan) = RunDir::at(target).load_gan(dev)?;
         extract(&mut GeneratedImages::new(&gan, a.n, a.seed), &mut fx, &opts)?
     } else if target.join(MANIFEST_FILE).is_file() {
-        extract(&mut OnnxGeneratedImages::open(target, a.n, a.seed)?, &mut fx, &opts)?
+        extract(
+            &mut OnnxGeneratedImages::open(target, a.n, a.seed)?,
+            &mut fx,
+            &opts,
+        )?
     } else if target.is_dir() {
         let mut files = data::image_files(target)?;
         files.truncate(a.n);
@@ -290,7 +309,15 @@ pub fn fid(a: FidArgs) -> Result<()> {
             )
         })?;
         let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
-        extract_dataset(&spec, a.split.parse()?, &data_dir, Some(a.n), a.seed, &mut fx, &opts)?
+        extract_dataset(
+            &spec,
+            a.split.parse()?,
+            &data_dir,
+            Some(a.n),
+            a.seed,
+            &mut fx,
+            &opts,
+        )?
     };
     let kid_cfg = pagan_shared::KidConfig::default();
     let reference_view = Reference {

@@ -91,7 +91,10 @@ impl Common {
 
 /// A clap parser for a library choice: its words (with help) as possible values.
 fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
-    let values = T::ALL.iter().zip(T::HELP).map(|((w, _), h)| PossibleValue::new(*w).help(*h));
+    let values = T::ALL
+        .iter()
+        .zip(T::HELP)
+        .map(|((w, _), h)| PossibleValue::new(*w).help(*h));
     PossibleValuesParser::new(values).try_map(|s: String| T::parse_word(&s, "value"))
 }
 
@@ -120,7 +123,9 @@ fn is_usage(e: &anyhow::Error) -> bool {
 /// Runs the command line.
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         // Colour codes only on a terminal: logs piped to files stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -129,7 +134,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", pagan_shared::error::chain_message(e.chain()));
-            if is_usage(&e) { ExitCode::from(2) } else { ExitCode::FAILURE }
+            if is_usage(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

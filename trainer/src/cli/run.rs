@@ -49,7 +49,10 @@ pub fn sample(a: SampleArgs) -> Result<()> {
         Some(zp) => {
             let (z, shape) = pagan_shared::npy::read(&zp)?;
             if shape.len() != 2 {
-                bail!("{}: latents must be 2-D [N, latent], found shape {shape:?}", zp.display());
+                bail!(
+                    "{}: latents must be 2-D [N, latent], found shape {shape:?}",
+                    zp.display()
+                );
             }
             let images = gan.generate(&z, shape[0])?;
             pagan_shared::npy::write(&a.out, &images, &[shape[0], c, h, w])?;

@@ -192,7 +192,12 @@ pub fn check_train_args(args: &[String]) -> Result<TrainConfig> {
     Ok(a.config()?.2)
 }
 
-fn load_data(spec: &DatasetSpec, data_dir: &Path, limit: Option<usize>, dev: tch::Device) -> Result<data::ImageSet> {
+fn load_data(
+    spec: &DatasetSpec,
+    data_dir: &Path,
+    limit: Option<usize>,
+    dev: tch::Device,
+) -> Result<data::ImageSet> {
     let set = data::load(spec, Split::Train, data_dir, limit)?;
     tracing::info!(dataset = %spec, images = set.n, source = %set.source, device = %device::describe(dev), "data loaded");
     Ok(set)
@@ -206,7 +211,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let image = [set.channels as i64, set.height as i64, set.width as i64];
     let cfg = TrainConfig::resolve(&spec.to_string(), image, &data_dir, &a.overrides());
     let mut t = Trainer::create(cfg, &a.out, dev, &set)?;
-    t.run(RunOptions { quiet: a.common.quiet })
+    t.run(RunOptions {
+        quiet: a.common.quiet,
+    })
 }
 
 #[derive(Args)]
@@ -232,7 +239,10 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
         cfg.validate()?;
     }
     let dev = a.common.setup()?;
-    let spec: DatasetSpec = cfg.dataset.parse().with_context(|| format!("{} names an unknown dataset", a.run.display()))?;
+    let spec: DatasetSpec = cfg
+        .dataset
+        .parse()
+        .with_context(|| format!("{} names an unknown dataset", a.run.display()))?;
     let data_dir = a.data_dir.unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
     let set = load_data(&spec, &data_dir, cfg.limit, dev)?;
     if a.iters.is_some() {
@@ -240,5 +250,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     }
     let mut t = Trainer::open(&a.run, dev, &set)?;
     tracing::info!(run = %a.run.display(), from = t.iter, to = t.cfg.iters, "resuming");
-    t.run(RunOptions { quiet: a.common.quiet })
+    t.run(RunOptions {
+        quiet: a.common.quiet,
+    })
 }

@@ -15,7 +15,10 @@ pub trait Choice: Sized + Copy + PartialEq + 'static {
     const HELP: &'static [&'static str];
     /// The word of this variant.
     fn word(self) -> &'static str {
-        Self::ALL.iter().find(|(_, v)| *v == self).map_or("?", |(w, _)| *w)
+        Self::ALL
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("?", |(w, _)| *w)
     }
     /// Parses a word, listing the valid ones on failure.
     fn parse_word(s: &str, what: &str) -> Result<Self, String> {
@@ -91,7 +94,8 @@ impl PaMode {
 }
 
 impl Choice for PaMode {
-    const ALL: &'static [(&'static str, Self)] = &[("off", Self::Off), ("input", Self::Input), ("feat", Self::Feat)];
+    const ALL: &'static [(&'static str, Self)] =
+        &[("off", Self::Off), ("input", Self::Input), ("feat", Self::Feat)];
     const HELP: &'static [&'static str] = &[
         "plain NS-GAN, no progressive augmentation",
         "bits at D's input",
@@ -176,7 +180,8 @@ pub enum ScheduleSpec {
 impl FromStr for ScheduleSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("bad --pa-schedule {s:?}: {why} (use kid, never, every:N or at:I1,I2,...)");
+        let bad =
+            |why: &str| format!("bad --pa-schedule {s:?}: {why} (use kid, never, every:N or at:I1,I2,...)");
         match s.split_once(':') {
             None if s == "never" => Ok(Self::Never),
             None if s == "kid" => Ok(Self::Kid),
@@ -190,7 +195,11 @@ impl FromStr for ScheduleSpec {
             Some(("at", list)) => {
                 let mut v = list
                     .split(',')
-                    .map(|x| x.trim().parse::<u64>().map_err(|_| bad("iterations must be integers")))
+                    .map(|x| {
+                        x.trim()
+                            .parse::<u64>()
+                            .map_err(|_| bad("iterations must be integers"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 v.sort_unstable();
                 Ok(Self::At(v))
@@ -241,7 +250,10 @@ mod tests {
         assert!("sometimes".parse::<ScheduleSpec>().is_err());
         assert_eq!("at:5,2".parse::<ScheduleSpec>(), Ok(ScheduleSpec::At(vec![2, 5])));
         for s in ["never", "kid", "every:7", "at:1,4"] {
-            assert_eq!(s.parse::<ScheduleSpec>().map(|x| x.to_string()).ok().as_deref(), Some(s));
+            assert_eq!(
+                s.parse::<ScheduleSpec>().map(|x| x.to_string()).ok().as_deref(),
+                Some(s)
+            );
         }
     }
 }

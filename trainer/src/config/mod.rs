@@ -4,15 +4,15 @@
 //! `config.json` in every run folder, so `resume` rebuilds exactly the same run.
 
 mod choices;
-
-use std::path::{Path, PathBuf};
+mod resolve;
+mod validate;
 
 use pagan_shared::ResizeMode;
 use serde::{Deserialize, Serialize};
 
 pub use choices::{Choice, GpKind, LossKind, PaMode, Preset, ScheduleSpec};
-
-use crate::data::DatasetSpec;
+pub use resolve::TrainOverrides;
+pub use validate::ConfigError;
 
 /// Defaults that do not depend on the preset (the CLI shows them in `--help`).
 pub mod defaults {
@@ -284,232 +284,10 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
 }
 
-/// What a caller changes from the preset's defaults; `None` keeps the default.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TrainOverrides {
-    /// Preset (default: paper).
-    pub preset: Option<Preset>,
-    /// Where PA enters D (default: input).
-    pub pa: Option<PaMode>,
-    /// D conv taking the bits with `feat`.
-    pub pa_feat_layer: Option<usize>,
-    /// Level at iteration 0 (default: 2 for CIFAR-10, else 0).
-    pub start_level: Option<i64>,
-    /// Bit channels (the level cap).
-    pub max_level: Option<i64>,
-    /// Fade-in length.
-    pub fade_iters: Option<u64>,
-    /// Level-up rule.
-    pub schedule: Option<ScheduleSpec>,
-    /// Reset G's Adam step counter at level-ups.
-    pub reset_g_adam: Option<bool>,
-    /// Total iterations.
-    pub iters: Option<u64>,
-    /// Batch size.
-    pub batch: Option<i64>,
-    /// Adam learning rate (G and D).
-    pub lr: Option<f64>,
-    /// Adam beta1.
-    pub beta1: Option<f64>,
-    /// Adam beta2.
-    pub beta2: Option<f64>,
-    /// Base seed.
-    pub seed: Option<u64>,
-    /// Only the first N training images.
-    pub limit: Option<usize>,
-    /// Iterations between metrics lines.
-    pub log_every: Option<u64>,
-    /// Iterations between sample grids.
-    pub sample_every: Option<u64>,
-    /// Iterations between checkpoints.
-    pub checkpoint_every: Option<u64>,
-    /// Wall minutes between time-based checkpoints.
-    pub checkpoint_minutes: Option<f64>,
-    /// Adversarial loss.
-    pub loss: Option<LossKind>,
-    /// Gradient penalty.
-    pub gp: Option<GpKind>,
-    /// Gradient-penalty weight.
-    pub gp_weight: Option<f64>,
-    /// D dropout probability.
-    pub dropout: Option<f64>,
-    /// D conv whose input gets the dropout.
-    pub dropout_layer: Option<usize>,
-    /// One-sided label smoothing.
-    pub label_smoothing: Option<f64>,
-    /// Iterations between evaluations.
-    pub eval_every: Option<u64>,
-    /// Images per evaluation.
-    pub eval_samples: Option<usize>,
-    /// FID reference statistics for evaluations.
-    pub eval_fid_reference: Option<PathBuf>,
-    /// Resize convention before Inception.
-    pub resize_mode: Option<ResizeMode>,
-    /// Images per Inception call.
-    pub eval_batch: Option<usize>,
-}
-
-/// A setting that cannot work, found before any data is loaded or any work is done.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-impl TrainConfig {
-    /// The configuration of a run on `dataset` (a dataset spec such as `fashion-mnist`;
-    /// images of shape `image`, read from `data_dir`): the preset's defaults with `o`
-    /// applied. Check it with [`Self::validate`].
-    pub fn resolve(dataset: &str, image: [i64; 3], data_dir: &Path, o: &TrainOverrides) -> Self {
-        let preset = o.preset.unwrap_or(Preset::Paper);
-        let adam = AdamConfig {
-            lr: o.lr.unwrap_or(defaults::LR),
-            beta1: o.beta1.unwrap_or(defaults::BETA1),
-            beta2: o.beta2.unwrap_or(defaults::BETA2),
-            ..AdamConfig::default()
-        };
-        let reg = RegConfig::default();
-        let eval = EvalConfig::default();
-        let cifar = dataset.parse::<DatasetSpec>().is_ok_and(|d| d == DatasetSpec::Cifar10);
-        Self {
-            dataset: dataset.to_owned(),
-            data_dir: data_dir.display().to_string(),
-            preset,
-            arch: preset.arch(image),
-            batch: o.batch.unwrap_or(defaults::BATCH),
-            iters: o.iters.unwrap_or(preset.iters()),
-            seed: o.seed.unwrap_or(0),
-            adam_d: adam,
-            adam_g: adam,
-            pa: o.pa.unwrap_or(PaMode::Input),
-            pa_feat_layer: o.pa_feat_layer.unwrap_or(defaults::PA_FEAT_LAYER),
-            // The paper starts CIFAR-10 at level 2.
-            start_level: o.start_level.unwrap_or(if cifar { 2 } else { 0 }),
-            max_level: o.max_level.unwrap_or(defaults::MAX_LEVEL),
-            fade_iters: o.fade_iters.unwrap_or(defaults::FADE_ITERS),
-            schedule: o.schedule.clone().unwrap_or_else(|| preset.schedule()),
-            reset_g_adam_on_level_up: o.reset_g_adam.unwrap_or(false),
-            log_every: o.log_every.unwrap_or(defaults::LOG_EVERY),
-            sample_every: o.sample_every.unwrap_or(preset.sample_every()),
-            checkpoint_every: o.checkpoint_every.unwrap_or(preset.checkpoint_every()),
-            checkpoint_minutes: o.checkpoint_minutes.unwrap_or(defaults::CHECKPOINT_MINUTES),
-            eval: EvalConfig {
-                every: o.eval_every.unwrap_or(preset.eval_every()),
-                samples: o.eval_samples.unwrap_or(eval.samples),
-                fid_reference: o.eval_fid_reference.as_ref().map(|p| p.display().to_string()),
-                resize_mode: o.resize_mode.unwrap_or(eval.resize_mode),
-                batch: o.eval_batch.unwrap_or(eval.batch),
-                weights: String::new(),
-            },
-            loss: o.loss.unwrap_or_default(),
-            reg: RegConfig {
-                gp: o.gp.unwrap_or(reg.gp),
-                gp_weight: o.gp_weight.unwrap_or(reg.gp_weight),
-                dropout: o.dropout.unwrap_or(reg.dropout),
-                dropout_layer: o.dropout_layer.unwrap_or(reg.dropout_layer),
-                label_smoothing: o.label_smoothing.unwrap_or(reg.label_smoothing),
-            },
-            limit: o.limit,
-        }
-    }
-
-    /// Every rule a run's settings must meet, checked before anything is loaded or
-    /// trained (the FID reference, if any, must be a readable statistics file).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError(m));
-        if self.batch < 1 {
-            return bad(format!("--batch must be at least 1, got {}", self.batch));
-        }
-        if self.iters == 0 {
-            return bad("--iters must be at least 1".into());
-        }
-        if !(1..=32).contains(&self.max_level) {
-            return bad(format!("--max-level must be 1..=32, got {}", self.max_level));
-        }
-        if !(0..=self.max_level).contains(&self.start_level) {
-            return bad(format!(
-                "--start-level must be 0..={} (--max-level), got {}",
-                self.max_level, self.start_level
-            ));
-        }
-        if !(1..=6).contains(&self.pa_feat_layer) {
-            return bad(format!(
-                "--pa-feat-layer must be 1..=6 (0 is the input: use --pa input), got {}",
-                self.pa_feat_layer
-            ));
-        }
-        for (flag, v) in [
-            ("--log-every", self.log_every),
-            ("--sample-every", self.sample_every),
-            ("--checkpoint-every", self.checkpoint_every),
-        ] {
-            if v == 0 {
-                return bad(format!("{flag} must be at least 1"));
-            }
-        }
-        if !(self.checkpoint_minutes > 0.0 && self.checkpoint_minutes.is_finite()) {
-            return bad(format!(
-                "--checkpoint-minutes must be a positive number, got {}",
-                self.checkpoint_minutes
-            ));
-        }
-        for (name, a) in [("D", &self.adam_d), ("G", &self.adam_g)] {
-            if !(a.lr > 0.0 && a.lr.is_finite()) {
-                return bad(format!("{name} learning rate must be positive, got {}", a.lr));
-            }
-            for (flag, b) in [("--beta1", a.beta1), ("--beta2", a.beta2)] {
-                if !(0.0..1.0).contains(&b) {
-                    return bad(format!("{flag} must be in [0, 1), got {b}"));
-                }
-            }
-        }
-        self.validate_reg()?;
-        self.validate_eval()
-    }
-
-    fn validate_reg(&self) -> Result<(), ConfigError> {
-        let r = &self.reg;
-        let bad = |m: String| Err(ConfigError(m));
-        if !(0.0..1.0).contains(&r.dropout) {
-            return bad(format!("--d-dropout must be in [0, 1), got {}", r.dropout));
-        }
-        if !(0.0..0.5).contains(&r.label_smoothing) {
-            return bad(format!("--label-smoothing must be in [0, 0.5), got {}", r.label_smoothing));
-        }
-        if r.label_smoothing > 0.0 && matches!(self.loss, LossKind::Hinge | LossKind::WganGp) {
-            return bad("--label-smoothing needs probability targets: use it with --loss ns or lsgan".into());
-        }
-        if !(r.gp_weight >= 0.0 && r.gp_weight.is_finite()) {
-            return bad(format!("--gp-weight must be >= 0, got {}", r.gp_weight));
-        }
-        if r.dropout_layer > 6 {
-            return bad(format!("--d-dropout-layer must be 0..=6, got {}", r.dropout_layer));
-        }
-        Ok(())
-    }
-
-    fn validate_eval(&self) -> Result<(), ConfigError> {
-        let e = &self.eval;
-        let bad = |m: String| Err(ConfigError(m));
-        if self.schedule == ScheduleSpec::Kid && e.every == 0 {
-            return bad("--pa-schedule kid levels up at evaluations: set --eval-every N (N > 0)".into());
-        }
-        if e.samples < 2 {
-            return bad(format!("--eval-samples must be at least 2, got {}", e.samples));
-        }
-        if !(1..=4096).contains(&e.batch) {
-            return bad(format!("--eval-batch must be 1..=4096, got {}", e.batch));
-        }
-        if let Some(r) = &e.fid_reference {
-            // Fail now, not after hours of training.
-            pagan_shared::read_stats_npz(Path::new(r))
-                .map_err(|err| ConfigError(format!("--eval-fid-reference: {err}")))?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn fm(o: &TrainOverrides) -> TrainConfig {
         TrainConfig::resolve("fashion-mnist", [1, 28, 28], Path::new("data"), o)
@@ -518,7 +296,10 @@ mod tests {
     #[test]
     fn presets_resolve_their_defaults() {
         let paper = fm(&TrainOverrides::default());
-        assert_eq!((paper.iters, paper.eval.every, paper.checkpoint_every), (100_000, 10_000, 5000));
+        assert_eq!(
+            (paper.iters, paper.eval.every, paper.checkpoint_every),
+            (100_000, 10_000, 5000)
+        );
         assert_eq!(paper.schedule, ScheduleSpec::Every(10_000));
         assert_eq!(paper.arch, Arch::paper([1, 28, 28]));
         let demo = fm(&TrainOverrides {

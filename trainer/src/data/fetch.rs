@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{DataError, DatasetSpec, Split, cifar, idx, images};
+use super::{DataError, DatasetSpec, Split, celeba, cifar, idx};
 
 /// Environment variable that replaces the canonical base URL (a mirror holding the same file
 /// names, e.g. `http://mirror.local/mnist/`).
@@ -51,7 +51,7 @@ pub fn fetch_from(
             }
             Err(DataError::ManualDownload {
                 dataset: "CelebA".to_string(),
-                instructions: images::celeba_how_to_get(data_dir),
+                instructions: celeba::celeba_how_to_get(data_dir),
             })
         }
         DatasetSpec::Folder(p) => Err(DataError::ManualDownload {

@@ -6,18 +6,23 @@
 //! Nothing in this module panics on the contents of user files: every malformed input is a
 //! [`DataError`] that names the file.
 
+mod celeba;
 mod cifar;
+mod error;
 mod fetch;
+mod files;
+mod folder;
 mod idx;
-mod images;
 mod pickle;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use celeba::{CELEBA_CROP, CELEBA_SIZE};
+pub use error::DataError;
 pub use fetch::{FASHION_MNIST_BASE, FETCH_BASE_ENV, MNIST_BASE, fetch, fetch_from};
-pub use images::{CELEBA_CROP, CELEBA_SIZE, DEFAULT_FOLDER_SIZE, FolderSplit, TEST_FRACTION_DENOM, folder_split, image_files};
+pub use folder::{DEFAULT_FOLDER_SIZE, FolderSplit, TEST_FRACTION_DENOM, folder_split, image_files};
 
 /// Environment variable naming the data folder when no `--data-dir` flag is given.
 pub const DATA_DIR_ENV: &str = "PAGAN_DATA";
@@ -191,90 +196,6 @@ impl ImageSet {
     }
 }
 
-/// Errors from loading or fetching datasets. Every variant names the file or URL involved.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// Files are not where they were looked for. `hint` lists every path looked at and how to
-    /// obtain the data.
-    #[error("dataset files not found: {}\n{hint}", path.display())]
-    Missing {
-        /// The first (preferred) path that was looked for.
-        path: PathBuf,
-        /// All paths looked at and how to get the data.
-        hint: String,
-    },
-    /// A file exists but its contents are not in the expected format.
-    #[error("corrupt or unsupported data file {}: {reason}", path.display())]
-    Corrupt {
-        /// The offending file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// An I/O error while reading a file or listing a folder.
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// An unknown dataset name on the command line.
-    #[error("unknown dataset `{name}`: {reason}")]
-    UnknownDataset {
-        /// What was given.
-        name: String,
-        /// Why it was rejected (lists the valid names).
-        reason: String,
-    },
-    /// An unknown split name.
-    #[error("unknown split `{name}`: valid splits are train, test")]
-    UnknownSplit {
-        /// What was given.
-        name: String,
-    },
-    /// A download failed (usually: no internet access from this machine).
-    #[error(
-        "cannot download {url} into {}: {reason}\nThis machine appears to have no internet \
-         access (or the server refused). Download the file on a machine with internet and copy \
-         it to {}",
-        target.display(),
-        target.display()
-    )]
-    Download {
-        /// The URL that was tried.
-        url: String,
-        /// Where the file was to be written.
-        target: PathBuf,
-        /// curl's message or exit status.
-        reason: String,
-    },
-    /// The dataset cannot be downloaded automatically; `instructions` says how to get it.
-    #[error("{dataset} cannot be downloaded automatically.\n{instructions}")]
-    ManualDownload {
-        /// Which dataset.
-        dataset: String,
-        /// What to download and where to put it.
-        instructions: String,
-    },
-}
-
-impl DataError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
-        Self::Corrupt {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
-    }
-}
-
 /// A progress callback `(done, total)`, called from worker threads while images decode.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
@@ -327,7 +248,7 @@ pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
 /// [`CELEBA_CROP`] then resize: the dataset the paper's CelebA numbers are on), `folder:`
 /// images centre-cropped to a square and resized to [`DEFAULT_FOLDER_SIZE`] with 3
 /// channels, or 1 if every image is greyscale (for training; FID statistics of a folder
-/// read its files at their own size, see `crate::fid::sources`).
+/// read its files at their own size, see the `fid` module).
 /// `limit` keeps only the first images. Missing files give [`DataError::Missing`] with the
 /// paths looked at and how to obtain the data; malformed files give [`DataError::Corrupt`].
 pub fn load(
@@ -379,8 +300,8 @@ pub fn load_with_options(
         DatasetSpec::Mnist => idx::load_mnist(idx::Which::Mnist, split, data_dir, opts.limit)?,
         DatasetSpec::FashionMnist => idx::load_mnist(idx::Which::FashionMnist, split, data_dir, opts.limit)?,
         DatasetSpec::Cifar10 => cifar::load(split, data_dir, opts.limit)?,
-        DatasetSpec::CelebA => images::load_celeba(split, data_dir, opts)?,
-        DatasetSpec::Folder(path) => images::load_folder(path, split, opts)?,
+        DatasetSpec::CelebA => celeba::load_celeba(split, data_dir, opts)?,
+        DatasetSpec::Folder(path) => folder::load_folder(path, split, opts)?,
     };
     if let Some(limit) = opts.limit {
         set.truncate(limit);

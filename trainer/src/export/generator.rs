@@ -179,7 +179,11 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
     let z = pagan_shared::latent::uniform(SAMPLE_SEED, n, latent as usize);
     let (images, shape) = runtime::run_f32(&mut session, INPUT_NAME, &z, &[n as i64, latent])
         .context("generating the sample grid in ONNX Runtime")?;
-    let grid_shape: [usize; 4] = match shape.iter().map(|&d| usize::try_from(d)).collect::<Result<Vec<_>, _>>() {
+    let grid_shape: [usize; 4] = match shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(v) if v.len() == 4 => [v[0], v[1], v[2], v[3]],
         _ => bail!("unexpected ONNX output shape {shape:?} for the sample grid"),
     };
@@ -228,7 +232,8 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
         sha256: manifest::sha256_hex(&bytes),
         created_by: format!("{} {}", onnx::PRODUCER, env!("CARGO_PKG_VERSION")),
     };
-    m.validate().context("the manifest built for this export is invalid")?;
+    m.validate()
+        .context("the manifest built for this export is invalid")?;
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let onnx_path = out_dir.join(manifest::GENERATOR_FILE);
@@ -243,8 +248,12 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
     pagan_shared::fs::write_atomic(&onnx_path, &bytes)
         .with_context(|| format!("writing {} (export incomplete: no manifest)", onnx_path.display()))?;
     let samples_path = out_dir.join(SAMPLES_FILE);
-    pagan_shared::grid::save_grid(&samples_path, &images, grid_shape, GRID_SIDE)
-        .with_context(|| format!("writing {} (export incomplete: no manifest)", samples_path.display()))?;
+    pagan_shared::grid::save_grid(&samples_path, &images, grid_shape, GRID_SIDE).with_context(|| {
+        format!(
+            "writing {} (export incomplete: no manifest)",
+            samples_path.display()
+        )
+    })?;
     m.write(&manifest_path)
         .with_context(|| format!("writing {} (export incomplete)", manifest_path.display()))?;
 

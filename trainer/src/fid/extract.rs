@@ -41,7 +41,11 @@ impl Extracted {
 }
 
 /// Every image of `src` through `fx`, streamed into statistics.
-pub fn extract(src: &mut dyn ImageSource, fx: &mut dyn FeatureExtractor, opts: &ExtractOptions) -> Result<Extracted> {
+pub fn extract(
+    src: &mut dyn ImageSource,
+    fx: &mut dyn FeatureExtractor,
+    opts: &ExtractOptions,
+) -> Result<Extracted> {
     let total = src.len();
     if total == 0 {
         bail!("no images to evaluate");

@@ -72,7 +72,9 @@ impl Extractor {
         let dims = [n as i64, 3, h as i64, w as i64];
         match self {
             Self::Tch(inc) => Ok(values(&inc.features(&Tensor::from_slice(images).view(dims)))?),
-            Self::Onnx { session, manifest, .. } => {
+            Self::Onnx {
+                session, manifest, ..
+            } => {
                 let (out, shape) = runtime::run_f32(session, &manifest.input.name, images, &dims)?;
                 if shape != [n as i64, FEATURE_DIM as i64] {
                     bail!("{INCEPTION_FILE} returned shape {shape:?}, expected [{n}, {FEATURE_DIM}]");

@@ -85,7 +85,10 @@ impl FileImages {
 
     /// `n` of `files` drawn with `seed` (all of them when `n` covers them).
     pub fn subset(files: Vec<PathBuf>, n: Option<usize>, seed: u64) -> Self {
-        let picked = pick(files.len(), n, seed).into_iter().map(|i| files[i].clone()).collect();
+        let picked = pick(files.len(), n, seed)
+            .into_iter()
+            .map(|i| files[i].clone())
+            .collect();
         Self::new(picked)
     }
 }
@@ -174,13 +177,21 @@ impl ImageSource for OnnxGeneratedImages {
             return Ok(Vec::new());
         }
         let z = &self.z[self.pos * l..(self.pos + n) * l];
-        let (out, shape) = runtime::run_f32(&mut self.session, &self.manifest.onnx.input.name, z, &[n as i64, l as i64])?;
+        let (out, shape) = runtime::run_f32(
+            &mut self.session,
+            &self.manifest.onnx.input.name,
+            z,
+            &[n as i64, l as i64],
+        )?;
         let im = self.manifest.image;
         if shape != [n as i64, im.channels as i64, im.height as i64, im.width as i64] {
             bail!("{GENERATOR_FILE} returned shape {shape:?}, the manifest says {im:?}");
         }
         self.pos += n;
-        Ok(images::from_model_batch(&out, [n, im.channels, im.height, im.width])?)
+        Ok(images::from_model_batch(
+            &out,
+            [n, im.channels, im.height, im.width],
+        )?)
     }
 }
 
@@ -214,7 +225,11 @@ impl ImageSource for TensorImages<'_> {
         }
         let idx: Vec<i64> = self.indices[self.pos..end].iter().map(|&i| i as i64).collect();
         let idx = Tensor::from_slice(&idx).to_device(self.data.device());
-        let batch = self.data.index_select(0, &idx).to_device(Device::Cpu).contiguous();
+        let batch = self
+            .data
+            .index_select(0, &idx)
+            .to_device(Device::Cpu)
+            .contiguous();
         let s = batch.size();
         let (c, h, w) = (s[1] as usize, s[2] as usize, s[3] as usize);
         let bytes = Vec::<u8>::try_from(batch.flatten(0, -1))?;

@@ -200,7 +200,11 @@ mod tests {
         let shapes: Vec<Vec<i64>> = d.convs.iter().map(|c| c.weight.size()).collect();
         assert_eq!(shapes[0], vec![64, 1, 3, 3]);
         assert_eq!(shapes[5], vec![512, 256, 4, 4]);
-        assert_eq!(shapes[6], vec![512, 512 + 4, 3, 3], "feat PA adds max_level channels");
+        assert_eq!(
+            shapes[6],
+            vec![512, 512 + 4, 3, 3],
+            "feat PA adds max_level channels"
+        );
         assert_eq!(d.fc.weight.size(), vec![1, 512 * 4 * 4]);
         let g = Generator::new(&(vs.root() / "g"), &arch);
         assert_eq!(g.fc_weight.size(), vec![512 * 4 * 4, 128]);

@@ -76,7 +76,9 @@ impl Gan {
         let mut out = Vec::with_capacity(n * self.g.arch.image.iter().product::<i64>() as usize);
         // Batches of 256 keep memory flat for large N.
         for chunk in z.chunks(256 * latent) {
-            let zt = Tensor::from_slice(chunk).view([-1, latent as i64]).to_device(self.device());
+            let zt = Tensor::from_slice(chunk)
+                .view([-1, latent as i64])
+                .to_device(self.device());
             let x = tch::no_grad(|| self.g.forward(&zt, false))
                 .to_device(Device::Cpu)
                 .to_kind(Kind::Float);

@@ -83,7 +83,8 @@ impl<'a> OnnxRecorder<'a> {
         if op == "ConvTranspose" {
             attrs.push(("output_padding", AttrValue::Ints(g.output_padding.to_vec())));
         }
-        self.b.node(&format!("{name}/{}", op.to_lowercase()), op, &inputs, &attrs)
+        self.b
+            .node(&format!("{name}/{}", op.to_lowercase()), op, &inputs, &attrs)
     }
 }
 
@@ -91,7 +92,13 @@ impl Ops for OnnxRecorder<'_> {
     type V = String;
     type E = OnnxError;
 
-    fn linear(&mut self, name: &str, x: &String, w: &Tensor, b: Option<&Tensor>) -> Result<String, OnnxError> {
+    fn linear(
+        &mut self,
+        name: &str,
+        x: &String,
+        w: &Tensor,
+        b: Option<&Tensor>,
+    ) -> Result<String, OnnxError> {
         if w.size().len() != 2 {
             return Err(OnnxError::WeightShape {
                 name: name.into(),
@@ -106,11 +113,22 @@ impl Ops for OnnxRecorder<'_> {
         }
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         // Gemm with transB computes x W^T + b, exactly torch's linear.
-        self.b
-            .node(&format!("{name}/gemm"), "Gemm", &inputs, &[("transB", AttrValue::Int(1))])
+        self.b.node(
+            &format!("{name}/gemm"),
+            "Gemm",
+            &inputs,
+            &[("transB", AttrValue::Int(1))],
+        )
     }
 
-    fn conv(&mut self, name: &str, x: &String, w: &Tensor, b: Option<&Tensor>, g: ConvGeometry) -> Result<String, OnnxError> {
+    fn conv(
+        &mut self,
+        name: &str,
+        x: &String,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        g: ConvGeometry,
+    ) -> Result<String, OnnxError> {
         self.conv_like("Conv", name, x, w, b, g)
     }
 
@@ -130,7 +148,9 @@ impl Ops for OnnxRecorder<'_> {
         let scale = match p.scale {
             Some(s) => self.weight(&format!("{name}.scale"), s)?,
             // No scale (TF's Inception): a constant 1, which ORT folds into the conv.
-            None => self.b.initializer_f32(&format!("{name}.scale"), &[c], &vec![1.0; c as usize])?,
+            None => self
+                .b
+                .initializer_f32(&format!("{name}.scale"), &[c], &vec![1.0; c as usize])?,
         };
         let shift = self.weight(&format!("{name}.shift"), p.shift)?;
         let mean = self.weight(&format!("{name}.mean"), p.mean)?;
@@ -156,7 +176,9 @@ impl Ops for OnnxRecorder<'_> {
         // -1 keeps the batch axis dynamic.
         let mut dims = vec![-1];
         dims.extend_from_slice(shape);
-        let s = self.b.initializer_i64(&format!("{name}.shape"), &[dims.len() as i64], &dims)?;
+        let s = self
+            .b
+            .initializer_i64(&format!("{name}.shape"), &[dims.len() as i64], &dims)?;
         self.b.node(&name, "Reshape", &[x, &s], &[])
     }
 
@@ -178,6 +200,7 @@ impl Ops for OnnxRecorder<'_> {
     fn concat(&mut self, xs: &[String]) -> Result<String, OnnxError> {
         let name = self.fresh("concat");
         let inputs: Vec<&str> = xs.iter().map(String::as_str).collect();
-        self.b.node(&name, "Concat", &inputs, &[("axis", AttrValue::Int(1))])
+        self.b
+            .node(&name, "Concat", &inputs, &[("axis", AttrValue::Int(1))])
     }
 }

@@ -13,6 +13,9 @@ use crate::objective::pa::PaState;
 /// The pointer to the newest checkpoint, inside the checkpoint folder.
 pub const LATEST_FILE: &str = "latest.json";
 
+/// A checkpoint as read back: its meta and its named tensors.
+pub type Saved = (CheckpointMeta, Vec<(String, Tensor)>);
+
 /// The JSON half of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckpointMeta {
@@ -44,7 +47,8 @@ pub(crate) fn save(d: &Path, tensors: &[(String, Tensor)], meta: &CheckpointMeta
     .with_context(|| format!("writing {}", wpath.display()))?;
     let json = serde_json::to_vec_pretty(meta)?;
     let latest = d.join(LATEST_FILE);
-    pagan_shared::fs::write_atomic(&latest, &json).with_context(|| format!("writing {}", latest.display()))?;
+    pagan_shared::fs::write_atomic(&latest, &json)
+        .with_context(|| format!("writing {}", latest.display()))?;
     prune(d, &meta.weights_file, keep)
 }
 
@@ -77,12 +81,13 @@ pub(crate) fn read_meta(d: &Path) -> Result<Option<CheckpointMeta>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", lp.display())),
     };
-    let meta = serde_json::from_slice(&bytes).with_context(|| format!("corrupt checkpoint meta {}", lp.display()))?;
+    let meta = serde_json::from_slice(&bytes)
+        .with_context(|| format!("corrupt checkpoint meta {}", lp.display()))?;
     Ok(Some(meta))
 }
 
 /// The newest checkpoint in `d`: its meta and named tensors, or `None` when there is none.
-pub(crate) fn load_latest(d: &Path) -> Result<Option<(CheckpointMeta, Vec<(String, Tensor)>)>> {
+pub(crate) fn load_latest(d: &Path) -> Result<Option<Saved>> {
     let Some(meta) = read_meta(d)? else {
         return Ok(None);
     };

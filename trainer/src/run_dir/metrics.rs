@@ -64,7 +64,9 @@ impl MetricsWriter {
 
     /// Flushes to the OS.
     pub fn flush(&mut self) -> Result<()> {
-        self.file.flush().with_context(|| format!("writing {}", self.path.display()))
+        self.file
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
     }
 }
 
@@ -101,7 +103,9 @@ impl MetricsLog {
         };
         text.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).with_context(|| format!("bad line in {}: {l}", self.path.display())))
+            .map(|l| {
+                serde_json::from_str(l).with_context(|| format!("bad line in {}: {l}", self.path.display()))
+            })
             .collect()
     }
 

@@ -127,7 +127,7 @@ impl RunDir {
     }
 
     /// The newest checkpoint (meta and tensors), if there is one.
-    pub fn load_checkpoint(&self) -> Result<Option<(CheckpointMeta, Vec<(String, tch::Tensor)>)>> {
+    pub fn load_checkpoint(&self) -> Result<Option<checkpoint::Saved>> {
         checkpoint::load_latest(&self.checkpoints())
     }
 

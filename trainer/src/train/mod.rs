@@ -91,7 +91,9 @@ impl Trainer {
                 t.iter = meta.iter;
                 t.train_seconds = meta.train_seconds;
             }
-            None => tracing::info!(run = %dir.display(), "no checkpoint yet: starting again from iteration 0"),
+            None => {
+                tracing::info!(run = %dir.display(), "no checkpoint yet: starting again from iteration 0")
+            }
         }
         run.metrics().truncate_after(t.iter)?;
         Ok(t)
@@ -100,7 +102,10 @@ impl Trainer {
     fn build(cfg: TrainConfig, dir: Option<RunDir>, device: Device, data: &ImageSet) -> Result<Self> {
         let [n, c, h, w] = data.shape();
         if [c as i64, h as i64, w as i64] != cfg.arch.image {
-            bail!("dataset images are {c}x{h}x{w}, the run expects {:?}", cfg.arch.image);
+            bail!(
+                "dataset images are {c}x{h}x{w}, the run expects {:?}",
+                cfg.arch.image
+            );
         }
         let pa = PaState::new(cfg.start_level, cfg.max_level, cfg.fade_iters);
         let gan = Gan::new(&cfg, device, pa.level);
@@ -150,7 +155,10 @@ impl Trainer {
     pub fn run(&mut self, opts: RunOptions) -> Result<()> {
         let total = self.cfg.iters;
         if self.iter >= total {
-            tracing::info!(iter = self.iter, "run already at {total} iterations; nothing to do");
+            tracing::info!(
+                iter = self.iter,
+                "run already at {total} iterations; nothing to do"
+            );
             return Ok(());
         }
         let bar = crate::progress::bar(total, self.iter, "it", opts.quiet);
@@ -236,7 +244,10 @@ impl Trainer {
             level: self.pa.level,
             kid,
         };
-        if self.gan.d.pa_layer.is_some() && self.schedule.should_level_up(&input) && self.pa.level_up(self.iter) {
+        if self.gan.d.pa_layer.is_some()
+            && self.schedule.should_level_up(&input)
+            && self.pa.level_up(self.iter)
+        {
             self.gan.d.set_level(self.pa.level);
             self.schedule.on_level_up(self.iter);
             if self.cfg.reset_g_adam_on_level_up {

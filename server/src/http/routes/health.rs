@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::http::ok_json;
 use crate::http::error::ApiError;
+use crate::http::ok_json;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.

@@ -100,7 +100,10 @@ async fn run(state: web::Data<AppState>, name: &str, req: GenerateRequest) -> Re
     let out = if inline { work()? } else { blocking(work).await? };
     Ok(HttpResponse::Ok()
         .content_type(out.content_type)
-        .insert_header((header::CONTENT_DISPOSITION, format!("inline; filename=\"{}\"", out.filename)))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}\"", out.filename),
+        ))
         .insert_header(("x-pagan-provider", provider))
         .body(out.bytes))
 }

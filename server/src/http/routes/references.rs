@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::http::error::ApiError;
 use crate::http::{blocking, ok_json, upload};
-use crate::models::registry::is_valid_name;
 use crate::models::ReferenceError;
+use crate::models::registry::is_valid_name;
 use crate::state::AppState;
 
 /// `GET /v1/references`.

@@ -130,4 +130,3 @@ pub(super) fn group(runs: &[RunData]) -> Vec<(String, Vec<usize>)> {
     }
     out
 }
-

@@ -257,7 +257,10 @@ pub(super) fn metric_figure<DB: DrawingBackend>(
 }
 
 /// D and G losses of every run (not pooled: their noise is the point), one panel each.
-pub(super) fn loss_figure<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs: &[RunData]) -> DrawResult<(), DB> {
+pub(super) fn loss_figure<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    runs: &[RunData],
+) -> DrawResult<(), DB> {
     root.fill(&WHITE)?;
     let xm = x_max(runs);
     let (top, bottom) = root.split_vertically(CHART_SIZE.1 / 2);
@@ -287,7 +290,6 @@ pub(super) fn loss_figure<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, runs
     }
     root.present()
 }
-
 
 /// Final sample grids side by side: one row per variant, one column per seed, labelled.
 pub(super) fn samples_figure(runs: &[RunData], path: &Path) -> Result<()> {
@@ -357,4 +359,3 @@ pub(super) fn samples_figure(runs: &[RunData], path: &Path) -> Result<()> {
         .save(path)
         .with_context(|| format!("writing {}", path.display()))
 }
-

@@ -122,4 +122,3 @@ pub(super) fn results_md(runs: &[RunData], title: &str) -> String {
     );
     md
 }
-

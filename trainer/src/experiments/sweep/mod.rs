@@ -127,7 +127,13 @@ fn plain_name(s: &str) -> bool {
 /// Reads a sweep file and resolves it into runs under `out` (default runs/sweeps/<name>);
 /// every run's arguments go through `check` (flags known, values valid, the combination
 /// possible), so a plan that passes can run.
-pub fn plan(config: &Path, out: Option<&Path>, over: &Overrides, known: &BTreeSet<String>, check: TrainArgsCheck<'_>) -> Result<Plan> {
+pub fn plan(
+    config: &Path,
+    out: Option<&Path>,
+    over: &Overrides,
+    known: &BTreeSet<String>,
+    check: TrainArgsCheck<'_>,
+) -> Result<Plan> {
     let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let file: SweepFile = toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
     if !plain_name(&file.name) {
@@ -223,4 +229,3 @@ pub fn plan(config: &Path, out: Option<&Path>, over: &Overrides, known: &BTreeSe
         report: serde_json::to_value(&file.report)?,
     })
 }
-

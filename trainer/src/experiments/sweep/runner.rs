@@ -73,7 +73,10 @@ pub fn action(run: &PlannedRun) -> Result<Action> {
     Ok(if done >= target {
         Action::Skip { iter: done }
     } else {
-        Action::Resume { from: done, to: target }
+        Action::Resume {
+            from: done,
+            to: target,
+        }
     })
 }
 
@@ -173,7 +176,7 @@ pub fn run(plan: &Plan, o: &SweepOptions) -> Result<()> {
     if a.dry_run {
         return Ok(());
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     pagan_shared::fs::write_atomic(&out.join(PLAN_FILE), &serde_json::to_vec_pretty(plan)?)?;
     let exe = &o.exe;
     let todo: VecDeque<(usize, &PlannedRun, &Action)> = plan

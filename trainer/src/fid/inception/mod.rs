@@ -1,6 +1,6 @@
 //! Inception-v3 with the TF 2015-12-05 weights, the network every comparable FID uses:
 //! our own tch module (names equal the TorchScript's), its preprocessing and weight
-//! loading. Its ONNX export is `crate::export::inception`.
+//! loading. Its ONNX export lives in the `export` module.
 
 pub mod arch;
 pub mod preprocess;

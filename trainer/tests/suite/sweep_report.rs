@@ -3,54 +3,36 @@
 
 use std::path::Path;
 
-use pagan_trainer::config::{AdamConfig, Preset, TrainConfig};
-use pagan_trainer::pa::PaMode;
-use pagan_trainer::report::{CHART_SIZE, fmt_mean_std};
-use pagan_trainer::schedule::ScheduleSpec;
-use pagan_trainer::train::MetricsLine;
+use pagan_trainer::config::{PaMode, Preset, ScheduleSpec, TrainConfig, TrainOverrides};
+use pagan_trainer::experiments::report::{CHART_SIZE, fmt_mean_std};
+use pagan_trainer::run_dir::{MetricsLine, RunDir};
 
-mod common;
-use common::{bin, repo, require_fashion_mnist, run_err, run_ok};
+use crate::common::{bin, repo, require_fashion_mnist, run_exit, run_ok};
 
 fn config(pa: PaMode, seed: u64, iters: u64) -> TrainConfig {
-    let mut eval = pagan_trainer::config::EvalConfig {
-        every: 500,
-        samples: 1000,
-        ..Default::default()
+    let o = TrainOverrides {
+        preset: Some(Preset::Demo),
+        pa: Some(pa),
+        seed: Some(seed),
+        iters: Some(iters),
+        fade_iters: Some(0),
+        schedule: Some(ScheduleSpec::Every(500)),
+        sample_every: Some(500),
+        checkpoint_every: Some(500),
+        eval_every: Some(500),
+        eval_samples: Some(1000),
+        ..TrainOverrides::default()
     };
-    eval.fid_reference = Some("models/references/fashion-mnist-test.npz".into());
-    TrainConfig {
-        dataset: "fashion-mnist".into(),
-        data_dir: "data".into(),
-        preset: Preset::Demo,
-        arch: Preset::Demo.arch([1, 28, 28]),
-        batch: 64,
-        iters,
-        seed,
-        adam_d: AdamConfig::default(),
-        adam_g: AdamConfig::default(),
-        pa,
-        pa_feat_layer: 6,
-        start_level: 0,
-        max_level: 7,
-        fade_iters: 0,
-        schedule: ScheduleSpec::Every(500),
-        reset_g_adam_on_level_up: false,
-        log_every: 100,
-        sample_every: 500,
-        checkpoint_every: 500,
-        eval,
-        loss: Default::default(),
-        reg: Default::default(),
-        limit: None,
-    }
+    let mut cfg = TrainConfig::resolve("fashion-mnist", [1, 28, 28], Path::new("data"), &o);
+    // Recorded, not read: the report only prints the reference's name.
+    cfg.eval.fid_reference = Some("models/references/fashion-mnist-test.npz".into());
+    cfg
 }
 
 /// Writes a run folder with metrics every 100 iterations and evaluations at 500 and 1000.
 fn synthetic_run(dir: &Path, pa: PaMode, seed: u64, fids: [f64; 2], kids: [f64; 2]) {
     std::fs::create_dir_all(dir.join("samples")).expect("mkdir");
-    let cfg = config(pa, seed, 1000);
-    std::fs::write(dir.join("config.json"), serde_json::to_vec(&cfg).expect("json")).expect("config");
+    RunDir::create(dir, &config(pa, seed, 1000)).expect("run folder");
     let mut text = String::new();
     for k in 1..=10u64 {
         let eval = (k % 5 == 0).then(|| (k / 5 - 1) as usize);
@@ -155,12 +137,13 @@ fn report_on_synthetic_metrics() {
             .arg("--out")
             .arg(tmp.path().join("one")),
     );
-    let err = run_err(
+    let err = run_exit(
         bin()
             .arg("report")
             .arg(tmp.path().join("one"))
             .arg("--out")
             .arg(tmp.path().join("x")),
+        1,
     );
     assert!(err.contains("no runs"), "{err}");
 }
@@ -201,9 +184,11 @@ title = "Tiny sweep"
 }
 
 fn latest_iter(run: &Path) -> u64 {
-    let text = std::fs::read_to_string(run.join("checkpoints/latest.json")).expect("latest.json");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    v["iter"].as_u64().expect("iter")
+    RunDir::at(run)
+        .latest_checkpoint()
+        .expect("meta")
+        .expect("a checkpoint")
+        .iter
 }
 
 #[test]
@@ -310,17 +295,28 @@ fn bad_sweep_files_are_clear_errors() {
             "name = \"x\"\n[[variant]]\nname = \"a\"\npa = \"off\"\n",
             "--dataset",
         ),
+        // Combinations every run accepts flag by flag but the configuration refuses: the
+        // dry run says so, not the runs an hour later.
+        (
+            "name = \"x\"\n[[variant]]\nname = \"a\"\ndataset = \"mnist\"\npa-schedule = \"kid\"\npreset = \"demo\"\n",
+            "--eval-every",
+        ),
+        (
+            "name = \"x\"\n[[variant]]\nname = \"a\"\ndataset = \"mnist\"\nloss = \"hinge\"\nlabel-smoothing = 0.1\n",
+            "--label-smoothing",
+        ),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let p = tmp.path().join(format!("bad{i}.toml"));
         std::fs::write(&p, text).expect("write");
-        let err = run_err(
+        let err = run_exit(
             bin()
                 .arg("sweep")
                 .arg(&p)
                 .arg("--out")
                 .arg(tmp.path().join("o"))
                 .arg("--dry-run"),
+            2,
         );
         assert!(err.contains(needle), "case {i}: expected {needle:?} in\n{err}");
     }
@@ -357,15 +353,15 @@ fn sweep_seeds_and_set_override_the_file() {
         ("eval-batch", "KEY=VALUE"),
         ("seed=1", "--seeds"),
     ] {
-        let err =
-            run_err(
-                bin()
-                    .arg("sweep")
-                    .arg(&cfg)
-                    .arg("--out")
-                    .arg(&out)
-                    .args(["--set", bad, "--dry-run"]),
-            );
+        let err = run_exit(
+            bin()
+                .arg("sweep")
+                .arg(&cfg)
+                .arg("--out")
+                .arg(&out)
+                .args(["--set", bad, "--dry-run"]),
+            2,
+        );
         assert!(err.contains(needle), "--set {bad}: expected {needle:?} in\n{err}");
     }
     assert!(!out.exists());

@@ -1,26 +1,24 @@
 //! ONNX export of the generator: ORT against the tch eval forward, the official ONNX
 //! checker, the model folder written by `export_run`, and the manifest contract.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use pagan_shared::manifest::{ManifestError, ModelManifest};
-use pagan_trainer::checkpoint::{self, CheckpointMeta};
-use pagan_trainer::config::{AdamConfig, Arch, Preset, TrainConfig};
-use pagan_trainer::export::{self, INPUT_NAME, OUTPUT_NAME, TOLERANCE};
-use pagan_trainer::nets::{BatchNorm, Generator};
+use pagan_trainer::config::{Arch, PaMode, ScheduleSpec, TrainConfig, TrainOverrides};
+use pagan_trainer::export::generator::{self as export, INPUT_NAME, OUTPUT_NAME, TOLERANCE};
+use pagan_trainer::model::layers::BatchNorm;
+use pagan_trainer::model::{Gan, Generator};
+use pagan_trainer::objective::pa::PaState;
 use pagan_trainer::onnx::proto::tensor_shape_proto::dimension as type_proto_dim;
 use pagan_trainer::onnx::proto::{ModelProto, type_proto};
+use pagan_trainer::onnx::runtime as ort_run;
 use pagan_trainer::onnx::{IR_VERSION, OPSET};
-use pagan_trainer::ort_run;
-use pagan_trainer::pa::{PaMode, PaState};
-use pagan_trainer::schedule::ScheduleSpec;
-use pagan_trainer::train::Gan;
+use pagan_trainer::run_dir::checkpoint;
+use pagan_trainer::run_dir::{CheckpointMeta, MetricsLine, RunDir};
 use prost::Message;
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
-mod common;
-use common::torch_rng;
+use crate::common::{python, torch_rng};
 
 /// Gives every BN layer non-trivial running statistics (a few train-mode passes) and
 /// affine parameters, and the biases non-zero values, so eval mode is really exercised.
@@ -63,19 +61,9 @@ fn tiny_generator(image: [i64; 3]) -> (VarStore, Generator) {
     (vs, g)
 }
 
-fn venv_python() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
-}
-
 /// Runs `onnx.checker.check_model(full_check=True)` from the project venv on `path`.
 fn official_check(path: &Path) {
-    let py = venv_python();
-    assert!(
-        py.exists(),
-        "{} is missing: run `make setup` (the ONNX checker in the project venv is required)",
-        py.display()
-    );
-    let out = Command::new(&py)
+    let out = python()
         .arg("-c")
         .arg("import onnx,sys; m=onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True)")
         .arg(path)
@@ -163,35 +151,23 @@ fn cifar_shape_matches_tch() {
     export_and_compare([3, 32, 32]);
 }
 
+/// A run folder at iteration 10 with perturbed weights, a level-up at 7 and an evaluation
+/// (FID 12.5, KID 0.02) logged at iteration 10.
 fn tiny_run(dir: &Path, image: [i64; 3]) -> Gan {
     let _rng = torch_rng();
-    let cfg = TrainConfig {
-        dataset: "synthetic".into(),
-        data_dir: String::new(),
-        preset: Preset::Demo,
-        arch: Arch::narrowed(image, 16),
-        batch: 8,
-        iters: 10,
-        seed: 5,
-        adam_d: AdamConfig::default(),
-        adam_g: AdamConfig::default(),
-        pa: PaMode::Input,
-        pa_feat_layer: 6,
-        start_level: 0,
-        max_level: 4,
-        fade_iters: 10,
-        schedule: ScheduleSpec::Never,
-        reset_g_adam_on_level_up: false,
-        log_every: 1,
-        sample_every: 1,
-        checkpoint_every: 1,
-        eval: Default::default(),
-        loss: Default::default(),
-        reg: Default::default(),
-        limit: None,
+    let o = TrainOverrides {
+        batch: Some(8),
+        iters: Some(10),
+        seed: Some(5),
+        max_level: Some(4),
+        fade_iters: Some(10),
+        schedule: Some(ScheduleSpec::Never),
+        pa: Some(PaMode::Input),
+        ..TrainOverrides::default()
     };
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let mut cfg = TrainConfig::resolve("synthetic", image, Path::new(""), &o);
+    cfg.arch = Arch::narrowed(image, 16);
+    let run = RunDir::create(dir, &cfg).expect("run folder");
     let gan = Gan::new(&cfg, Device::Cpu, 1);
     perturb(&gan.g);
     let mut pa = PaState::new(0, 4, 10);
@@ -207,7 +183,25 @@ fn tiny_run(dir: &Path, image: [i64; 3]) -> Gan {
         seed: cfg.seed,
         train_seconds: 1.25,
     };
-    checkpoint::save(dir, &gan.named(), &meta, 1).unwrap();
+    run.save_checkpoint(&gan.named(), &meta).expect("checkpoint");
+    let line = MetricsLine {
+        iter: 10,
+        d_loss: 1.0,
+        g_loss: 1.0,
+        d_acc_real: 0.5,
+        d_acc_fake: 0.5,
+        pa_level: 1,
+        pa_p: 0.5,
+        sec_per_iter: 0.1,
+        kid: Some(0.02),
+        kid_std: Some(0.001),
+        fid: Some(12.5),
+        eval_seconds: Some(1.0),
+    };
+    run.metrics()
+        .writer()
+        .and_then(|mut w| w.append(&line))
+        .expect("metrics");
     gan
 }
 
@@ -232,6 +226,11 @@ fn export_run_writes_a_consistent_model_folder() {
     assert_eq!(m.training.iterations, 10);
     assert_eq!(m.training.pa_mode, "input");
     assert_eq!(m.training.pa_level_history, vec![(7, 1)]);
+    // The run's last evaluation at the exported iteration goes into the manifest.
+    assert_eq!(
+        (m.training.final_fid, m.training.final_kid),
+        (Some(12.5), Some(0.02))
+    );
     assert_eq!(m.onnx.opset, OPSET);
     assert_eq!(m.onnx.ir_version, IR_VERSION);
     let bytes = std::fs::read(&report.onnx_path).unwrap();
@@ -256,7 +255,9 @@ fn failed_check_writes_nothing() {
     let gan = tiny_run(&run, [1, 28, 28]);
     // NaN weights make both forwards NaN: the comparison must fail, not pass vacuously.
     let _ = tch::no_grad(|| gan.g.out.weight.shallow_clone().fill_(f64::NAN));
-    checkpoint::save(&run, &gan.named(), &checkpoint::load_latest(&run).unwrap().0, 1).unwrap();
+    let dir = RunDir::at(&run);
+    let meta = dir.latest_checkpoint().expect("meta").expect("a checkpoint");
+    dir.save_checkpoint(&gan.named(), &meta).expect("checkpoint");
     let out = tmp.path().join("models").join("broken");
     let err = export::export_run(&run, &out, Device::Cpu).expect_err("a NaN export must fail");
     println!("expected failure: {err:#}");

@@ -1,20 +1,23 @@
 //! Progressive augmentation and training-loop properties: masked bit weights get no gradient,
 //! a level-up leaves D's output unchanged, PA off is plain NS-GAN, and resume is exact.
 
-use pagan_trainer::config::{AdamConfig, Arch, Preset, TrainConfig};
-use pagan_trainer::data::ImageSet;
-use pagan_trainer::loss;
-use pagan_trainer::nets::Discriminator;
-use pagan_trainer::pa::{self, PaMode, PaState};
-use pagan_trainer::schedule::ScheduleSpec;
-use pagan_trainer::train::{RunOptions, Trainer, read_metrics};
+use pagan_trainer::config::{GpKind, LossKind, PaMode, TrainConfig, TrainOverrides};
+use pagan_trainer::model::Discriminator;
+use pagan_trainer::objective::loss;
+use pagan_trainer::objective::pa::{self, PaState};
+use pagan_trainer::run_dir::RunDir;
+use pagan_trainer::train::{RunOptions, Trainer};
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
-mod common;
-use common::torch_rng;
+use crate::common::{synthetic_set, tiny_arch, tiny_config as resolve, tiny_overrides, torch_rng};
 
-fn tiny_arch() -> Arch {
-    Arch::narrowed([1, 28, 28], 16)
+/// The usual tiny PA run with `pa` at D conv `feat_layer`, for `iters` iterations.
+fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
+    resolve(TrainOverrides {
+        pa: Some(pa),
+        pa_feat_layer: Some(feat_layer),
+        ..tiny_overrides(iters)
+    })
 }
 
 fn max_abs(t: &Tensor) -> f64 {
@@ -92,62 +95,19 @@ fn pa_off_is_plain_ns_gan() {
         Tensor::from_slice(&r).to_kind(Kind::Float),
         Tensor::from_slice(&f).to_kind(Kind::Float),
     );
-    let d = loss::ns_d_loss(&rt, &ft, &tg).double_value(&[]);
-    let g = loss::ns_g_loss(&ft, &tg).double_value(&[]);
+    let d = loss::d_loss(LossKind::Ns, &rt, &ft, &tg).double_value(&[]);
+    let g = loss::g_loss(LossKind::Ns, &ft, &tg).double_value(&[]);
     assert!((d - d_ref).abs() < 1e-6, "{d} vs {d_ref}");
     assert!((g - g_ref).abs() < 1e-6, "{g} vs {g_ref}");
     // With PA on but all bits 0, the targets are the plain ones too.
     let zeros = Tensor::zeros([4, 3], (Kind::Float, Device::Cpu));
     let tz = pa::targets(Some(&zeros), 4, Device::Cpu);
-    assert!((loss::ns_d_loss(&rt, &ft, &tz).double_value(&[]) - d_ref).abs() < 1e-6);
+    assert!((loss::d_loss(LossKind::Ns, &rt, &ft, &tz).double_value(&[]) - d_ref).abs() < 1e-6);
     // And PA off builds a D without bit channels.
     let vs = VarStore::new(Device::Cpu);
     let plain = Discriminator::new(&vs.root(), &tiny_arch(), PaMode::Off.layer(6), 4, 0);
     assert_eq!(plain.convs[0].weight.size()[1], 1);
     assert!(plain.mask().is_none());
-}
-
-fn synthetic_set(n: usize) -> ImageSet {
-    let data: Vec<u8> = (0..n * 784)
-        .map(|i| ((i * 37 + i / 784 * 11) % 256) as u8)
-        .collect();
-    ImageSet {
-        data,
-        labels: None,
-        n,
-        channels: 1,
-        height: 28,
-        width: 28,
-        source: "synthetic".into(),
-    }
-}
-
-fn tiny_config(pa: PaMode, feat_layer: usize, iters: u64) -> TrainConfig {
-    TrainConfig {
-        dataset: "synthetic".into(),
-        data_dir: String::new(),
-        preset: Preset::Demo,
-        arch: tiny_arch(),
-        batch: 8,
-        iters,
-        seed: 11,
-        adam_d: AdamConfig::default(),
-        adam_g: AdamConfig::default(),
-        pa,
-        pa_feat_layer: feat_layer,
-        start_level: 1,
-        max_level: 3,
-        fade_iters: 4,
-        schedule: ScheduleSpec::Every(5),
-        reset_g_adam_on_level_up: false,
-        log_every: 1,
-        sample_every: 4,
-        checkpoint_every: 7,
-        eval: Default::default(),
-        loss: Default::default(),
-        reg: Default::default(),
-        limit: None,
-    }
 }
 
 #[test]
@@ -171,8 +131,8 @@ fn resume_continues_exactly() {
     b.cfg.iters = 16;
     b.run(RunOptions { quiet: true }).expect("resume b");
 
-    let ma = read_metrics(&a_dir.join("metrics.jsonl")).expect("metrics a");
-    let mb = read_metrics(&b_dir.join("metrics.jsonl")).expect("metrics b");
+    let ma = RunDir::at(&a_dir).metrics().read().expect("metrics a");
+    let mb = RunDir::at(&b_dir).metrics().read().expect("metrics b");
     assert_eq!(ma.len(), 16);
     assert_eq!(mb.len(), 16);
     for (x, y) in ma.iter().zip(&mb) {
@@ -202,7 +162,7 @@ fn resume_continues_exactly() {
     assert!(ma.iter().any(|m| (m.d_loss - ma[0].d_loss).abs() > 1e-3));
     // Final weights agree too.
     let wa = a.gan.g.out.weight.copy();
-    let b_final = pagan_trainer::train::load_gan(&b_dir, Device::Cpu).expect("load b");
+    let b_final = RunDir::at(&b_dir).load_gan(Device::Cpu).expect("load b");
     assert!(max_abs(&(&wa - &b_final.2.g.out.weight)) <= 1e-5);
     assert!(b_dir.join("samples/latest.png").exists());
     assert!(b_dir.join("config.json").exists());
@@ -229,57 +189,73 @@ fn pa_state_counts_levels_and_targets_flip_with_parity() {
     assert_eq!(s.history, vec![(3, 1), (9, 2)]);
 }
 
-#[test]
-fn every_loss_and_regulariser_trains_with_pa() {
-    let _rng = torch_rng();
-    use pagan_trainer::loss::{GpKind, LossKind, RegConfig};
-    tch::set_num_threads(1);
+/// D's weights after `steps` iterations of `cfg` from its seed.
+fn d_after(cfg: TrainConfig, steps: u64) -> (Tensor, f64) {
     let set = synthetic_set(24);
-    let variants: Vec<(LossKind, RegConfig)> = vec![
-        (LossKind::Hinge, RegConfig::default()),
-        (
-            LossKind::Lsgan,
-            RegConfig {
-                label_smoothing: 0.1,
-                ..Default::default()
-            },
-        ),
-        (LossKind::WganGp, RegConfig::default()),
-        (
-            LossKind::Ns,
-            RegConfig {
-                gp: GpKind::ZeroCentred,
-                ..Default::default()
-            },
-        ),
-        (
-            LossKind::Ns,
-            RegConfig {
-                gp: GpKind::OneCentred,
-                dropout: 0.3,
-                dropout_layer: 6,
-                label_smoothing: 0.1,
-                ..Default::default()
-            },
-        ),
+    let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
+    let d = t.steps(steps);
+    let w = t.gan.d.convs[3].weight.detach().copy();
+    (w, d)
+}
+
+/// A change to the plain configuration.
+type Variant = fn(&mut TrainConfig);
+
+#[test]
+fn every_loss_and_regulariser_trains_with_pa_and_changes_what_d_learns() {
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let base = || tiny_config(PaMode::Feat, 6, 3);
+    let (plain, plain_loss) = d_after(base(), 3);
+    assert!(plain_loss.is_finite());
+    let variants: Vec<(&str, Variant)> = vec![
+        ("hinge", |c| c.loss = LossKind::Hinge),
+        ("lsgan + smoothing", |c| {
+            c.loss = LossKind::Lsgan;
+            c.reg.label_smoothing = 0.1;
+        }),
+        ("wgan-gp (implied one-centred penalty)", |c| {
+            c.loss = LossKind::WganGp
+        }),
+        ("ns + zero-centred GP", |c| c.reg.gp = GpKind::ZeroCentred),
+        ("ns + one-centred GP", |c| c.reg.gp = GpKind::OneCentred),
+        ("ns + label smoothing", |c| c.reg.label_smoothing = 0.1),
+        ("ns + dropout", |c| {
+            c.reg.dropout = 0.3;
+            c.reg.dropout_layer = 6;
+        }),
     ];
-    for (loss, reg) in variants {
-        let mut cfg = tiny_config(PaMode::Feat, 6, 3);
-        cfg.loss = loss;
-        cfg.reg = reg;
-        cfg.checkpoint_every = 100;
-        let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
-        let d = t.steps(3);
-        assert!(d.is_finite(), "{loss:?} {reg:?}: D loss {d}");
-        // The PA level machinery is untouched by the loss choice.
-        assert_eq!(t.pa.level, 1);
+    for (name, change) in variants {
+        let mut cfg = base();
+        change(&mut cfg);
+        cfg.validate().expect("valid variant");
+        let (w, d) = d_after(cfg, 3);
+        assert!(d.is_finite(), "{name}: D loss {d}");
+        // Same seed, same data, same initial weights: only the variant differs, so D must
+        // have learned something else (a variant silently ignored would be identical).
+        let moved = (&w - &plain).abs().max().double_value(&[]);
+        assert!(
+            moved > 1e-7,
+            "{name}: D's weights equal the plain NS run's ({moved:e})"
+        );
     }
+    // The gradient penalty's weight matters: zero weight is the plain run, exactly.
+    let mut zero_gp = base();
+    zero_gp.reg.gp = GpKind::ZeroCentred;
+    zero_gp.reg.gp_weight = 0.0;
+    let (w, _) = d_after(zero_gp, 3);
+    assert_eq!(
+        (&w - &plain).abs().max().double_value(&[]),
+        0.0,
+        "a zero-weight penalty changed D"
+    );
+
     // Dropout really is in D's training forward only.
     let mut cfg = tiny_config(PaMode::Input, 6, 1);
     cfg.reg.dropout = 0.5;
-    let t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
-    let x = Tensor::rand([4, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
-    let bits = Tensor::zeros([4, 3], (tch::Kind::Float, Device::Cpu));
+    let t = Trainer::ephemeral(cfg, Device::Cpu, &synthetic_set(24)).expect("trainer");
+    let x = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let bits = Tensor::zeros([4, 3], (Kind::Float, Device::Cpu));
     let e1 = t.gan.d.forward(&x, Some(&bits), false);
     let e2 = t.gan.d.forward(&x, Some(&bits), false);
     assert_eq!(max_abs(&(&e1 - &e2)), 0.0);

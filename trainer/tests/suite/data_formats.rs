@@ -3,23 +3,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use image::{Rgb, RgbImage};
 use pagan_trainer::data::{self, CELEBA_CROP, DataError, DatasetSpec, ImageSet, LoadOptions, Split, load};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("trainer has a parent")
-        .to_path_buf()
-}
+use crate::common::{python, repo};
 
-fn venv_python() -> Option<PathBuf> {
-    let p = repo_root().join(".venv/bin/python");
-    p.is_file().then_some(p)
+fn repo_root() -> PathBuf {
+    repo().to_path_buf()
 }
 
 fn write(path: &Path, bytes: &[u8]) {
@@ -263,14 +256,7 @@ fn cifar_binary_directly_in_cifar10_folder() {
 
 /// Writes python batches with the venv's numpy: `test_batch` holds 4 images, each
 /// `data_batch_i` holds 2; `<name>.raw` holds `arr.tobytes()` and `<name>.lbl` the labels.
-fn write_python_batches(dir: &Path, protocol: u8, bytes_keys: bool) -> bool {
-    let Some(py) = venv_python() else {
-        eprintln!(
-            "note: {}/.venv missing; python pickle test skipped",
-            repo_root().display()
-        );
-        return false;
-    };
+fn write_python_batches(dir: &Path, protocol: u8, bytes_keys: bool) {
     let script = r#"
 import pickle, sys, numpy as np
 out, proto, bkeys = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
@@ -288,7 +274,7 @@ for name, n in names:
     open(f"{out}/{name}.lbl", "wb").write(bytes(labels))
 "#;
     std::fs::create_dir_all(dir).unwrap();
-    let st = Command::new(py)
+    let st = python()
         .args(["-c", script])
         .arg(dir)
         .arg(protocol.to_string())
@@ -296,7 +282,6 @@ for name, n in names:
         .status()
         .unwrap();
     assert!(st.success(), "python failed");
-    true
 }
 
 #[test]
@@ -304,9 +289,7 @@ fn cifar_python_batches_from_numpy() {
     for (protocol, bytes_keys) in [(2u8, false), (2, true), (4, true), (5, true), (5, false)] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cifar10/cifar-10-batches-py");
-        if !write_python_batches(&dir, protocol, bytes_keys) {
-            return;
-        }
+        write_python_batches(&dir, protocol, bytes_keys);
         let read = |name: &str, ext: &str| std::fs::read(dir.join(format!("{name}.{ext}"))).unwrap();
         let s = load(&DatasetSpec::Cifar10, Split::Test, tmp.path(), None)
             .unwrap_or_else(|e| panic!("protocol {protocol} bytes_keys {bytes_keys}: {e}"));
@@ -403,19 +386,17 @@ fn cifar_python2_layout() {
     assert_eq!(s.labels, Some(labels.clone()));
 
     // The hand-written stream is what Python itself reads as the same dict.
-    if let Some(py) = venv_python() {
-        let check = "import pickle,sys,numpy as np\n\
-            d=pickle.load(open(sys.argv[1],'rb'),encoding='bytes')\n\
-            a=d[b'data']; assert a.dtype==np.uint8 and a.shape==(300,3072), a.shape\n\
-            assert a.tobytes()==bytes((i*13%251) for i in range(300*3072))\n\
-            assert d[b'labels']==[i%10 for i in range(300)]\n\
-            assert d[b'filenames'][299]==b'img_0299.png'";
-        let st = Command::new(py).args(["-c", check]).arg(&file).status().unwrap();
-        assert!(
-            st.success(),
-            "python does not read the py2-layout pickle the same way"
-        );
-    }
+    let check = "import pickle,sys,numpy as np\n\
+        d=pickle.load(open(sys.argv[1],'rb'),encoding='bytes')\n\
+        a=d[b'data']; assert a.dtype==np.uint8 and a.shape==(300,3072), a.shape\n\
+        assert a.tobytes()==bytes((i*13%251) for i in range(300*3072))\n\
+        assert d[b'labels']==[i%10 for i in range(300)]\n\
+        assert d[b'filenames'][299]==b'img_0299.png'";
+    let st = python().args(["-c", check]).arg(&file).status().unwrap();
+    assert!(
+        st.success(),
+        "python does not read the py2-layout pickle the same way"
+    );
 }
 
 #[test]
@@ -639,7 +620,7 @@ fn fetch_without_network_explains() {
 
 // ---------------------------------------------------------------- real data
 
-fn real_dataset(spec: &DatasetSpec, dirs: &[PathBuf]) -> Option<(ImageSet, ImageSet)> {
+fn real_dataset(spec: &DatasetSpec, dirs: &[PathBuf]) -> (ImageSet, ImageSet) {
     // The loader looks in <data>/<name>/ (and /usr/share for Fashion-MNIST); use the first
     // location that holds the files.
     let name = spec.to_string();
@@ -647,11 +628,10 @@ fn real_dataset(spec: &DatasetSpec, dirs: &[PathBuf]) -> Option<(ImageSet, Image
         if d.join(&name).join("train-images-idx3-ubyte.gz").is_file() {
             let train = load(spec, Split::Train, d, None).unwrap();
             let test = load(spec, Split::Test, d, None).unwrap();
-            return Some((train, test));
+            return (train, test);
         }
     }
-    eprintln!("note: real {name} not found in {dirs:?}; installed by `make setup`; skipped");
-    None
+    panic!("real {name} not found in {dirs:?}: run `make setup` (it installs MNIST and Fashion-MNIST)");
 }
 
 fn check_real(train: &ImageSet, test: &ImageSet, mean_range: std::ops::Range<f64>) {
@@ -669,14 +649,12 @@ fn check_real(train: &ImageSet, test: &ImageSet, mean_range: std::ops::Range<f64
 #[test]
 fn real_fashion_mnist() {
     let dirs = [repo_root().join("data"), PathBuf::from("/usr/share/datasets")];
-    if let Some((train, test)) = real_dataset(&DatasetSpec::FashionMnist, &dirs) {
-        check_real(&train, &test, 0.25..0.32);
-    }
+    let (train, test) = real_dataset(&DatasetSpec::FashionMnist, &dirs);
+    check_real(&train, &test, 0.25..0.32);
 }
 
 #[test]
 fn real_mnist() {
-    if let Some((train, test)) = real_dataset(&DatasetSpec::Mnist, &[repo_root().join("data")]) {
-        check_real(&train, &test, 0.11..0.15);
-    }
+    let (train, test) = real_dataset(&DatasetSpec::Mnist, &[repo_root().join("data")]);
+    check_real(&train, &test, 0.11..0.15);
 }

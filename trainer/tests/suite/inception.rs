@@ -2,22 +2,13 @@
 //! against its float64 reference, pytorch-fid state dicts, and the ONNX export in ORT.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pagan_shared::inception::{INPUT_SIDE, ResizeMode, preprocess_reference};
-use pagan_trainer::inception::export::{CHECK_SIDES, compare, export_inception, inception_onnx};
-use pagan_trainer::inception::{Inception, preprocess, weights};
+use pagan_trainer::export::inception::{CHECK_SIDES, compare, export_inception, inception_onnx};
+use pagan_trainer::fid::inception::{Inception, preprocess};
 use tch::{Device, Kind, Tensor};
 
-fn weights_path() -> PathBuf {
-    let p = weights::default_path();
-    assert!(p.exists(), "{} missing: run `make setup`", p.display());
-    p
-}
-
-fn python() -> String {
-    std::env::var("PAGAN_PYTHON").unwrap_or_else(|_| "python3".into())
-}
+use crate::common::{python, torch_rng, weights as weights_path};
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
@@ -28,9 +19,12 @@ fn features_equal_the_torchscript_module() {
     let path = weights_path();
     let ours = Inception::load(&path, Device::Cpu, ResizeMode::Asymmetric).expect("load");
     let script = tch::CModule::load(&path).expect("torchscript");
-    tch::manual_seed(3);
     let s = INPUT_SIDE as i64;
-    let x = Tensor::rand([3, 3, s, s], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+    let x = {
+        let _rng = torch_rng();
+        tch::manual_seed(3);
+        Tensor::rand([3, 3, s, s], (Kind::Float, Device::Cpu)) * 2.0 - 1.0
+    };
     let want = tch::no_grad(|| script.forward_ts(&[&x])).expect("torchscript forward");
     let got = ours.features_preprocessed(&x);
     assert_eq!(got.size(), vec![3, 2048]);
@@ -94,7 +88,7 @@ fn preprocessing_matches_the_float64_reference() {
 fn write_pth(dir: &Path, name: &str, fmt: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/write_fid_pth.py");
-    let st = Command::new(python())
+    let st = python()
         .arg(&script)
         .arg(weights_path())
         .arg(&out)
@@ -110,8 +104,10 @@ fn write_pth(dir: &Path, name: &str, fmt: &str, extra: &[&str]) -> PathBuf {
 fn pytorch_fid_state_dicts_load_with_mapped_names() {
     let dir = tempfile::tempdir().expect("tmp");
     let reference = Inception::load(&weights_path(), Device::Cpu, ResizeMode::HalfPixel).expect("load");
+    let rng = torch_rng();
     tch::manual_seed(5);
     let x = Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu)) * 255.0;
+    drop(rng);
     let want = reference.features(&x);
     for fmt in ["zip", "legacy"] {
         let pth = write_pth(dir.path(), &format!("fid-{fmt}.pth"), fmt, &[]);
@@ -157,7 +153,7 @@ fn onnx_export_matches_tch_and_passes_the_checker() {
     let bytes = std::fs::read(&report.onnx_path).expect("onnx");
     manifest.check_bytes(&bytes).expect("sha256");
 
-    let st = Command::new(python())
+    let st = python()
         .args([
             "-c",
             "import onnx, sys; m = onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); \

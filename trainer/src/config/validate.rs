@@ -1,0 +1,114 @@
+//! The rules a run's settings must meet, checked before any data is loaded or any work is
+//! done (a sweep checks every run this way before starting any).
+
+use std::path::Path;
+
+use super::{LossKind, ScheduleSpec, TrainConfig};
+
+/// A setting that cannot work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl TrainConfig {
+    /// Every rule a run's settings must meet, checked before anything is loaded or
+    /// trained (the FID reference, if any, must be a readable statistics file).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.batch < 1 {
+            return bad(format!("--batch must be at least 1, got {}", self.batch));
+        }
+        if self.iters == 0 {
+            return bad("--iters must be at least 1".into());
+        }
+        if !(1..=32).contains(&self.max_level) {
+            return bad(format!("--max-level must be 1..=32, got {}", self.max_level));
+        }
+        if !(0..=self.max_level).contains(&self.start_level) {
+            return bad(format!(
+                "--start-level must be 0..={} (--max-level), got {}",
+                self.max_level, self.start_level
+            ));
+        }
+        if !(1..=6).contains(&self.pa_feat_layer) {
+            return bad(format!(
+                "--pa-feat-layer must be 1..=6 (0 is the input: use --pa input), got {}",
+                self.pa_feat_layer
+            ));
+        }
+        for (flag, v) in [
+            ("--log-every", self.log_every),
+            ("--sample-every", self.sample_every),
+            ("--checkpoint-every", self.checkpoint_every),
+        ] {
+            if v == 0 {
+                return bad(format!("{flag} must be at least 1"));
+            }
+        }
+        if !(self.checkpoint_minutes > 0.0 && self.checkpoint_minutes.is_finite()) {
+            return bad(format!(
+                "--checkpoint-minutes must be a positive number, got {}",
+                self.checkpoint_minutes
+            ));
+        }
+        for (name, a) in [("D", &self.adam_d), ("G", &self.adam_g)] {
+            if !(a.lr > 0.0 && a.lr.is_finite()) {
+                return bad(format!("{name} learning rate must be positive, got {}", a.lr));
+            }
+            for (flag, b) in [("--beta1", a.beta1), ("--beta2", a.beta2)] {
+                if !(0.0..1.0).contains(&b) {
+                    return bad(format!("{flag} must be in [0, 1), got {b}"));
+                }
+            }
+        }
+        self.validate_reg()?;
+        self.validate_eval()
+    }
+
+    fn validate_reg(&self) -> Result<(), ConfigError> {
+        let r = &self.reg;
+        let bad = |m: String| Err(ConfigError(m));
+        if !(0.0..1.0).contains(&r.dropout) {
+            return bad(format!("--d-dropout must be in [0, 1), got {}", r.dropout));
+        }
+        if !(0.0..0.5).contains(&r.label_smoothing) {
+            return bad(format!(
+                "--label-smoothing must be in [0, 0.5), got {}",
+                r.label_smoothing
+            ));
+        }
+        if r.label_smoothing > 0.0 && matches!(self.loss, LossKind::Hinge | LossKind::WganGp) {
+            return bad("--label-smoothing needs probability targets: use it with --loss ns or lsgan".into());
+        }
+        if !(r.gp_weight >= 0.0 && r.gp_weight.is_finite()) {
+            return bad(format!("--gp-weight must be >= 0, got {}", r.gp_weight));
+        }
+        if r.dropout_layer > 6 {
+            return bad(format!(
+                "--d-dropout-layer must be 0..=6, got {}",
+                r.dropout_layer
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_eval(&self) -> Result<(), ConfigError> {
+        let e = &self.eval;
+        let bad = |m: String| Err(ConfigError(m));
+        if self.schedule == ScheduleSpec::Kid && e.every == 0 {
+            return bad("--pa-schedule kid levels up at evaluations: set --eval-every N (N > 0)".into());
+        }
+        if e.samples < 2 {
+            return bad(format!("--eval-samples must be at least 2, got {}", e.samples));
+        }
+        if !(1..=4096).contains(&e.batch) {
+            return bad(format!("--eval-batch must be 1..=4096, got {}", e.batch));
+        }
+        if let Some(r) = &e.fid_reference {
+            // Fail now, not after hours of training.
+            pagan_shared::read_stats_npz(Path::new(r))
+                .map_err(|err| ConfigError(format!("--eval-fid-reference: {err}")))?;
+        }
+        Ok(())
+    }
+}

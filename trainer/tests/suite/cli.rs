@@ -1,0 +1,274 @@
+//! The `pagan-train` binary end to end: help texts, exit codes for bad flags and values, a
+//! tiny training run on real Fashion-MNIST, resume, sampling (grid and --z npy), export.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::common::{bin, repo, require_fashion_mnist, run_exit, run_ok};
+
+/// The `--flags` a help text documents, as whole tokens.
+fn flags(help: &str) -> BTreeSet<String> {
+    help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '=')
+        .filter(|t| t.starts_with("--") && t.len() > 2)
+        .map(|t| {
+            t.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
+        .collect()
+}
+
+/// The subcommands listed under "Commands:" (the first word of each entry line).
+fn subcommands(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn every_subcommand_explains_its_flags() {
+    let top = subcommands(&run_ok(bin().arg("--help")));
+    for sub in [
+        "train",
+        "resume",
+        "sample",
+        "export",
+        "data",
+        "bench",
+        "export-inception",
+        "stats",
+        "fid",
+        "sweep",
+        "report",
+        "bench-inception",
+    ] {
+        assert!(
+            top.contains(sub),
+            "top-level help lacks the subcommand {sub}: {top:?}"
+        );
+    }
+    let expect = |sub: &str, want: &[&str]| {
+        let have = flags(&run_ok(bin().args([sub, "--help"])));
+        for f in want {
+            assert!(have.contains(*f), "{sub} --help lacks {f}: {have:?}");
+        }
+    };
+    expect(
+        "train",
+        &[
+            "--dataset",
+            "--preset",
+            "--pa",
+            "--pa-feat-layer",
+            "--start-level",
+            "--max-level",
+            "--iters",
+            "--seed",
+            "--device",
+            "--out",
+            "--pa-schedule",
+            "--fade-iters",
+            "--data-dir",
+            "--eval-every",
+            "--eval-samples",
+            "--eval-fid-reference",
+            "--resize-mode",
+            "--checkpoint-every",
+            "--checkpoint-minutes",
+            "--loss",
+            "--gp",
+        ],
+    );
+    expect("resume", &["--iters", "--data-dir", "--device"]);
+    expect(
+        "fid",
+        &[
+            "--reference",
+            "--n",
+            "--kid",
+            "--backend",
+            "--resize-mode",
+            "--json",
+        ],
+    );
+    expect("stats", &["--dataset", "--split", "--out", "--no-features"]);
+    expect("sample", &["--z", "--format", "--n", "--seed", "--out"]);
+    expect("sweep", &["--dry-run", "--jobs", "--seeds", "--set"]);
+    // The choices are listed with what they mean.
+    let train = run_ok(bin().args(["train", "--help"]));
+    for word in ["off", "input", "feat", "hinge", "wgan-gp", "zero-centred"] {
+        assert!(train.contains(word), "train --help does not list `{word}`");
+    }
+}
+
+#[test]
+fn bad_flags_and_values_exit_2_with_a_message_and_failures_exit_1() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("r");
+    let train = |extra: &[&str]| {
+        let mut c = bin();
+        c.args(["train", "--dataset", "fashion-mnist", "--out"])
+            .arg(&out)
+            .args(extra);
+        c
+    };
+    // clap's own checks: unknown flag, unknown choice, not a number.
+    let e = run_exit(&mut train(&["--no-such-flag"]), 2);
+    assert!(e.contains("--no-such-flag"), "{e}");
+    let e = run_exit(&mut train(&["--pa", "sideways"]), 2);
+    assert!(e.contains("sideways") && e.contains("input"), "{e}");
+    let e = run_exit(&mut train(&["--batch", "many"]), 2);
+    assert!(e.contains("many"), "{e}");
+    // Values the configuration refuses, before any data is read.
+    let e = run_exit(&mut train(&["--batch", "0"]), 2);
+    assert!(e.contains("--batch"), "{e}");
+    let e = run_exit(&mut train(&["--loss", "hinge", "--label-smoothing", "0.1"]), 2);
+    assert!(e.contains("--label-smoothing"), "{e}");
+    let e = run_exit(&mut train(&["--start-level", "9", "--max-level", "4"]), 2);
+    assert!(e.contains("--start-level"), "{e}");
+    let e = run_exit(
+        bin()
+            .args(["train", "--dataset", "imagenet", "--out"])
+            .arg(tmp.path().join("i")),
+        2,
+    );
+    assert!(e.contains("imagenet") && e.contains("fashion-mnist"), "{e}");
+    let e = run_exit(
+        bin().args(["sample", "x", "--format", "npy", "--out", "o.npy"]),
+        2,
+    );
+    assert!(e.contains("--z"), "{e}");
+    assert!(!out.exists(), "a refused run must not leave a folder");
+
+    // Failures of the work itself exit 1 and say what to do.
+    let e = run_exit(
+        bin()
+            .args(["train", "--dataset", "cifar10", "--data-dir"])
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(tmp.path().join("c")),
+        1,
+    );
+    assert!(e.contains("cifar") && e.contains("fetch"), "{e}");
+    let e = run_exit(bin().args(["resume"]).arg(tmp.path().join("nothing")), 1);
+    assert!(e.contains("config.json"), "{e}");
+    // A missing reference names the file and says why once (the cause is not repeated).
+    let missing = tmp.path().join("no-such-reference.npz");
+    let e = run_exit(bin().args(["fid", "nothing", "--reference"]).arg(&missing), 1);
+    assert!(e.contains("no-such-reference.npz"), "{e}");
+    assert_eq!(e.matches("os error 2").count(), 1, "{e}");
+}
+
+#[test]
+fn train_resume_sample_export_on_fashion_mnist() {
+    require_fashion_mnist();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = tmp.path().join("run");
+    let common = ["--device", "cpu", "--quiet"];
+    run_ok(
+        bin()
+            .args([
+                "train",
+                "--dataset",
+                "fashion-mnist",
+                "--preset",
+                "demo",
+                "--pa",
+                "input",
+                "--limit",
+                "256",
+            ])
+            .args([
+                "--batch",
+                "8",
+                "--iters",
+                "4",
+                "--log-every",
+                "1",
+                "--checkpoint-every",
+                "2",
+            ])
+            .args(["--pa-schedule", "every:2", "--data-dir"])
+            .arg(repo().join("data"))
+            .arg("--out")
+            .arg(&run)
+            .args(common),
+    );
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "samples/latest.png",
+        "checkpoints/latest.json",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    let resumed = run_ok(
+        bin()
+            .env("RUST_LOG", "info")
+            .arg("resume")
+            .arg(&run)
+            .args(["--iters", "6"])
+            .args(common),
+    );
+    // The resume trains on the same --limit subset as the run it continues.
+    assert!(resumed.contains("images=256"), "{resumed}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
+    // Each line reports the level its iterations trained at; every:2 raises it after 2, 4 and 6.
+    assert_eq!(metrics.lines().count(), 6);
+    assert!(
+        metrics
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"iter\":6") && l.contains("\"pa_level\":2"))
+    );
+
+    let grid = tmp.path().join("grid.png");
+    run_ok(
+        bin()
+            .arg("sample")
+            .arg(&run)
+            .args(["--n", "16", "--seed", "3", "--out"])
+            .arg(&grid)
+            .args(common),
+    );
+    let img = image::open(&grid).expect("grid is a PNG");
+    assert_eq!((img.width(), img.height()), (4 * 30 + 2, 4 * 30 + 2));
+
+    let z: Vec<f32> = pagan_shared::latent::uniform(5, 3, 128);
+    let zp = tmp.path().join("z.npy");
+    pagan_shared::npy::write(&zp, &z, &[3, 128]).expect("z.npy");
+    let sample_npy = |out: &Path| {
+        run_ok(
+            bin()
+                .arg("sample")
+                .arg(&run)
+                .args(["--format", "npy", "--z"])
+                .arg(&zp)
+                .arg("--out")
+                .arg(out)
+                .args(common),
+        );
+        pagan_shared::npy::read(out).expect("x.npy")
+    };
+    let (x, shape) = sample_npy(&tmp.path().join("x.npy"));
+    assert_eq!(shape, vec![3, 1, 28, 28]);
+    assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
+    // Same latents again: identical output (eval mode, no randomness).
+    assert_eq!(sample_npy(&tmp.path().join("x2.npy")).0, x);
+
+    let model = tmp.path().join("models/fm-tiny");
+    let text = run_ok(
+        bin()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&model)
+            .args(common),
+    );
+    assert!(text.contains("max |diff|"), "{text}");
+    for f in ["generator.onnx", "manifest.json", "samples.png"] {
+        assert!(model.join(f).exists(), "export lacks {f}");
+    }
+}

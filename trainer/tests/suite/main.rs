@@ -1,0 +1,13 @@
+//! The trainer's integration tests, one binary (libtorch links once): the CLI, dataset
+//! formats, PA and the training loop, run folders under kills, FID tooling, the Inception
+//! and its export, generator export, sweeps and reports.
+
+mod cli;
+mod common;
+mod data_formats;
+mod export_onnx;
+mod fid;
+mod inception;
+mod run_folders;
+mod sweep_report;
+mod training;
