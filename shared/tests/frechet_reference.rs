@@ -4,7 +4,9 @@ mod common;
 
 use common::{correlated_rows, python_fid, write_f64};
 use pagan_shared::rng::SplitMix64;
-use pagan_shared::{FeatureStats, Gaussian, StatsError, frechet_distance, frechet_terms};
+use pagan_shared::{
+    FeatureStats, Gaussian, StatsError, frechet_distance, frechet_terms, frechet_terms_from_features,
+};
 
 fn gaussian_of(rows: &[f32], d: usize) -> Gaussian {
     let mut s = FeatureStats::new(d).expect("dim");
@@ -123,14 +125,42 @@ fn fid_equals_closed_form_when_covariances_commute() {
 }
 
 #[test]
-fn rank_deficient_covariances_give_finite_values() {
+fn rank_deficient_covariances_match_the_closed_form_and_the_gram_form() {
+    // Singular covariances with shared eigenvectors: each has zeros where the other does
+    // not, so the eigen path (Cholesky fails) is exercised; FID = |Δμ|² + Σ (√a - √b)².
     let d = 64;
-    let a = gaussian_of(&correlated_rows(21, 30, d, 0.0, 1.0), d);
-    let b = gaussian_of(&correlated_rows(22, 30, d, 0.5, 1.0), d);
-    assert!(a.rank_deficient() && b.rank_deficient());
-    let f = frechet_distance(&a, &b).expect("fid");
-    assert!(f.is_finite() && f > 0.0, "fid = {f}");
-    let zero = unclamped(&frechet_terms(&a, &a).expect("fid"));
+    let a: Vec<f64> = (0..d)
+        .map(|i| if i % 2 == 0 { 1.0 + i as f64 / 10.0 } else { 0.0 })
+        .collect();
+    let b: Vec<f64> = (0..d)
+        .map(|i| if i % 3 == 0 { 0.0 } else { 0.5 + i as f64 / 20.0 })
+        .collect();
+    let g1 = Gaussian::new(vec![0.0; d], spd_with_spectrum(7, &a), Some(30)).expect("g1");
+    let g2 = Gaussian::new(vec![0.1; d], spd_with_spectrum(7, &b), Some(30)).expect("g2");
+    assert!(g1.rank_deficient() && g2.rank_deficient());
+    let expected = d as f64 * 0.01
+        + a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2))
+            .sum::<f64>();
+    let f = frechet_distance(&g1, &g2).expect("fid");
+    let rel = (f - expected).abs() / expected;
+    eprintln!("rank-deficient closed form d={d}: ours {f} expected {expected} rel {rel:e}");
+    assert!(rel < 1e-6, "rank-deficient FID {f} vs closed form {expected}");
+
+    // Sample covariances of 30 rows in 64-d: the general path and the Gram form (an n x n
+    // computation, a different factorisation) agree, and FID(X, X) is 0.
+    let rows = correlated_rows(21, 30, d, 0.0, 1.0);
+    let x = gaussian_of(&rows, d);
+    let y = gaussian_of(&correlated_rows(22, 30, d, 0.5, 1.0), d);
+    assert!(x.rank_deficient() && y.rank_deficient());
+    let general = frechet_distance(&x, &y).expect("general");
+    let gram = frechet_terms_from_features(&rows, d, &y).expect("gram").distance;
+    assert!(
+        (general - gram).abs() < 1e-8 * general,
+        "general {general} vs Gram {gram}"
+    );
+    let zero = unclamped(&frechet_terms(&x, &x).expect("fid"));
     assert!(zero.abs() < 1e-6, "FID(X, X) = {zero}");
 }
 

@@ -273,13 +273,13 @@ fn service_end_to_end() {
 /// numpy TF1 resize, the TorchScript module, scipy) gives, and the same as `pagan-train fid`.
 fn folder_scores_match_an_independent_pipeline(port: u16, t: &Path, models: &Path) {
     let (a, b) = (t.join("folder-a"), t.join("folder-b"));
+    // One statement per line: Rust's line continuation would eat Python's indentation.
     let write = "import gzip, os, sys, numpy as np\n\
         from PIL import Image\n\
-        raw = gzip.open(sys.argv[1]).read()\n\
-        x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)\n\
-        for out, lo, hi in ((sys.argv[2], 0, 16), (sys.argv[3], 200, 212)):\n\
-            os.makedirs(out, exist_ok=True)\n\
-            [Image.fromarray(x[i]).save(f'{out}/{i:05}.png') for i in range(lo, hi)]\n";
+        x = np.frombuffer(gzip.open(sys.argv[1]).read(), np.uint8, offset=16).reshape(-1, 28, 28)\n\
+        save = lambda out, lo, hi: [os.makedirs(out, exist_ok=True)] + [Image.fromarray(x[i]).save(f'{out}/{i:05}.png') for i in range(lo, hi)]\n\
+        save(sys.argv[2], 0, 16)\n\
+        save(sys.argv[3], 200, 212)\n";
     let idx = repo().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
     let st = python()
         .args(["-c", write])

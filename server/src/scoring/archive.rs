@@ -40,6 +40,10 @@ fn corrupt_archive(part: &Part, e: impl std::fmt::Display) -> ScoreError {
     }
 }
 
+fn open_zip(part: &Part) -> Result<zip::ZipArchive<BufReader<File>>, ScoreError> {
+    zip::ZipArchive::new(BufReader::new(File::open(&part.path)?)).map_err(|e| corrupt_archive(part, e))
+}
+
 /// Sniffs `part`: magic bytes first; a zip is an `.npz` when its name or type says so or
 /// every member is a `.npy` array.
 pub fn sniff(part: &Part) -> Result<Kind, ScoreError> {
@@ -57,8 +61,7 @@ pub fn sniff(part: &Part) -> Result<Kind, ScoreError> {
         if named_npz {
             return Ok(Kind::Npz);
         }
-        let zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?))
-            .map_err(|e| corrupt_archive(part, e))?;
+        let zip = open_zip(part)?;
         let all_npy = !zip.is_empty() && zip.file_names().all(|n| n.is_ok_and(|n| n.ends_with(".npy")));
         return Ok(if all_npy { Kind::Npz } else { Kind::Zip });
     }
@@ -161,8 +164,7 @@ fn zip_entries(
     sink: &mut Sink<'_>,
 ) -> Result<(), ScoreError> {
     let label = part.label();
-    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?))
-        .map_err(|e| corrupt_archive(part, e))?;
+    let mut zip = open_zip(part)?;
     if zip.len() > limits.max_archive_entries {
         return Err(ScoreError::TooManyEntries {
             label,
@@ -273,8 +275,7 @@ fn npz_images(
     sink: &mut Sink<'_>,
 ) -> Result<(), ScoreError> {
     let label = part.label();
-    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(&part.path)?))
-        .map_err(|e| corrupt_archive(part, e))?;
+    let mut zip = open_zip(part)?;
     let idx = npy_images::images_member(&mut zip, &label)?;
     let mut entry = zip.by_index(idx).map_err(|e| corrupt_archive(part, e))?;
     let header = npy_images::read_header(&mut entry, &label, limits)?;

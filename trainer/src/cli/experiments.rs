@@ -34,13 +34,15 @@ pub struct SweepArgs {
 /// `pagan-train sweep`.
 pub fn sweep(a: SweepArgs) -> Result<()> {
     let over = Overrides::parse(&a.seeds, &a.set).map_err(super::usage)?;
+    // A sweep file that cannot run is bad input, like a bad flag: exit 2.
     let plan = sweep::plan(
         &a.config,
         a.out.as_deref(),
         &over,
         &train_flags(),
         &check_train_args,
-    )?;
+    )
+    .map_err(|e| super::usage(pagan_shared::error::chain_message(e.chain())))?;
     let out = a.out.unwrap_or_else(|| Path::new("runs/sweeps").join(&plan.name));
     let exe = std::env::current_exe().context("locating the pagan-train executable")?;
     sweep::run(
