@@ -1,5 +1,5 @@
 //! The hand-written OpenAPI 3 document served at `/openapi.json`. A test holds its paths
-//! to exactly the routes registered in `routes::register`.
+//! to exactly the routes registered in `http::register`.
 
 use serde_json::{Value, json};
 

@@ -9,5 +9,6 @@ mod export_onnx;
 mod fid;
 mod inception;
 mod run_folders;
+mod step_golden;
 mod sweep_report;
 mod training;
