@@ -88,23 +88,54 @@ pub trait Ops {
     fn concat(&mut self, xs: &[Self::V]) -> Result<Self::V, Self::E>;
 }
 
-/// The tch backend: computes on tensors; batch norm in training or inference mode.
-#[derive(Debug, Clone, Copy, Default)]
+/// The tch backend: computes on tensors; batch norm in training or inference mode. With
+/// `models > 1` it computes that many independent networks side by side in one kernel per
+/// layer (stacked training): model k owns the k-th block of every channel and feature axis,
+/// convolutions are grouped by model and linear layers are batched matrix products.
+#[derive(Debug, Clone, Copy)]
 pub struct TchOps {
     /// Batch norm uses (and updates) batch statistics.
     pub train: bool,
+    /// Networks stacked side by side (1: a plain network).
+    pub models: i64,
 }
 
 impl TchOps {
-    /// Inference mode (running statistics).
+    /// Inference mode (running statistics), one network.
     pub fn eval() -> Self {
-        Self { train: false }
+        Self {
+            train: false,
+            models: 1,
+        }
     }
 
-    /// Training mode (batch statistics, running statistics updated).
+    /// Training mode (batch statistics, running statistics updated), one network.
     pub fn train() -> Self {
-        Self { train: true }
+        Self {
+            train: true,
+            models: 1,
+        }
     }
+}
+
+/// Model `k`'s block of axis `dim` (`models` equal blocks).
+pub fn block(t: &Tensor, dim: i64, k: i64, models: i64) -> Tensor {
+    let size = t.size()[dim as usize] / models;
+    t.narrow(dim, k * size, size)
+}
+
+/// `x W^T + b` for `k` stacked linear layers: `x` [N, k*in], `w` [k*out, in], `b` [k*out]
+/// -> [N, k*out], model by model (one batched matrix product).
+pub fn stacked_linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, k: i64) -> Tensor {
+    let n = x.size()[0];
+    let (out, inp) = (w.size()[0] / k, w.size()[1]);
+    let xk = x.view([n, k, inp]).transpose(0, 1);
+    let wk = w.view([k, out, inp]).transpose(1, 2);
+    let y = match b {
+        Some(b) => b.view([k, 1, out]).baddbmm(&xk, &wk, 1.0, 1.0),
+        None => xk.bmm(&wk),
+    };
+    y.transpose(0, 1).reshape([n, k * out])
 }
 
 impl Ops for TchOps {
@@ -112,7 +143,11 @@ impl Ops for TchOps {
     type E = std::convert::Infallible;
 
     fn linear(&mut self, _: &str, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor, Self::E> {
-        Ok(x.linear(w, b))
+        Ok(if self.models == 1 {
+            x.linear(w, b)
+        } else {
+            stacked_linear(x, w, b, self.models)
+        })
     }
 
     fn conv(
@@ -123,7 +158,7 @@ impl Ops for TchOps {
         b: Option<&Tensor>,
         g: ConvGeometry,
     ) -> Result<Tensor, Self::E> {
-        Ok(x.conv2d(w, b, [g.stride, g.stride], g.padding, [1, 1], 1))
+        Ok(x.conv2d(w, b, [g.stride, g.stride], g.padding, [1, 1], self.models))
     }
 
     fn conv_transpose(
@@ -134,7 +169,15 @@ impl Ops for TchOps {
         b: Option<&Tensor>,
         g: ConvGeometry,
     ) -> Result<Tensor, Self::E> {
-        Ok(x.conv_transpose2d(w, b, [g.stride, g.stride], g.padding, g.output_padding, 1, [1, 1]))
+        Ok(x.conv_transpose2d(
+            w,
+            b,
+            [g.stride, g.stride],
+            g.padding,
+            g.output_padding,
+            self.models,
+            [1, 1],
+        ))
     }
 
     fn batch_norm(&mut self, _: &str, x: &Tensor, p: BatchNormParams<'_>) -> Result<Tensor, Self::E> {
@@ -175,6 +218,30 @@ impl Ops for TchOps {
 
     fn concat(&mut self, xs: &[Tensor]) -> Result<Tensor, Self::E> {
         Ok(Tensor::cat(xs, 1))
+    }
+}
+
+/// How a stack of networks runs its layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StackKernels {
+    /// One kernel per layer for all models: grouped convolutions, batched matrix products,
+    /// batched spectral norm (the point of stacking on a GPU: the step is launch-bound).
+    Grouped,
+    /// The models' layers one after another on their own blocks: the same kernels a single
+    /// run uses, so a stacked run is bit for bit its single run (on a CPU, where the step
+    /// is compute-bound and grouping gains nothing, this is the default).
+    #[default]
+    PerModel,
+}
+
+impl StackKernels {
+    /// The default for a device: grouped on CUDA, per model on the CPU.
+    pub fn for_device(device: tch::Device) -> Self {
+        if device.is_cuda() {
+            Self::Grouped
+        } else {
+            Self::PerModel
+        }
     }
 }
 

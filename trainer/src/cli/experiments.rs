@@ -19,6 +19,11 @@ pub struct SweepArgs {
     /// Runs trained at once (several small runs share a GPU well; on a CPU keep 1).
     #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
+    /// Train runs that can share one set of kernels as one stack (same widths, loss, batch,
+    /// ...; they may differ in seed, --pa, start level, fade-in and level-up rule). On a GPU
+    /// a stack of K runs takes little more time than one.
+    #[arg(long)]
+    stack: bool,
     /// Print the plan and its commands without running anything (every run is still checked).
     #[arg(long)]
     dry_run: bool,
@@ -52,6 +57,7 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
             jobs: a.jobs,
             dry_run: a.dry_run,
             exe,
+            stack: a.stack,
         },
     )
 }

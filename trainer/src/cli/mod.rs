@@ -38,8 +38,11 @@ struct Cli {
 enum Cmd {
     /// Start a new training run.
     Train(Box<train::TrainArgs>),
-    /// Continue a run from its newest checkpoint (or from iteration 0 if it stopped before one), exactly.
+    /// Continue runs from their newest checkpoint (or from iteration 0 if they stopped before one), exactly.
     Resume(train::ResumeArgs),
+    /// Train runs of a sweep plan as one stack (what `sweep --stack` runs for each stack).
+    #[command(hide = true)]
+    TrainStack(train::TrainStackArgs),
     /// Generate images from a run's newest checkpoint.
     Sample(run::SampleArgs),
     /// Export a run's generator to ONNX (verified against tch in ONNX Runtime) with a manifest.
@@ -147,6 +150,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Train(a) => train::train(*a),
         Cmd::Resume(a) => train::resume(a),
+        Cmd::TrainStack(a) => train::train_stack(a),
         Cmd::Sample(a) => run::sample(a),
         Cmd::Export(a) => run::export(a),
         Cmd::Data { cmd } => data::run(cmd),

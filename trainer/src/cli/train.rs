@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use pagan_trainer::config::{
-    GpKind, LossKind, PaMode, Preset, ScheduleSpec, TrainConfig, TrainOverrides, defaults,
+    GpKind, LossKind, PaMode, Preset, ScheduleSpec, TrainConfig, TrainOverrides, check_stackable, defaults,
 };
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::device;
+use pagan_trainer::experiments::sweep::Plan;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
@@ -64,7 +65,11 @@ pub struct TrainArgs {
     /// Seed for initialisation, data order, z and bits.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Run folder to create.
+    /// Several seeds trained as one stack (one set of kernels; on a GPU much faster than one
+    /// run after another): runs OUT-s<seed>, each an ordinary run folder.
+    #[arg(long, value_delimiter = ',', conflicts_with = "seed")]
+    seeds: Vec<u64>,
+    /// Run folder to create (with --seeds: the prefix of the run folders).
     #[arg(long)]
     out: PathBuf,
     /// Data folder (default: $PAGAN_DATA, else ./data).
@@ -162,12 +167,48 @@ impl TrainArgs {
     /// The dataset, data folder and configuration these flags ask for, checked before any
     /// data is loaded (the image shape of a folder dataset is a placeholder until then).
     fn config(&self) -> Result<(DatasetSpec, PathBuf, TrainConfig)> {
+        self.config_with(&self.overrides())
+    }
+
+    fn config_with(&self, o: &TrainOverrides) -> Result<(DatasetSpec, PathBuf, TrainConfig)> {
         let spec: DatasetSpec = self.dataset.parse()?;
         let data_dir = data::resolve_data_dir(self.data_dir.as_deref());
         let image = spec.image_shape().unwrap_or([3, 64, 64]).map(|v| v as i64);
-        let cfg = TrainConfig::resolve(&spec.to_string(), image, &data_dir, &self.overrides());
+        let cfg = TrainConfig::resolve(&spec.to_string(), image, &data_dir, o);
         cfg.validate()?;
         Ok((spec, data_dir, cfg))
+    }
+
+    /// The runs these flags start: one, or one per `--seeds` entry in `OUT-s<seed>`.
+    fn runs(&self) -> Result<Vec<(TrainOverrides, PathBuf)>> {
+        if self.seeds.is_empty() {
+            return Ok(vec![(self.overrides(), self.out.clone())]);
+        }
+        if self.seeds.iter().collect::<BTreeSet<_>>().len() != self.seeds.len() {
+            return Err(usage(format!("--seeds {:?} repeats a seed", self.seeds)));
+        }
+        let name = self
+            .out
+            .file_name()
+            .ok_or_else(|| {
+                usage(format!(
+                    "--out {}: needs a folder name to add -s<seed> to",
+                    self.out.display()
+                ))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        Ok(self
+            .seeds
+            .iter()
+            .map(|&seed| {
+                let o = TrainOverrides {
+                    seed: Some(seed),
+                    ..self.overrides()
+                };
+                (o, self.out.with_file_name(format!("{name}-s{seed}")))
+            })
+            .collect())
     }
 }
 
@@ -179,17 +220,21 @@ pub fn train_flags() -> BTreeSet<String> {
         .collect()
 }
 
-/// Parses `pagan-train train` arguments as the command would and returns the
-/// configuration they resolve to (for sweeps, which check every run before starting any).
-pub fn check_train_args(args: &[String]) -> Result<TrainConfig> {
+/// Parses `pagan-train train` arguments as the command would.
+fn parse_train_args(args: &[String]) -> Result<TrainArgs> {
     let cmd = TrainArgs::augment_args(clap::Command::new("train"));
     let full = std::iter::once("train".to_string()).chain(args.iter().cloned());
     let m = cmd.try_get_matches_from(full).map_err(|e| {
         let msg = e.render().to_string();
         usage(msg.trim_start_matches("error: ").trim_end())
     })?;
-    let a = TrainArgs::from_arg_matches(&m).map_err(usage)?;
-    Ok(a.config()?.2)
+    TrainArgs::from_arg_matches(&m).map_err(usage)
+}
+
+/// Parses `pagan-train train` arguments as the command would and returns the
+/// configuration they resolve to (for sweeps, which check every run before starting any).
+pub fn check_train_args(args: &[String]) -> Result<TrainConfig> {
+    Ok(parse_train_args(args)?.config()?.2)
 }
 
 fn load_data(
@@ -205,22 +250,83 @@ fn load_data(
 
 /// `pagan-train train`.
 pub fn train(a: TrainArgs) -> Result<()> {
-    let (spec, data_dir, _) = a.config()?;
-    let dev = a.common.setup()?;
-    let set = load_data(&spec, &data_dir, a.limit, dev)?;
+    let runs = a.runs()?.into_iter().map(|(o, out)| (&a, o, out)).collect();
+    start(runs, a.common.quiet)
+}
+
+/// Starts fresh runs (flags, their overrides, run folder) as one stack; every run is
+/// checked, and the set checked stackable, before any data is loaded.
+fn start(runs: Vec<(&TrainArgs, TrainOverrides, PathBuf)>, quiet: bool) -> Result<()> {
+    let mut checked = Vec::new();
+    for (a, o, _) in &runs {
+        checked.push(a.config_with(o)?);
+    }
+    let cfgs: Vec<TrainConfig> = checked.iter().map(|c| c.2.clone()).collect();
+    check_stackable(&cfgs)?;
+    let ((spec, data_dir, _), (first, ..)) = (&checked[0], &runs[0]);
+    let dev = first.common.setup()?;
+    let set = load_data(spec, data_dir, first.limit, dev)?;
     let image = [set.channels as i64, set.height as i64, set.width as i64];
-    let cfg = TrainConfig::resolve(&spec.to_string(), image, &data_dir, &a.overrides());
-    let mut t = Trainer::create(cfg, &a.out, dev, &set)?;
+    let cfgs: Vec<TrainConfig> = runs
+        .iter()
+        .map(|(_, o, _)| TrainConfig::resolve(&spec.to_string(), image, data_dir, o))
+        .collect();
+    let dirs: Vec<&Path> = runs.iter().map(|(.., d)| d.as_path()).collect();
+    if dirs.len() > 1 {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        tracing::info!(runs = names.len(), "training {} as one stack", names.join(", "));
+    }
+    let mut t = Trainer::create_stack(cfgs, &dirs, dev, &set)?;
     t.run(RunOptions {
-        quiet: a.common.quiet,
+        quiet: quiet || runs.iter().any(|(a, ..)| a.common.quiet),
     })
 }
 
 #[derive(Args)]
+pub struct TrainStackArgs {
+    /// The sweep's plan (OUT/sweep.json) that names the runs and their flags.
+    #[arg(long)]
+    plan: PathBuf,
+    /// A run of the plan to train in the stack (by name, e.g. pa-input-s0; repeat for each).
+    #[arg(long = "run", required = true)]
+    runs: Vec<String>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `pagan-train train-stack` (what `sweep --stack` runs): fresh runs of a sweep plan, each
+/// with its own flags, trained as one stack.
+pub fn train_stack(a: TrainStackArgs) -> Result<()> {
+    let plan: Plan = serde_json::from_slice(
+        &std::fs::read(&a.plan).with_context(|| format!("reading {}", a.plan.display()))?,
+    )
+    .with_context(|| format!("parsing {}", a.plan.display()))?;
+    let mut parsed = Vec::new();
+    for name in &a.runs {
+        let r = plan
+            .runs
+            .iter()
+            .find(|r| r.name == *name)
+            .ok_or_else(|| usage(format!("{} has no run named {name}", a.plan.display())))?;
+        let mut args = r.args.clone();
+        args.extend(["--out".into(), r.dir.display().to_string()]);
+        parsed.push((parse_train_args(&args)?, r.dir.clone()));
+    }
+    let runs = parsed
+        .iter()
+        .map(|(t, d)| (t, t.overrides(), d.clone()))
+        .collect();
+    start(runs, a.quiet)
+}
+
+#[derive(Args)]
 pub struct ResumeArgs {
-    /// Run folder (holds config.json and checkpoints/).
-    run: PathBuf,
-    /// New total iteration count (default: the run's own).
+    /// Run folder(s) (each holds config.json and checkpoints/); several continue as one
+    /// stack, as `train --seeds` and `sweep --stack` started them.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// New total iteration count (default: the runs' own).
     #[arg(long)]
     iters: Option<u64>,
     /// Data folder (default: the one the run was started with).
@@ -232,24 +338,34 @@ pub struct ResumeArgs {
 
 /// `pagan-train resume`.
 pub fn resume(a: ResumeArgs) -> Result<()> {
-    let dir = RunDir::at(&a.run);
-    let mut cfg = dir.config()?;
-    if let Some(total) = a.iters {
-        cfg.iters = total;
-        cfg.validate()?;
+    let mut cfgs = Vec::new();
+    for run in &a.runs {
+        let mut cfg = RunDir::at(run).config()?;
+        if let Some(total) = a.iters {
+            cfg.iters = total;
+            cfg.validate()?;
+        }
+        cfgs.push(cfg);
     }
+    check_stackable(&cfgs)?;
     let dev = a.common.setup()?;
+    let cfg = &cfgs[0];
     let spec: DatasetSpec = cfg
         .dataset
         .parse()
-        .with_context(|| format!("{} names an unknown dataset", a.run.display()))?;
-    let data_dir = a.data_dir.unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
+        .with_context(|| format!("{} names an unknown dataset", a.runs[0].display()))?;
+    let data_dir = a.data_dir.clone().unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
     let set = load_data(&spec, &data_dir, cfg.limit, dev)?;
     if a.iters.is_some() {
-        dir.write_config(&cfg)?;
+        for (run, cfg) in a.runs.iter().zip(&cfgs) {
+            RunDir::at(run).write_config(cfg)?;
+        }
     }
-    let mut t = Trainer::open(&a.run, dev, &set)?;
-    tracing::info!(run = %a.run.display(), from = t.iter, to = t.cfg.iters, "resuming");
+    let dirs: Vec<&Path> = a.runs.iter().map(PathBuf::as_path).collect();
+    let mut t = Trainer::open_stack(&dirs, dev, &set)?;
+    for run in &a.runs {
+        tracing::info!(run = %run.display(), from = t.iter, to = t.cfg().iters, "resuming");
+    }
     t.run(RunOptions {
         quiet: a.common.quiet,
     })

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use choices::{Choice, GpKind, LossKind, PaMode, Preset, ScheduleSpec};
 pub use resolve::TrainOverrides;
-pub use validate::ConfigError;
+pub use validate::{ConfigError, check_stackable};
 
 /// Defaults that do not depend on the preset (the CLI shows them in `--help`).
 pub mod defaults {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{LossKind, ScheduleSpec, TrainConfig};
+use super::{LossKind, PaMode, ScheduleSpec, TrainConfig};
 
 /// A setting that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -111,4 +111,68 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// Checks that `cfgs` can train as one stack: every setting shared but the seed, the PA
+/// mode, start level, fade-in and level-up rule; no setting a stack cannot honour.
+pub fn check_stackable(cfgs: &[TrainConfig]) -> Result<(), ConfigError> {
+    let Some(first) = cfgs.first() else {
+        return Err(ConfigError("no runs to train".into()));
+    };
+    if cfgs.len() == 1 {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        Err(ConfigError(format!(
+            "these runs cannot be stacked: {why} (a stack shares every setting but --seed, --pa, \
+             --start-level, --fade-iters and --pa-schedule)"
+        )))
+    };
+    for c in cfgs {
+        if c.reg.dropout > 0.0 {
+            return refuse(
+                "--d-dropout draws its masks inside D's forward, which a stack cannot split per run".into(),
+            );
+        }
+        if c.reset_g_adam_on_level_up {
+            return refuse(
+                "--reset-g-adam resets one run's Adam counter, and a stack's runs share theirs".into(),
+            );
+        }
+    }
+    let feat_layers: Vec<usize> = cfgs
+        .iter()
+        .filter(|c| c.pa == PaMode::Feat)
+        .map(|c| c.pa_feat_layer)
+        .collect();
+    if feat_layers.windows(2).any(|w| w[0] != w[1]) {
+        return refuse(format!("feature PA at different layers {feat_layers:?}"));
+    }
+    let shared = |c: &TrainConfig| {
+        let mut c = c.clone();
+        c.seed = 0;
+        c.pa = PaMode::Off;
+        c.pa_feat_layer = 0;
+        c.start_level = 0;
+        c.fade_iters = 0;
+        c.schedule = ScheduleSpec::Never;
+        c
+    };
+    let base = shared(first);
+    for c in &cfgs[1..] {
+        let other = shared(c);
+        if other != base {
+            let a = serde_json::to_value(&base).unwrap_or_default();
+            let b = serde_json::to_value(&other).unwrap_or_default();
+            let keys: Vec<String> = a
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| b.get(k.as_str()) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            return refuse(format!("they differ in {} (config.json keys)", keys.join(", ")));
+        }
+    }
+    Ok(())
 }

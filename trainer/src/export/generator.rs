@@ -53,6 +53,14 @@ pub struct ExportReport {
 /// The generator as a serialised ONNX model: input `z` [N, latent] f32, output `images`
 /// [N, C, H, W] f32 in [-1, 1]. BatchNorm uses the running statistics (eval mode).
 pub fn generator_onnx(g: &Generator) -> Result<Vec<u8>, ExportError> {
+    if g.models != 1 {
+        // Stacked generators are cut into their runs' own before export (run folders hold those).
+        return Err(ExportError::Shape {
+            what: "generator to export (one model, not a stack)".into(),
+            expected: vec![1],
+            got: vec![g.models],
+        });
+    }
     let latent = g.arch.latent;
     let [c, h, w] = g.arch.image;
     let mut b = GraphBuilder::new("pagan_generator");
@@ -91,6 +99,8 @@ fn generator_on_cpu(g: &Generator) -> Generator {
         bns: g.bns.iter().map(bn).collect(),
         out: dc(&g.out),
         start: g.start,
+        models: g.models,
+        kernels: g.kernels,
     }
 }
 

@@ -45,11 +45,12 @@ impl EvalResult {
         }
     }
 
-    /// The one-line summary in the log.
-    pub fn log(&self, iter: u64, level: i64) {
+    /// The one-line summary in the log (`run`: the run folder, empty for a lone run).
+    pub fn log(&self, iter: u64, level: i64, run: &str) {
         tracing::info!(
             iter,
             level,
+            run,
             kid = format!("{:.5} ± {:.5}", self.kid, self.kid_std),
             fid = self.fid.map(|f| format!("{f:.3}")).unwrap_or_else(|| "-".into()),
             seconds = format!("{:.1}", self.seconds),

@@ -4,11 +4,12 @@
 //! level-up is a mask change (no rebuild, no optimiser reset). D is never exported, so it
 //! is written in tch directly.
 
-use tch::{Kind, Tensor, nn};
+use tch::{Tensor, nn};
 
 use super::layers::{normal_init, same_padding};
-use super::spectral_norm::SpectralWeight;
+use super::spectral_norm::{SpectralWeight, normalized_one};
 use crate::config::Arch;
+use crate::ops::{StackKernels, block, stacked_linear};
 
 /// Leaky ReLU slope in D.
 pub const LEAK: f64 = 0.1;
@@ -24,8 +25,21 @@ pub struct ConvGeom {
     pub pad: (i64, i64),
 }
 
+/// One SAME-padded conv of D (`groups` models side by side).
+fn conv_layer(h: &Tensor, w: &Tensor, b: &Tensor, g: ConvGeom, groups: i64) -> Tensor {
+    let (a, bpad) = g.pad;
+    let (input, pad) = if a == bpad {
+        (h.shallow_clone(), a)
+    } else {
+        (h.constant_pad_nd([a, bpad, a, bpad]), 0)
+    };
+    input.conv2d(w, Some(b), [g.stride, g.stride], [pad, pad], [1, 1], groups)
+}
+
 /// The discriminator: 7 SN convs with leaky ReLU 0.1, flatten, SN linear -> 1 logit.
-/// With PA, conv `pa_layer` takes `max_level` extra input channels for the bits.
+/// With PA, the bit layers take `max_level` extra input channels for the bits. A stacked
+/// discriminator holds `models` of them side by side (grouped convolutions, batched
+/// spectral norm and final layer); each model's bits are live at its own PA layer only.
 #[derive(Debug)]
 pub struct Discriminator {
     /// Conv weights with their spectral-norm state.
@@ -38,47 +52,74 @@ pub struct Discriminator {
     pub fc: SpectralWeight,
     /// Final bias.
     pub fc_bias: Tensor,
-    /// Conv index receiving the bits, if PA is on.
-    pub pa_layer: Option<usize>,
-    /// Bit channels pre-allocated there.
+    /// Discriminators side by side (1: a plain discriminator).
+    pub models: i64,
+    /// Conv indices whose input has bit channels (shared by every model of a stack).
+    pub bit_layers: Vec<usize>,
+    /// Per model: the conv index whose bits it uses (`None`: no PA, bits never live).
+    pub pa_layers: Vec<Option<usize>>,
+    /// Bit channels pre-allocated at each bit layer.
     pub max_level: i64,
-    /// Input channels of the PA layer without bits.
-    pa_in: i64,
-    /// [1, in + max_level, 1, 1] mask: image channels and active bits 1, the rest 0.
-    mask: Option<Tensor>,
+    /// Per model: live bit channels.
+    levels: Vec<i64>,
+    /// Per bit layer: (layer, input channels without bits, level mask of its kernel).
+    masks: Vec<(usize, i64, Tensor)>,
+    /// Input channels of each conv, without bits.
+    in_channels: Vec<i64>,
     /// Leaky-ReLU slope as a PReLU weight (one fused kernel; tch's leaky_relu is fixed at 0.01).
     leak: Tensor,
     /// Dropout (conv index whose input it drops, probability) in training forwards.
     pub dropout: Option<(usize, f64)>,
+    /// How a stack runs its layers (set with [`Self::set_kernels`]).
+    kernels: StackKernels,
 }
 
 impl Discriminator {
     /// Builds D under `p`. `pa_layer` = Some(0) is input-space PA, Some(k) feature-space.
     pub fn new(p: &nn::Path, arch: &Arch, pa_layer: Option<usize>, max_level: i64, level: i64) -> Self {
+        Self::stacked(p, arch, &[pa_layer], max_level, &[level])
+    }
+
+    /// `pa_layers.len()` discriminators side by side under `p`, model k using bits at
+    /// `pa_layers[k]` at level `levels[k]`; bit channels exist at every layer any model uses.
+    pub fn stacked(
+        p: &nn::Path,
+        arch: &Arch,
+        pa_layers: &[Option<usize>],
+        max_level: i64,
+        levels: &[i64],
+    ) -> Self {
+        let models = pa_layers.len() as i64;
+        let pa_layers: Vec<Option<usize>> = pa_layers.iter().map(|l| l.filter(|_| max_level > 0)).collect();
+        let mut bit_layers: Vec<usize> = pa_layers.iter().flatten().copied().collect();
+        bit_layers.sort_unstable();
+        bit_layers.dedup();
         let [c, h, w] = arch.image;
         let ks = [3, 4, 3, 4, 3, 4, 3];
         let (mut hh, mut ww) = (h, w);
         let mut convs = Vec::new();
         let mut biases = Vec::new();
         let mut geoms = Vec::new();
+        let mut bit_in = Vec::new();
+        let mut in_channels = Vec::new();
         let mut in_c = c;
-        let mut pa_in = 0;
         for (i, (&k, &out_c)) in ks.iter().zip(arch.d_widths.iter()).enumerate() {
             let stride = if k == 4 { 2 } else { 1 };
             let lp = p / format!("conv{i}");
-            let extra = if pa_layer == Some(i) { max_level } else { 0 };
+            let extra = if bit_layers.contains(&i) { max_level } else { 0 };
             if extra > 0 {
-                pa_in = in_c;
+                bit_in.push((i, in_c));
             }
-            let weight = lp.var("weight", &[out_c, in_c + extra, k, k], normal_init());
+            in_channels.push(in_c);
+            let weight = lp.var("weight", &[models * out_c, in_c + extra, k, k], normal_init());
             if extra > 0 {
                 // Bit kernels start at zero: a level-up then leaves D's output unchanged.
                 tch::no_grad(|| {
                     let _ = weight.narrow(1, in_c, extra).zero_();
                 });
             }
-            convs.push(SpectralWeight::new(&lp, weight));
-            biases.push(lp.zeros("bias", &[out_c]));
+            convs.push(SpectralWeight::stacked(&lp, weight, models));
+            biases.push(lp.zeros("bias", &[models * out_c]));
             let (ph, pw) = (same_padding(hh, k, stride), same_padding(ww, k, stride));
             debug_assert_eq!(ph, pw);
             geoms.push(ConvGeom { k, stride, pad: ph });
@@ -87,9 +128,9 @@ impl Discriminator {
             in_c = out_c;
         }
         let fp = p / "fc";
-        let fc_w = fp.var("weight", &[1, in_c * hh * ww], normal_init());
-        let fc = SpectralWeight::new(&fp, fc_w);
-        let fc_bias = fp.zeros("bias", &[1]);
+        let fc_w = fp.var("weight", &[models, in_c * hh * ww], normal_init());
+        let fc = SpectralWeight::stacked(&fp, fc_w, models);
+        let fc_bias = fp.zeros("bias", &[models]);
         let leak = Tensor::from_slice(&[LEAK as f32]).to_device(p.device());
         let mut d = Self {
             convs,
@@ -97,75 +138,210 @@ impl Discriminator {
             geoms,
             fc,
             fc_bias,
-            pa_layer: pa_layer.filter(|_| max_level > 0),
+            models,
+            bit_layers,
+            pa_layers,
             max_level,
-            pa_in,
-            mask: None,
+            levels: levels.to_vec(),
+            masks: Vec::new(),
+            in_channels,
             leak,
             dropout: None,
+            kernels: StackKernels::PerModel,
         };
-        d.set_level(level);
+        d.masks = bit_in
+            .iter()
+            .map(|&(i, in_c)| (i, in_c, d.layer_mask(i, in_c)))
+            .collect();
         d
     }
 
-    /// Sets how many bit channels are live (mask update only: no rebuild, no optimiser reset).
+    /// The level mask of bit layer `i` (input channels `in_c` before the bits): image
+    /// channels and each model's live bits 1, everything else 0; shaped to multiply the
+    /// layer's kernel.
+    fn layer_mask(&self, i: usize, in_c: i64) -> Tensor {
+        let total = in_c + self.max_level;
+        let dev = self.convs[i].weight.device();
+        let rows: Vec<f32> = (0..self.models as usize)
+            .flat_map(|k| {
+                let live = if self.pa_layers[k] == Some(i) {
+                    in_c + self.levels[k].clamp(0, self.max_level)
+                } else {
+                    in_c
+                };
+                (0..total).map(move |j| if j < live { 1.0 } else { 0.0 })
+            })
+            .collect();
+        let m = Tensor::from_slice(&rows).to_device(dev);
+        if self.models == 1 {
+            return m.view([1, total, 1, 1]);
+        }
+        // One row of the mask per output channel: model k's rows get model k's mask.
+        let out = self.convs[i].weight.size()[0] / self.models;
+        m.view([self.models, 1, total])
+            .expand([self.models, out, total], false)
+            .reshape([self.models * out, total, 1, 1])
+    }
+
+    /// Sets how many bit channels are live (mask update only: no rebuild, no optimiser
+    /// reset) for a plain discriminator, or for every model of a stack.
     pub fn set_level(&mut self, level: i64) {
-        self.mask = self.pa_layer.map(|i| {
-            let total = self.pa_in + self.max_level;
-            let live = self.pa_in + level.clamp(0, self.max_level);
-            let dev = self.convs[i].weight.device();
-            let m = Tensor::ones([total], (Kind::Float, dev));
-            let _ = m.narrow(0, live, total - live).zero_();
-            m.view([1, total, 1, 1])
-        });
+        for k in 0..self.models as usize {
+            self.levels[k] = level;
+        }
+        self.refresh_masks();
     }
 
-    /// The current level mask of the PA layer, if any.
+    /// Sets model `k`'s live bit channels.
+    pub fn set_model_level(&mut self, k: usize, level: i64) {
+        self.levels[k] = level;
+        self.refresh_masks();
+    }
+
+    fn refresh_masks(&mut self) {
+        let layers: Vec<(usize, i64)> = self.masks.iter().map(|(i, c, _)| (*i, *c)).collect();
+        self.masks = layers
+            .into_iter()
+            .map(|(i, c)| (i, c, self.layer_mask(i, c)))
+            .collect();
+    }
+
+    /// The level mask of the first bit layer, if any.
     pub fn mask(&self) -> Option<&Tensor> {
-        self.mask.as_ref()
+        self.masks.first().map(|(_, _, m)| m)
     }
 
-    /// Logits [N] for images [N, C, H, W] and bits [N, max_level] (0/1; ignored without PA).
+    /// How a stack runs its layers (a single discriminator ignores it).
+    pub fn set_kernels(&mut self, kernels: StackKernels) {
+        self.kernels = kernels;
+        for c in self.convs.iter_mut().chain(std::iter::once(&mut self.fc)) {
+            c.kernels = kernels;
+        }
+    }
+
+    /// True when some model takes PA bits.
+    pub fn has_bits(&self) -> bool {
+        !self.bit_layers.is_empty()
+    }
+
+    /// Logits [N, models] for images [N, models*C, H, W] and bits [N, models*max_level]
+    /// (0/1; zeros when `None`; ignored without bit layers).
     pub fn forward(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Tensor {
+        if self.models > 1 && self.kernels == StackKernels::PerModel {
+            return Tensor::cat(&self.forward_each(x, bits, train), 1);
+        }
+        self.forward_stacked(x, bits, train)
+    }
+
+    /// Each model's logits [N, 1], as separate tensors (so each model's gradient flows back
+    /// exactly as in its single run).
+    pub fn forward_each(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Vec<Tensor> {
+        let k = self.models;
+        if k > 1 && self.kernels == StackKernels::PerModel {
+            return (0..k)
+                .map(|m| {
+                    let bits_m = bits.map(|b| block(b, 1, m, k).contiguous());
+                    self.forward_model(
+                        m as usize,
+                        &block(x, 1, m, k).contiguous(),
+                        bits_m.as_ref(),
+                        train,
+                    )
+                })
+                .collect();
+        }
+        self.forward_stacked(x, bits, train).split(1, 1)
+    }
+
+    /// Each conv layer: index, spectrally normalised weight, bias, geometry.
+    fn conv_layers(&self) -> impl Iterator<Item = (usize, &SpectralWeight, &Tensor, &ConvGeom)> {
+        let layers = self.convs.iter().zip(&self.conv_biases).zip(&self.geoms);
+        layers.enumerate().map(|(i, ((sw, b), g))| (i, sw, b, g))
+    }
+
+    fn forward_stacked(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Tensor {
+        let k = self.models;
         let mut h = x.shallow_clone();
-        for (i, ((sw, b), g)) in self
-            .convs
-            .iter()
-            .zip(&self.conv_biases)
-            .zip(&self.geoms)
-            .enumerate()
-        {
-            let is_pa = self.pa_layer == Some(i);
-            if let Some((k, p)) = self.dropout
-                && k == i
+        for (i, sw, b, g) in self.conv_layers() {
+            if let Some((layer, p)) = self.dropout
+                && layer == i
                 && train
             {
                 h = h.dropout(p, true);
             }
-            if is_pa {
-                let (n, hh, ww) = (h.size()[0], h.size()[2], h.size()[3]);
-                let bits_map = match bits {
-                    Some(b) => b
-                        .view([n, self.max_level, 1, 1])
-                        .expand([n, self.max_level, hh, ww], false),
-                    None => Tensor::zeros([n, self.max_level, hh, ww], (h.kind(), h.device())),
-                };
-                h = Tensor::cat(&[&h, &bits_map], 1);
+            let mask = self.masks.iter().find(|(l, _, _)| *l == i);
+            if let Some((_, in_c, _)) = mask {
+                h = self.with_bits(&h, *in_c, bits);
             }
-            let w = sw.normalized(train, if is_pa { self.mask.as_ref() } else { None });
-            let (a, bpad) = g.pad;
-            let (input, pad) = if a == bpad {
-                (h.shallow_clone(), a)
-            } else {
-                (h.constant_pad_nd([a, bpad, a, bpad]), 0)
-            };
-            h = input
-                .conv2d(&w, Some(b), [g.stride, g.stride], [pad, pad], [1, 1], 1)
-                .prelu(&self.leak);
+            let w = sw.normalized(train, mask.map(|(_, _, m)| m));
+            h = conv_layer(&h, &w, b, *g, k).prelu(&self.leak);
         }
         let n = h.size()[0];
         let w = self.fc.normalized(train, None);
-        h.view([n, -1]).linear(&w, Some(&self.fc_bias)).view([n])
+        if k == 1 {
+            h.view([n, -1]).linear(&w, Some(&self.fc_bias))
+        } else {
+            stacked_linear(&h.view([n, -1]), &w, Some(&self.fc_bias), k)
+        }
+    }
+
+    /// Model `m` of a stack run on its own, exactly as its single run's discriminator: its
+    /// blocks of the stacked variables, its own input channels (bits only where it uses
+    /// them), its own mask. Logits [N, 1].
+    fn forward_model(&self, m: usize, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Tensor {
+        let (k, l) = (self.models, self.max_level);
+        let mut h = x.shallow_clone();
+        for (i, sw, b, g) in self.conv_layers() {
+            let live = self.pa_layers[m] == Some(i);
+            let in_c = self.in_channels[i] + if live { l } else { 0 };
+            let weight = block(&sw.weight, 0, m as i64, k).narrow(1, 0, in_c);
+            let w = if live {
+                let (n, hh, ww) = (h.size()[0], h.size()[2], h.size()[3]);
+                let zeros;
+                let bits = match bits {
+                    Some(b) => b,
+                    None => {
+                        zeros = Tensor::zeros([n, l], (h.kind(), h.device()));
+                        &zeros
+                    }
+                };
+                h = Tensor::cat(&[&h, &bits.view([n, l, 1, 1]).expand([n, l, hh, ww], false)], 1);
+                let live_c = self.in_channels[i] + self.levels[m].clamp(0, l);
+                let mask: Vec<f32> = (0..in_c).map(|j| if j < live_c { 1.0 } else { 0.0 }).collect();
+                let mask = Tensor::from_slice(&mask)
+                    .to_device(h.device())
+                    .view([1, in_c, 1, 1]);
+                &weight * mask
+            } else {
+                weight
+            };
+            let w = normalized_one(&w, &block(&sw.u, 0, m as i64, k), train);
+            h = conv_layer(&h, &w, &block(b, 0, m as i64, k), *g, 1).prelu(&self.leak);
+        }
+        let n = h.size()[0];
+        let w = normalized_one(
+            &block(&self.fc.weight, 0, m as i64, k),
+            &block(&self.fc.u, 0, m as i64, k),
+            train,
+        );
+        h.view([n, -1])
+            .linear(&w, Some(&block(&self.fc_bias, 0, m as i64, k)))
+    }
+
+    /// `h` [N, models*in_c, H, W] with each model's bits broadcast into its own bit channels.
+    fn with_bits(&self, h: &Tensor, in_c: i64, bits: Option<&Tensor>) -> Tensor {
+        let (k, l) = (self.models, self.max_level);
+        let (n, hh, ww) = (h.size()[0], h.size()[2], h.size()[3]);
+        let bits = match bits {
+            Some(b) => b.shallow_clone(),
+            None => Tensor::zeros([n, k * l], (h.kind(), h.device())),
+        };
+        if k == 1 {
+            let map = bits.view([n, l, 1, 1]).expand([n, l, hh, ww], false);
+            return Tensor::cat(&[h, &map], 1);
+        }
+        let map = bits.view([n, k, l, 1, 1]).expand([n, k, l, hh, ww], false);
+        Tensor::cat(&[&h.view([n, k, in_c, hh, ww]), &map], 2).view([n, k * (in_c + l), hh, ww])
     }
 }
 
@@ -173,7 +349,7 @@ impl Discriminator {
 mod tests {
     use super::*;
     use crate::model::Generator;
-    use tch::{Device, nn::VarStore};
+    use tch::{Device, Kind, nn::VarStore};
 
     #[test]
     fn output_shapes_for_28_32_64() {
@@ -187,7 +363,7 @@ mod tests {
             let x = g.forward(&z, true);
             assert_eq!(x.size(), vec![n, image[0], image[1], image[2]]);
             let bits = Tensor::zeros([n, 3], (Kind::Float, Device::Cpu));
-            assert_eq!(d.forward(&x, Some(&bits), true).size(), vec![n]);
+            assert_eq!(d.forward(&x, Some(&bits), true).size(), vec![n, 1]);
         }
     }
 

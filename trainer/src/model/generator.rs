@@ -1,12 +1,14 @@
 //! The generator: linear -> BN -> ReLU -> 3 x (deconv 4x4/2 -> BN -> ReLU) -> deconv 3x3/1
 //! -> tanh (PAPER.md). Its forward pass is written once, over `crate::ops::Ops`: tch runs
-//! it, the exporter records the same code as the ONNX graph.
+//! it, the exporter records the same code as the ONNX graph. A stacked generator holds
+//! `models` generators side by side (model k owns the k-th block of every axis 0), run by
+//! the same forward in one set of kernels.
 
 use tch::{Tensor, nn};
 
 use super::layers::{BatchNorm, Deconv, deconv_padding, g_sizes, normal_init};
 use crate::config::Arch;
-use crate::ops::{ConvGeometry, Ops, TchOps, run_tch};
+use crate::ops::{ConvGeometry, Ops, StackKernels, TchOps, block, run_tch};
 
 /// The generator's variables and shapes.
 #[derive(Debug)]
@@ -25,27 +27,41 @@ pub struct Generator {
     pub bns: Vec<BatchNorm>,
     /// Final 3x3 stride-1 deconv to the image channels.
     pub out: Deconv,
-    /// Start feature map [c0, s0h, s0w].
+    /// Start feature map of one model [c0, s0h, s0w].
     pub start: [i64; 3],
+    /// Generators side by side (1: a plain generator).
+    pub models: i64,
+    /// How a stack runs its layers.
+    pub kernels: StackKernels,
 }
 
 impl Generator {
     /// Builds G under `p` (variables `fc.*`, `bn0.*`, `up{1,2,3}.*`, `bn{1,2,3}.*`, `out.*`).
     pub fn new(p: &nn::Path, arch: &Arch) -> Self {
+        Self::stacked(p, arch, 1)
+    }
+
+    /// `k` generators side by side under `p`: every variable's axis 0 holds `k` blocks
+    /// (zero-initialised; `model::stack` copies each model's own initial weights in).
+    pub fn stacked(p: &nn::Path, arch: &Arch, k: i64) -> Self {
         let [c, h, w] = arch.image;
         let (hs, ws) = (g_sizes(h), g_sizes(w));
         let gw = arch.g_widths;
         let f = gw[0] * hs[0] * ws[0];
-        let fc_weight = (p / "fc").var("weight", &[f, arch.latent], normal_init());
-        let fc_bias = (p / "fc").zeros("bias", &[f]);
-        let bn0 = BatchNorm::new(&(p / "bn0"), f);
+        let fc_weight = (p / "fc").var("weight", &[k * f, arch.latent], normal_init());
+        let fc_bias = (p / "fc").zeros("bias", &[k * f]);
+        let bn0 = BatchNorm::new(&(p / "bn0"), k * f);
         let mut ups = Vec::new();
         let mut bns = Vec::new();
         for i in 0..3 {
             let (ph, oph) = deconv_padding(hs[i], hs[i + 1]);
             let (pw, opw) = deconv_padding(ws[i], ws[i + 1]);
             ups.push(Deconv {
-                weight: (p / format!("up{}", i + 1)).var("weight", &[gw[i], gw[i + 1], 4, 4], normal_init()),
+                weight: (p / format!("up{}", i + 1)).var(
+                    "weight",
+                    &[k * gw[i], gw[i + 1], 4, 4],
+                    normal_init(),
+                ),
                 bias: None,
                 geometry: ConvGeometry {
                     stride: 2,
@@ -53,11 +69,11 @@ impl Generator {
                     output_padding: [oph, opw],
                 },
             });
-            bns.push(BatchNorm::new(&(p / format!("bn{}", i + 1)), gw[i + 1]));
+            bns.push(BatchNorm::new(&(p / format!("bn{}", i + 1)), k * gw[i + 1]));
         }
         let out = Deconv {
-            weight: (p / "out").var("weight", &[gw[3], c, 3, 3], normal_init()),
-            bias: Some((p / "out").zeros("bias", &[c])),
+            weight: (p / "out").var("weight", &[k * gw[3], c, 3, 3], normal_init()),
+            bias: Some((p / "out").zeros("bias", &[k * c])),
             geometry: ConvGeometry {
                 stride: 1,
                 padding: [1, 1],
@@ -73,6 +89,8 @@ impl Generator {
             bns,
             out,
             start: [gw[0], hs[0], ws[0]],
+            models: k,
+            kernels: StackKernels::PerModel,
         }
     }
 
@@ -82,7 +100,8 @@ impl Generator {
         // BN over [N, F]: the BN1d before the reshape.
         let x = self.bn0.apply(o, "bn0", &x)?;
         let x = o.relu(&x)?;
-        let mut x = o.reshape(&x, &self.start)?;
+        let [c0, h0, w0] = self.start;
+        let mut x = o.reshape(&x, &[self.models * c0, h0, w0])?;
         for (i, (up, bn)) in self.ups.iter().zip(&self.bns).enumerate() {
             let y = up.apply(o, &format!("up{}", i + 1), &x)?;
             let y = bn.apply(o, &format!("bn{}", i + 1), &y)?;
@@ -92,9 +111,46 @@ impl Generator {
         o.tanh(&x)
     }
 
-    /// Images in [-1, 1], shape [N, C, H, W], from latents [N, latent] (BN in training
-    /// mode when `train`).
+    /// Images in [-1, 1], shape [N, models*C, H, W], from latents [N, models*latent] (BN
+    /// in training mode when `train`).
     pub fn forward(&self, z: &Tensor, train: bool) -> Tensor {
-        run_tch(self.forward_with(&mut TchOps { train }, z))
+        let k = self.models;
+        if k > 1 && self.kernels == StackKernels::PerModel {
+            let parts: Vec<Tensor> = (0..k)
+                .map(|m| self.model_view(m).forward(&block(z, 1, m, k).contiguous(), train))
+                .collect();
+            return Tensor::cat(&parts, 1);
+        }
+        run_tch(self.forward_with(&mut TchOps { train, models: k }, z))
+    }
+
+    /// Model `m` of a stack as a generator of its own: views of its blocks of every
+    /// variable (training through it trains the stack; BN statistics update in place).
+    pub fn model_view(&self, m: i64) -> Generator {
+        let k = self.models;
+        let v = |t: &Tensor| block(t, 0, m, k);
+        let bn = |b: &BatchNorm| BatchNorm {
+            weight: v(&b.weight),
+            bias: v(&b.bias),
+            running_mean: v(&b.running_mean),
+            running_var: v(&b.running_var),
+        };
+        let dc = |d: &Deconv| Deconv {
+            weight: v(&d.weight),
+            bias: d.bias.as_ref().map(v),
+            geometry: d.geometry,
+        };
+        Generator {
+            arch: self.arch.clone(),
+            fc_weight: v(&self.fc_weight),
+            fc_bias: v(&self.fc_bias),
+            bn0: bn(&self.bn0),
+            ups: self.ups.iter().map(dc).collect(),
+            bns: self.bns.iter().map(bn).collect(),
+            out: dc(&self.out),
+            start: self.start,
+            models: 1,
+            kernels: StackKernels::PerModel,
+        }
     }
 }

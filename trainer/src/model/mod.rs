@@ -6,6 +6,7 @@ pub mod discriminator;
 pub mod generator;
 pub mod layers;
 pub mod spectral_norm;
+pub mod stack;
 
 use anyhow::{Result, bail};
 use tch::{Device, Kind, Tensor, nn};
@@ -56,6 +57,13 @@ impl Gan {
             .into_iter()
             .filter(|(n, t)| n.starts_with(prefix) && t.requires_grad())
             .collect()
+    }
+
+    /// How a stack runs its layers: grouped kernels (one per layer for all runs) or each
+    /// run's layer on its own (bit for bit its single run).
+    pub fn set_kernels(&mut self, kernels: crate::ops::StackKernels) {
+        self.g.kernels = kernels;
+        self.d.set_kernels(kernels);
     }
 
     /// The device the networks live on.

@@ -51,19 +51,29 @@ pub fn smooth(t: &Targets, alpha: f64) -> Targets {
     }
 }
 
-/// Per-sample L2 norm of D's input gradient at `x`, differentiable (for penalties).
+/// Per-sample squared L2 norm of D's input gradient at `x`, differentiable (for
+/// penalties): [N] for a plain D, [N, models] for a stack (each model's own block).
 fn input_grad_norm2(d: &Discriminator, x: &Tensor, bits: Option<&Tensor>) -> Tensor {
     let x = x.detach().set_requires_grad(true);
     // Penalty forwards do not advance spectral norm's power iteration or use dropout.
     let out = d.forward(&x, bits, false);
     let g = Tensor::run_backward(&[out.sum(Kind::Float)], &[&x], true, true);
+    if d.models == 1 {
+        return g[0]
+            .square()
+            .flatten(1, -1)
+            .sum_dim_intlist(1, false, Kind::Float);
+    }
+    let n = x.size()[0];
     g[0].square()
-        .flatten(1, -1)
-        .sum_dim_intlist(1, false, Kind::Float)
+        .view([n, d.models, -1])
+        .sum_dim_intlist(2, false, Kind::Float)
 }
 
-/// The gradient penalty term (zero tensor when `kind` is None). `bits` are the pair's
-/// PA bits: an interpolate of a real and a fake of one pair sees their shared bits.
+/// The gradient penalty term (`None` when `kind` is None), summed over a stack's models.
+/// `bits` are the pair's PA bits: an interpolate of a real and a fake of one pair sees
+/// their shared bits. `eps`: the 1-centred penalty's interpolation weights per model
+/// ([N, 1, 1, 1] each), required for a stack; a plain D draws its own.
 pub fn gradient_penalty(
     kind: GpKind,
     weight: f64,
@@ -71,17 +81,49 @@ pub fn gradient_penalty(
     real: &Tensor,
     fake: &Tensor,
     bits: Option<&Tensor>,
+    eps: Option<&[&Tensor]>,
 ) -> Option<Tensor> {
+    let per_model = |t: Tensor, f: &dyn Fn(Tensor) -> Tensor| {
+        if d.models == 1 {
+            return f(t);
+        }
+        let parts: Vec<Tensor> = (0..d.models).map(|k| f(t.select(1, k))).collect();
+        Tensor::stack(&parts, 0).sum(Kind::Float)
+    };
     match kind {
         GpKind::None => None,
         GpKind::OneCentred => {
-            let n = real.size()[0];
-            let eps = Tensor::rand([n, 1, 1, 1], (Kind::Float, real.device()));
-            let x = &eps * real + (1.0 - &eps) * fake.detach();
-            let norm = (input_grad_norm2(d, &x, bits) + 1e-12).sqrt();
-            Some((norm - 1.0).square().mean(Kind::Float) * weight)
+            let x = match eps {
+                Some(eps) if d.models > 1 => {
+                    let c = real.size()[1] / d.models;
+                    let blocks: Vec<Tensor> = eps
+                        .iter()
+                        .enumerate()
+                        .map(|(k, e)| {
+                            let (r, f) = (
+                                real.narrow(1, k as i64 * c, c),
+                                fake.detach().narrow(1, k as i64 * c, c),
+                            );
+                            *e * r + (1.0 - *e) * f
+                        })
+                        .collect();
+                    Tensor::cat(&blocks, 1)
+                }
+                _ => {
+                    let n = real.size()[0];
+                    let eps = Tensor::rand([n, 1, 1, 1], (Kind::Float, real.device()));
+                    &eps * real + (1.0 - &eps) * fake.detach()
+                }
+            };
+            let norm2 = input_grad_norm2(d, &x, bits);
+            Some(per_model(norm2, &|n2| {
+                ((n2 + 1e-12).sqrt() - 1.0).square().mean(Kind::Float) * weight
+            }))
         }
-        GpKind::ZeroCentred => Some(input_grad_norm2(d, real, bits).mean(Kind::Float) * (weight / 2.0)),
+        GpKind::ZeroCentred => {
+            let norm2 = input_grad_norm2(d, real, bits);
+            Some(per_model(norm2, &|n2| n2.mean(Kind::Float) * (weight / 2.0)))
+        }
     }
 }
 
@@ -218,7 +260,7 @@ mod tests {
         let bits = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0]).view([2, 2]);
         // R1: weight/2 * mean ||grad||^2; check ||grad||^2 of sample 0 by central differences
         // along the gradient direction (D is piecewise linear, so this is exact up to rounding).
-        let gp = gradient_penalty(GpKind::ZeroCentred, 2.0, &d, &real, &real, Some(&bits)).expect("gp");
+        let gp = gradient_penalty(GpKind::ZeroCentred, 2.0, &d, &real, &real, Some(&bits), None).expect("gp");
         let x = real.detach().set_requires_grad(true);
         let out = d.forward(&x, Some(&bits), false);
         let g = Tensor::run_backward(&[out.sum(Kind::Float)], &[&x], false, false)[0].shallow_clone();
@@ -230,8 +272,8 @@ mod tests {
         let xm = real.copy();
         let _ = xp.get(0).g_add_(&(&dir * h));
         let _ = xm.get(0).g_sub_(&(&dir * h));
-        let fp = val(&d.forward(&xp, Some(&bits), false).get(0));
-        let fm = val(&d.forward(&xm, Some(&bits), false).get(0));
+        let fp = val(&d.forward(&xp, Some(&bits), false).get(0).get(0));
+        let fm = val(&d.forward(&xm, Some(&bits), false).get(0).get(0));
         let directional = (fp - fm) / (2.0 * h);
         let norm = val(&n2.get(0)).sqrt();
         assert!(
@@ -239,7 +281,8 @@ mod tests {
             "fd {directional} vs |grad| {norm}"
         );
         // The penalty is differentiable w.r.t. D's weights (needed for the D step).
-        let one = gradient_penalty(GpKind::OneCentred, 10.0, &d, &real, &(-&real), Some(&bits)).expect("gp");
+        let one =
+            gradient_penalty(GpKind::OneCentred, 10.0, &d, &real, &(-&real), Some(&bits), None).expect("gp");
         let params: Vec<Tensor> = vs.trainable_variables();
         let grads = Tensor::run_backward(&[one], &params, false, true);
         assert!(grads.iter().any(|g| val(&g.abs().sum(Kind::Float)) > 0.0));

@@ -1,8 +1,11 @@
 //! The training loop: one D step and one G step per iteration (`step`), with our Adam
 //! (`adam`), the metrics window (`window`), level-ups, evaluations, sample grids and
-//! checkpoints by iteration count and by wall time.
+//! checkpoints by iteration count and by wall time. A trainer holds one run, or a stack of
+//! runs trained in one set of kernels (`model::stack`): each run keeps its own seed
+//! stream, data order, PA state, level-up rule, evaluations and run folder.
 
 pub mod adam;
+mod runs;
 mod step;
 pub mod window;
 
@@ -14,14 +17,14 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
 use crate::data::ImageSet;
-use crate::fid::evaluate::{EvalResult, TrainingEval};
+use crate::fid::evaluate::EvalResult;
 use crate::model::Gan;
-use crate::objective::pa::PaState;
-use crate::objective::schedule::{self, LevelSchedule, ScheduleInput};
-use crate::rng::{self, EpochSampler, stream};
+use crate::model::stack::StackLayout;
+use crate::ops::StackKernels;
 use crate::run_dir::{CheckpointMeta, MetricsWriter, RunDir, checkpoint};
 use adam::Adam;
-use window::{LineContext, Window};
+pub use runs::Run;
+use window::LineContext;
 
 /// Number of images in the fixed-z sample grid.
 pub const GRID_N: i64 = 64;
@@ -33,153 +36,257 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-/// A training run in progress.
+/// A training process: one run, or a stack of runs sharing one set of kernels.
 pub struct Trainer {
-    /// Configuration (saved as config.json).
-    pub cfg: TrainConfig,
-    /// Run folder (`None` for an ephemeral run that writes nothing).
-    pub dir: Option<RunDir>,
+    /// The runs (one per model of the stack).
+    pub runs: Vec<Run>,
     /// Compute device.
     pub device: Device,
-    /// Networks.
+    /// Networks (stacked when there are several runs).
     pub gan: Gan,
     /// G's optimiser.
     pub opt_g: Adam,
     /// D's optimiser.
     pub opt_d: Adam,
-    /// PA level and history.
-    pub pa: PaState,
-    schedule: Box<dyn LevelSchedule>,
-    /// Iterations completed.
+    /// Iterations completed (the same for every run).
     pub iter: u64,
+    /// Each run's own shapes inside the stack (`None` for a single run).
+    layout: Option<StackLayout>,
     data: Tensor,
-    sampler: EpochSampler,
-    fixed_z: Tensor,
-    train_seconds: f64,
-    evaluator: Option<TrainingEval>,
 }
 
 impl Trainer {
     /// A fresh run in `dir` (created; refuses a folder that already holds a run).
     pub fn create(cfg: TrainConfig, dir: &Path, device: Device, data: &ImageSet) -> Result<Self> {
-        let run = RunDir::create(dir, &cfg)?;
-        Self::build(cfg, Some(run), device, data)
+        Self::create_stack(vec![cfg], &[dir], device, data)
+    }
+
+    /// Fresh runs `cfgs` in `dirs` (created), trained as one stack.
+    pub fn create_stack(
+        cfgs: Vec<TrainConfig>,
+        dirs: &[&Path],
+        device: Device,
+        data: &ImageSet,
+    ) -> Result<Self> {
+        crate::config::check_stackable(&cfgs)?;
+        let mut folders = Vec::new();
+        for (cfg, dir) in cfgs.iter().zip(dirs) {
+            folders.push(Some(RunDir::create(dir, cfg)?));
+        }
+        Self::build(cfgs, folders, device, data)
     }
 
     /// A run that writes nothing (benchmarks, tests): same networks and step, no folder.
     pub fn ephemeral(cfg: TrainConfig, device: Device, data: &ImageSet) -> Result<Self> {
-        Self::build(cfg, None, device, data)
+        Self::build(vec![cfg], vec![None], device, data)
+    }
+
+    /// Runs that write nothing, as one stack.
+    pub fn ephemeral_stack(cfgs: Vec<TrainConfig>, device: Device, data: &ImageSet) -> Result<Self> {
+        crate::config::check_stackable(&cfgs)?;
+        let folders = cfgs.iter().map(|_| None).collect();
+        Self::build(cfgs, folders, device, data)
     }
 
     /// Reopens a run at its newest checkpoint, or at iteration 0 when it was stopped before
     /// its first one; the config comes from its config.json.
     pub fn open(dir: &Path, device: Device, data: &ImageSet) -> Result<Self> {
-        let run = RunDir::at(dir);
-        let cfg = run.config()?;
-        let saved = run.load_checkpoint()?;
-        let mut t = Self::build(cfg, Some(run.clone()), device, data)?;
-        match saved {
-            Some((meta, tensors)) => {
-                checkpoint::restore(&t.gan.named(), &tensors, "weights")?;
-                checkpoint::restore(&t.opt_g.state("adam_g"), &tensors, "G optimiser")?;
-                checkpoint::restore(&t.opt_d.state("adam_d"), &tensors, "D optimiser")?;
-                t.opt_g.step = meta.adam_g_step;
-                t.opt_d.step = meta.adam_d_step;
-                t.pa = meta.pa;
-                t.gan.d.set_level(t.pa.level);
-                t.schedule.restore(&meta.schedule_state)?;
-                t.iter = meta.iter;
-                t.train_seconds = meta.train_seconds;
-            }
-            None => {
-                tracing::info!(run = %dir.display(), "no checkpoint yet: starting again from iteration 0")
+        Self::open_stack(&[dir], device, data)
+    }
+
+    /// Reopens runs as one stack; they must be stackable and at the same iteration.
+    pub fn open_stack(dirs: &[&Path], device: Device, data: &ImageSet) -> Result<Self> {
+        let folders: Vec<RunDir> = dirs.iter().map(|d| RunDir::at(*d)).collect();
+        let cfgs = folders.iter().map(RunDir::config).collect::<Result<Vec<_>>>()?;
+        crate::config::check_stackable(&cfgs)?;
+        let saved = folders
+            .iter()
+            .map(RunDir::load_checkpoint)
+            .collect::<Result<Vec<_>>>()?;
+        let iters: Vec<u64> = saved
+            .iter()
+            .map(|s| s.as_ref().map_or(0, |(m, _)| m.iter))
+            .collect();
+        if iters.iter().any(|&i| i != iters[0]) {
+            let list: Vec<String> = dirs
+                .iter()
+                .zip(&iters)
+                .map(|(d, i)| format!("{} at {i}", d.display()))
+                .collect();
+            bail!(
+                "runs at different iterations cannot continue as one stack: {}",
+                list.join(", ")
+            );
+        }
+        let levels: Vec<i64> = saved
+            .iter()
+            .zip(&cfgs)
+            .map(|(s, c)| s.as_ref().map_or(c.start_level, |(m, _)| m.pa.level))
+            .collect();
+        let mut t = Self::build_at(
+            cfgs,
+            folders.into_iter().map(Some).collect(),
+            device,
+            data,
+            &levels,
+        )?;
+        for (k, s) in saved.into_iter().enumerate() {
+            match s {
+                Some((meta, tensors)) => t.restore_run(k, meta, &tensors)?,
+                None => {
+                    tracing::info!(run = %dirs[k].display(), "no checkpoint yet: starting again from iteration 0")
+                }
             }
         }
-        run.metrics().truncate_after(t.iter)?;
+        t.iter = iters[0];
+        for r in &t.runs {
+            if let Some(d) = &r.dir {
+                d.metrics().truncate_after(t.iter)?;
+            }
+        }
         Ok(t)
     }
 
-    fn build(cfg: TrainConfig, dir: Option<RunDir>, device: Device, data: &ImageSet) -> Result<Self> {
+    fn build(
+        cfgs: Vec<TrainConfig>,
+        dirs: Vec<Option<RunDir>>,
+        device: Device,
+        data: &ImageSet,
+    ) -> Result<Self> {
+        let levels: Vec<i64> = cfgs.iter().map(|c| c.start_level.clamp(0, c.max_level)).collect();
+        Self::build_at(cfgs, dirs, device, data, &levels)
+    }
+
+    fn build_at(
+        cfgs: Vec<TrainConfig>,
+        dirs: Vec<Option<RunDir>>,
+        device: Device,
+        data: &ImageSet,
+        levels: &[i64],
+    ) -> Result<Self> {
         let [n, c, h, w] = data.shape();
-        if [c as i64, h as i64, w as i64] != cfg.arch.image {
+        let first = cfgs.first().context("no runs to train")?;
+        if [c as i64, h as i64, w as i64] != first.arch.image {
             bail!(
                 "dataset images are {c}x{h}x{w}, the run expects {:?}",
-                cfg.arch.image
+                first.arch.image
             );
         }
-        let pa = PaState::new(cfg.start_level, cfg.max_level, cfg.fade_iters);
-        let gan = Gan::new(&cfg, device, pa.level);
-        let opt_g = Adam::new(cfg.adam_g, gan.params("g."));
-        let opt_d = Adam::new(cfg.adam_d, gan.params("d."));
-        rng::seed_torch(rng::derive_seed(cfg.seed, stream::FIXED_Z, 0));
-        let fixed_z = Tensor::rand([GRID_N, cfg.arch.latent], (Kind::Float, device)) * 2.0 - 1.0;
+        let (gan, layout) = if cfgs.len() == 1 {
+            (Gan::new(first, device, levels[0]), None)
+        } else {
+            let (mut g, l) = Gan::stacked(&cfgs, device, levels)?;
+            g.set_kernels(StackKernels::for_device(device));
+            (g, Some(l))
+        };
+        let opt_g = Adam::new(first.adam_g, gan.params("g."));
+        let opt_d = Adam::new(first.adam_d, gan.params("d."));
+        let runs = cfgs
+            .into_iter()
+            .zip(dirs)
+            .map(|(cfg, dir)| Run::new(cfg, dir, n, device))
+            .collect();
         let images = Tensor::from_slice(&data.data)
             .view([n as i64, c as i64, h as i64, w as i64])
             .to_device(device);
         Ok(Self {
-            schedule: schedule::build(&cfg.schedule),
-            sampler: EpochSampler::new(n, cfg.seed),
-            dir,
+            runs,
             device,
             gan,
             opt_g,
             opt_d,
-            pa,
             iter: 0,
+            layout,
             data: images,
-            fixed_z,
-            train_seconds: 0.0,
-            evaluator: None,
-            cfg,
         })
     }
 
-    /// Runs `n` iterations without logging or checkpoints; returns the last D loss (which
-    /// also waits for the device to finish, so callers can time it).
+    /// Puts run `k`'s checkpoint (weights, Adam moments, PA and schedule state) in place.
+    fn restore_run(&mut self, k: usize, meta: CheckpointMeta, saved: &[(String, Tensor)]) -> Result<()> {
+        let targets: Vec<(String, Tensor)> = self
+            .gan
+            .named()
+            .into_iter()
+            .chain(self.opt_g.state("adam_g"))
+            .chain(self.opt_d.state("adam_d"))
+            .collect();
+        match &self.layout {
+            None => checkpoint::restore(&targets, saved, "checkpoint")?,
+            Some(l) => l.load_run(&targets, saved, k, "checkpoint")?,
+        }
+        if k > 0 && (meta.adam_g_step != self.opt_g.step || meta.adam_d_step != self.opt_d.step) {
+            bail!("runs of one stack must share their Adam step counts (run {k} differs)");
+        }
+        self.opt_g.step = meta.adam_g_step;
+        self.opt_d.step = meta.adam_d_step;
+        let run = &mut self.runs[k];
+        run.pa = meta.pa;
+        run.schedule.restore(&meta.schedule_state)?;
+        run.train_seconds = meta.train_seconds;
+        self.gan.d.set_model_level(k, run.pa.level);
+        Ok(())
+    }
+
+    /// The single run's configuration (the first run's in a stack).
+    pub fn cfg(&self) -> &TrainConfig {
+        &self.runs[0].cfg
+    }
+
+    /// Total iterations (shared by every run).
+    fn total(&self) -> u64 {
+        self.runs[0].cfg.iters
+    }
+
+    /// Runs `n` iterations without logging or checkpoints; returns the last D loss of the
+    /// first run (which also waits for the device to finish, so callers can time it).
     pub fn steps(&mut self, n: u64) -> f64 {
         let mut last = None;
         for _ in 0..n {
-            last = Some(self.step().d_loss);
+            last = self.step().into_iter().next().map(|s| s.d_loss);
             self.iter += 1;
         }
         last.map(|t| t.double_value(&[])).unwrap_or(f64::NAN)
     }
 
-    fn run_dir(&self) -> Result<&RunDir> {
-        self.dir
-            .as_ref()
-            .context("this run has no folder (ephemeral): it cannot log or checkpoint")
-    }
-
-    /// Trains until `self.cfg.iters` iterations are done.
+    /// Trains until every run's iterations are done.
     pub fn run(&mut self, opts: RunOptions) -> Result<()> {
-        let total = self.cfg.iters;
+        let total = self.total();
         if self.iter >= total {
-            tracing::info!(
-                iter = self.iter,
-                "run already at {total} iterations; nothing to do"
-            );
+            tracing::info!(iter = self.iter, "already at {total} iterations; nothing to do");
             return Ok(());
         }
         let bar = crate::progress::bar(total, self.iter, "it", opts.quiet);
-        let mut metrics = self.run_dir()?.metrics().writer()?;
-        let mut window = Window::new();
+        let mut writers = self
+            .runs
+            .iter()
+            .map(|r| r.folder().and_then(|d| d.metrics().writer()))
+            .collect::<Result<Vec<MetricsWriter>>>()?;
+        let cfg = self.runs[0].cfg.clone();
         let mut seg_start = Instant::now();
         let mut last_checkpoint = Instant::now();
-        let checkpoint_period = Duration::from_secs_f64(self.cfg.checkpoint_minutes * 60.0);
+        let checkpoint_period = Duration::from_secs_f64(cfg.checkpoint_minutes * 60.0);
         while self.iter < total {
-            window.add(self.step());
-            let p_now = self.pa.new_bit_prob(self.iter);
+            let stats = self.step();
+            let p_now: Vec<f64> = self.runs.iter().map(|r| r.pa.new_bit_prob(self.iter)).collect();
+            for (r, s) in self.runs.iter_mut().zip(stats) {
+                r.window.add(s);
+            }
             self.iter += 1;
             bar.inc(1);
 
-            let eval = if self.evaluation_due() {
+            let evals = if self.evaluation_due() {
                 // Evaluation time is kept out of the iteration timing of the window.
                 let paused = Instant::now();
-                bar.set_message(format!("evaluating KID on {} images", self.cfg.eval.samples));
-                let r = self.evaluate()?;
-                window.pause(paused.elapsed());
-                bar.suspend(|| r.log(self.iter, self.pa.level));
+                bar.set_message(format!("evaluating KID on {} images", cfg.eval.samples));
+                let r = self.evaluate_all()?;
+                for (run, e) in self.runs.iter_mut().zip(&r) {
+                    run.window.pause(paused.elapsed());
+                    let dir = run
+                        .folder()
+                        .map(|d| d.path().display().to_string())
+                        .unwrap_or_default();
+                    bar.suspend(|| e.log(self.iter, run.pa.level, &dir));
+                }
                 Some(r)
             } else {
                 None
@@ -187,114 +294,162 @@ impl Trainer {
 
             // A checkpoint always ends a metrics window, so a resumed run writes the same
             // lines as an uninterrupted one; a time-based one waits for the next line.
-            let at_line = self.iter.is_multiple_of(self.cfg.log_every) || self.iter == total;
-            let checkpoint_now = self.iter.is_multiple_of(self.cfg.checkpoint_every)
+            let at_line = self.iter.is_multiple_of(cfg.log_every) || self.iter == total;
+            let checkpoint_now = self.iter.is_multiple_of(cfg.checkpoint_every)
                 || self.iter == total
                 || (at_line && last_checkpoint.elapsed() >= checkpoint_period);
-            if at_line || eval.is_some() || checkpoint_now {
-                let ctx = LineContext {
-                    iter: self.iter,
-                    pa_level: self.pa.level,
-                    pa_p: p_now,
-                };
-                if let Some(line) = window.take_line(ctx) {
-                    let line = match eval {
-                        Some(e) => e.annotate(line),
-                        None => line,
+            if at_line || evals.is_some() || checkpoint_now {
+                for (k, (run, w)) in self.runs.iter_mut().zip(writers.iter_mut()).enumerate() {
+                    let ctx = LineContext {
+                        iter: self.iter,
+                        pa_level: run.pa.level,
+                        pa_p: p_now[k],
                     };
-                    metrics.append(&line)?;
-                    bar.set_message(format!(
-                        "D {:.3} G {:.3} acc {:.2}/{:.2} L{}",
-                        line.d_loss, line.g_loss, line.d_acc_real, line.d_acc_fake, line.pa_level
-                    ));
+                    if let Some(line) = run.window.take_line(ctx) {
+                        let line = match &evals {
+                            Some(e) => e[k].annotate(line),
+                            None => line,
+                        };
+                        w.append(&line)?;
+                        if k == 0 {
+                            bar.set_message(format!(
+                                "D {:.3} G {:.3} acc {:.2}/{:.2} L{}",
+                                line.d_loss, line.g_loss, line.d_acc_real, line.d_acc_fake, line.pa_level
+                            ));
+                        }
+                    }
                 }
             }
 
-            self.maybe_level_up(eval.map(|e| e.kid), &bar);
+            for k in 0..self.runs.len() {
+                let kid = evals.as_ref().map(|e| e[k].kid);
+                self.maybe_level_up(k, kid, &bar);
+            }
 
-            if self.iter.is_multiple_of(self.cfg.sample_every) || self.iter == total {
-                self.save_grid()?;
+            if self.iter.is_multiple_of(cfg.sample_every) || self.iter == total {
+                self.save_grids()?;
             }
             if checkpoint_now {
-                self.train_seconds += seg_start.elapsed().as_secs_f64();
+                let seconds = seg_start.elapsed().as_secs_f64();
                 seg_start = Instant::now();
-                self.checkpoint(&mut metrics)?;
+                for (r, w) in self.runs.iter_mut().zip(writers.iter_mut()) {
+                    r.train_seconds += seconds;
+                    w.flush()?;
+                }
+                self.checkpoint()?;
                 last_checkpoint = Instant::now();
             }
         }
         bar.finish_and_clear();
-        tracing::info!(
-            iter = self.iter,
-            level = self.pa.level,
-            seconds = format!("{:.1}", self.train_seconds),
-            "training done; run folder {}",
-            self.run_dir()?.path().display()
-        );
+        for r in &self.runs {
+            let folder = r.folder()?.path().display().to_string();
+            tracing::info!(
+                iter = self.iter,
+                level = r.pa.level,
+                seconds = format!("{:.1}", r.train_seconds),
+                "training done; run folder {folder}"
+            );
+        }
         Ok(())
     }
 
     fn evaluation_due(&self) -> bool {
-        let every = self.cfg.eval.every;
-        every > 0 && (self.iter.is_multiple_of(every) || self.iter == self.cfg.iters)
+        let every = self.runs[0].cfg.eval.every;
+        every > 0 && (self.iter.is_multiple_of(every) || self.iter == self.total())
     }
 
-    fn maybe_level_up(&mut self, kid: Option<f64>, bar: &indicatif::ProgressBar) {
-        let input = ScheduleInput {
-            iter: self.iter,
-            level: self.pa.level,
-            kid,
-        };
-        if self.gan.d.pa_layer.is_some()
-            && self.schedule.should_level_up(&input)
-            && self.pa.level_up(self.iter)
-        {
-            self.gan.d.set_level(self.pa.level);
-            self.schedule.on_level_up(self.iter);
-            if self.cfg.reset_g_adam_on_level_up {
+    fn maybe_level_up(&mut self, k: usize, kid: Option<f64>, bar: &indicatif::ProgressBar) {
+        let iter = self.iter;
+        let has_pa = self.gan.d.pa_layers[k].is_some();
+        let run = &mut self.runs[k];
+        if has_pa && run.wants_level_up(iter, kid) && run.pa.level_up(iter) {
+            run.schedule.on_level_up(iter);
+            let level = run.pa.level;
+            self.gan.d.set_model_level(k, level);
+            if run.cfg.reset_g_adam_on_level_up {
+                // Only single runs: a stack refuses this setting (its runs share counters).
                 self.opt_g.step = 0;
             }
-            bar.suspend(|| tracing::info!(iter = self.iter, level = self.pa.level, "PA level up"));
+            let name = run.dir.as_ref().map(|d| d.path().display().to_string());
+            let run = name.unwrap_or_else(|| format!("#{k}"));
+            bar.suspend(|| tracing::info!(iter, level, run, "PA level up"));
         }
     }
 
-    /// Runs one FID/KID evaluation now (loading the Inception on first use).
+    /// Runs one FID/KID evaluation of every run now (loading the Inception on first use).
+    pub fn evaluate_all(&mut self) -> Result<Vec<EvalResult>> {
+        let mut out = Vec::new();
+        for k in 0..self.runs.len() {
+            let r = match &self.layout {
+                None => self.runs[k].evaluate(&self.gan, &self.data, self.iter, self.device)?,
+                Some(l) => {
+                    let solo = self.solo_gan(l, k)?;
+                    self.runs[k].evaluate(&solo, &self.data, self.iter, self.device)?
+                }
+            };
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Runs one FID/KID evaluation of the (first) run now.
     pub fn evaluate(&mut self) -> Result<EvalResult> {
-        if self.evaluator.is_none() {
-            self.evaluator = Some(TrainingEval::new(&self.cfg.eval, self.device)?);
+        self.evaluate_all()?.into_iter().next().context("no runs")
+    }
+
+    /// Run `k`'s own networks, cut out of the stack.
+    fn solo_gan(&self, layout: &StackLayout, k: usize) -> Result<Gan> {
+        let run = &self.runs[k];
+        let gan = Gan::new(&run.cfg, self.device, run.pa.level);
+        let cut = layout.run_tensors(&self.gan.named(), k)?;
+        checkpoint::restore(&gan.named(), &cut, "stacked weights")?;
+        Ok(gan)
+    }
+
+    /// Each run's images from its fixed z, in eval mode, as [N, C, H, W] in [-1, 1] on the CPU.
+    pub fn fixed_samples(&self) -> Vec<Tensor> {
+        let z: Vec<&Tensor> = self.runs.iter().map(|r| &r.fixed_z).collect();
+        let x = tch::no_grad(|| self.gan.g.forward(&Tensor::cat(&z, 1), false)).to_device(Device::Cpu);
+        x.chunk(self.runs.len() as i64, 1)
+    }
+
+    fn save_grids(&self) -> Result<()> {
+        for (r, x) in self.runs.iter().zip(self.fixed_samples()) {
+            let x = x.contiguous().to_kind(Kind::Float);
+            let s = x.size();
+            let data = Vec::<f32>::try_from(x.flatten(0, -1))?;
+            let shape = [s[0] as usize, s[1] as usize, s[2] as usize, s[3] as usize];
+            r.folder()?.save_samples(self.iter, &data, shape)?;
         }
-        let ev = self.evaluator.as_mut().context("evaluator")?;
-        ev.evaluate(&self.cfg, &self.gan, &self.data, self.iter)
+        Ok(())
     }
 
-    /// Images from the fixed z, in eval mode, as [N, C, H, W] in [-1, 1] on the CPU.
-    pub fn fixed_samples(&self) -> Tensor {
-        tch::no_grad(|| self.gan.g.forward(&self.fixed_z, false)).to_device(Device::Cpu)
-    }
-
-    fn save_grid(&self) -> Result<()> {
-        let x = self.fixed_samples();
-        let s = x.size();
-        let data = Vec::<f32>::try_from(x.flatten(0, -1))?;
-        let shape = [s[0] as usize, s[1] as usize, s[2] as usize, s[3] as usize];
-        self.run_dir()?.save_samples(self.iter, &data, shape)
-    }
-
-    /// Writes a checkpoint for the current iteration (metrics flushed first).
-    fn checkpoint(&self, metrics: &mut MetricsWriter) -> Result<()> {
-        metrics.flush()?;
+    /// Writes a checkpoint of every run for the current iteration, each in its own folder
+    /// in today's format.
+    fn checkpoint(&self) -> Result<()> {
         let mut tensors = self.gan.named();
         tensors.extend(self.opt_g.state("adam_g"));
         tensors.extend(self.opt_d.state("adam_d"));
-        let meta = CheckpointMeta {
-            iter: self.iter,
-            weights_file: checkpoint::weights_name(self.iter),
-            pa: self.pa.clone(),
-            schedule_state: self.schedule.state(),
-            adam_g_step: self.opt_g.step,
-            adam_d_step: self.opt_d.step,
-            seed: self.cfg.seed,
-            train_seconds: self.train_seconds,
-        };
-        self.run_dir()?.save_checkpoint(&tensors, &meta)
+        for (k, r) in self.runs.iter().enumerate() {
+            let own = match &self.layout {
+                None => tensors
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                    .collect(),
+                Some(l) => l.run_tensors(&tensors, k)?,
+            };
+            let meta = CheckpointMeta {
+                iter: self.iter,
+                weights_file: checkpoint::weights_name(self.iter),
+                pa: r.pa.clone(),
+                schedule_state: r.schedule.state(),
+                adam_g_step: self.opt_g.step,
+                adam_d_step: self.opt_d.step,
+                seed: r.cfg.seed,
+                train_seconds: r.train_seconds,
+            };
+            r.folder()?.save_checkpoint(&own, &meta)?;
+        }
+        Ok(())
     }
 }

@@ -128,6 +128,13 @@ fn bad_flags_and_values_exit_2_with_a_message_and_failures_exit_1() {
     assert!(e.contains("--label-smoothing"), "{e}");
     let e = run_exit(&mut train(&["--start-level", "9", "--max-level", "4"]), 2);
     assert!(e.contains("--start-level"), "{e}");
+    let e = run_exit(&mut train(&["--seeds", "3,3"]), 2);
+    assert!(e.contains("repeats"), "{e}");
+    let e = run_exit(&mut train(&["--seeds", "1,2", "--d-dropout", "0.2"]), 2);
+    assert!(
+        e.contains("cannot be stacked") && e.contains("--d-dropout"),
+        "{e}"
+    );
     let e = run_exit(
         bin()
             .args(["train", "--dataset", "imagenet", "--out"])

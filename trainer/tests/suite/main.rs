@@ -9,6 +9,7 @@ mod export_onnx;
 mod fid;
 mod inception;
 mod run_folders;
+mod stack;
 mod step_golden;
 mod sweep_report;
 mod training;

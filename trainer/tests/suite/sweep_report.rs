@@ -366,3 +366,82 @@ fn sweep_seeds_and_set_override_the_file() {
     }
     assert!(!out.exists());
 }
+
+/// The tiny sweep plus a variant with another batch size, which cannot join the others' stack.
+fn write_sweep_with_big_batch(path: &Path, iters: u64) {
+    write_sweep(path, iters);
+    let text = std::fs::read_to_string(path).expect("read");
+    let variant = "[[variant]]\nname = \"big-batch\"\npa = \"off\"\nbatch = 16\n\n[report]";
+    std::fs::write(path, text.replace("[report]", variant)).expect("write");
+}
+
+/// (d_loss, g_loss) per metrics line of a run.
+fn losses(run: &Path) -> Vec<(f64, f64)> {
+    let lines = RunDir::at(run).metrics().read().expect("metrics");
+    lines.iter().map(|m| (m.d_loss, m.g_loss)).collect()
+}
+
+#[test]
+fn stacked_sweep_and_train_seeds_train_each_run_as_it_trains_alone() {
+    require_fashion_mnist();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("tiny.toml");
+    let out = tmp.path().join("sweeps/tiny");
+    write_sweep_with_big_batch(&cfg, 4);
+    let sweep = |extra: &[&str]| {
+        let mut c = bin();
+        c.arg("sweep").arg(&cfg).arg("--out").arg(&out);
+        c.args(["--seeds", "0,1", "--stack"]).args(extra);
+        c
+    };
+    let plan = run_ok(&mut sweep(&["--dry-run"]));
+    assert!(
+        plan.contains("no-pa-s0 + no-pa-s1 + pa-input-s0 + pa-input-s1: pagan-train train-stack")
+            && plan.contains("big-batch-s0 + big-batch-s1: pagan-train train-stack"),
+        "{plan}"
+    );
+    let first = run_ok(&mut sweep(&[]));
+    assert!(first.contains("6 trained, 0 skipped, 0 failed"), "{first}");
+    assert!(first.contains("(2 job(s))"), "{first}");
+
+    // The same run trained alone, from the flags the sweep recorded, and as one of two
+    // stacked seeds of `train --seeds`, writes the same numbers.
+    let args: Vec<String> =
+        serde_json::from_slice(&std::fs::read(out.join("no-pa-s1/sweep-args.json")).expect("args"))
+            .expect("json");
+    let alone = tmp.path().join("alone");
+    run_ok(bin().arg("train").args(&args).arg("--out").arg(&alone));
+    let mut seeds_args = args.clone();
+    let at = seeds_args
+        .iter()
+        .position(|a| a == "--seed")
+        .expect("--seed in the args");
+    seeds_args[at] = "--seeds".into();
+    seeds_args[at + 1] = "0,1".into();
+    let prefix = tmp.path().join("pair");
+    run_ok(bin().arg("train").args(&seeds_args).arg("--out").arg(&prefix));
+    let want = losses(&alone);
+    assert_eq!(want.len(), 4);
+    assert_eq!(losses(&out.join("no-pa-s1")), want, "sweep --stack");
+    assert_eq!(losses(&tmp.path().join("pair-s1")), want, "train --seeds");
+    assert_eq!(losses(&tmp.path().join("pair-s0")), losses(&out.join("no-pa-s0")));
+
+    // A longer target continues each stack with one `resume` of all its folders.
+    write_sweep_with_big_batch(&cfg, 6);
+    let more = run_ok(&mut sweep(&[]));
+    let resume = format!(
+        "pagan-train resume {} {}",
+        out.join("big-batch-s0").display(),
+        out.join("big-batch-s1").display()
+    );
+    assert!(more.contains(&resume) && more.contains("6 trained"), "{more}");
+    for run in ["no-pa-s0", "pa-input-s1", "big-batch-s1"] {
+        assert_eq!(latest_iter(&out.join(run)), 6, "{run}");
+    }
+    // Every run of a stack keeps the stack's log.
+    let log = std::fs::read_to_string(out.join("pa-input-s1/train.log")).expect("log");
+    assert!(
+        log.contains("train-stack") && log.contains(&format!("{}", out.join("no-pa-s0").display())),
+        "{log}"
+    );
+}

@@ -65,8 +65,9 @@ fn level_up_leaves_discriminator_output_unchanged() {
     let after = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
     assert_eq!(max_abs(&(&before - &after)), 0.0, "a level-up changed D's output");
     // Once the new kernel has trained, the new bit does change the output.
-    t.pa.level_up(t.iter);
-    t.pa.fade_iters = 0;
+    let iter = t.iter;
+    t.runs[0].pa.level_up(iter);
+    t.runs[0].pa.fade_iters = 0;
     t.steps(5);
     let trained = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
     let zero2 = Tensor::cat(
@@ -128,7 +129,7 @@ fn resume_continues_exactly() {
     drop(b);
     let mut b = Trainer::open(&b_dir, Device::Cpu, &set).expect("reopen");
     assert_eq!(b.iter, 7);
-    b.cfg.iters = 16;
+    b.runs[0].cfg.iters = 16;
     b.run(RunOptions { quiet: true }).expect("resume b");
 
     let ma = RunDir::at(&a_dir).metrics().read().expect("metrics a");

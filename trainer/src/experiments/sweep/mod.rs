@@ -1,7 +1,8 @@
 //! `pagan-train sweep`: a TOML grid of variants x seeds resolved into runs
 //! `OUT/<variant>-s<seed>`, each a `pagan-train train` command a person could type. Every
 //! run's flags are parsed and its configuration validated before anything runs (also for
-//! `--dry-run`); `runner` then trains them as child processes, a bounded number at once.
+//! `--dry-run`); `runner` then trains them as child processes, a bounded number at once,
+//! one run per child or (`--stack`) stackable runs together.
 
 mod runner;
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub use runner::{Action, SweepOptions, action, child_args, run};
+pub use runner::{Action, SweepOptions, action, child_args, run, stacks};
 
 use crate::config::TrainConfig;
 
@@ -85,6 +86,10 @@ pub struct PlannedRun {
     pub iters: Option<u64>,
     /// `pagan-train train` arguments, without `--out`.
     pub args: Vec<String>,
+    /// The configuration the arguments resolve to (before the data is read), for grouping
+    /// runs into stacks; not saved in the plan file.
+    #[serde(skip)]
+    pub cfg: Option<TrainConfig>,
 }
 
 /// The resolved plan, written to `OUT/sweep.json` (the report reads variant names from it).
@@ -144,9 +149,13 @@ pub fn plan(
     }
     let out = out.map_or_else(|| Path::new("runs/sweeps").join(&file.name), Path::to_path_buf);
     // Keys the runner sets itself; allowing them would make runs collide or lie about seeds.
-    for reserved in ["out", "seed"] {
-        if file.defaults.contains_key(reserved) || file.variants.iter().any(|v| v.contains_key(reserved)) {
-            bail!("`{reserved}` is set by the sweep (run folders and `seeds = [...]`); remove it");
+    for reserved in ["out", "seed", "seeds"] {
+        let in_variant = reserved != "seeds" && file.variants.iter().any(|v| v.contains_key(reserved));
+        if file.defaults.contains_key(reserved) || in_variant {
+            bail!(
+                "`{reserved}` is the sweep's own (folders come from --out, seeds from a top-level or \
+                 per-variant `seeds = [...]`); remove it"
+            );
         }
     }
     // Names first, so a naming mistake is reported before any flag problem.
@@ -213,6 +222,7 @@ pub fn plan(
             let cfg = check(&full).with_context(|| format!("run {run}"))?;
             runs.push(PlannedRun {
                 iters: Some(cfg.iters),
+                cfg: Some(cfg),
                 name: run,
                 variant: name.clone(),
                 seed,

@@ -1,10 +1,10 @@
-//! Runs a sweep's plan: each run as a `pagan-train train` (or `resume`) child process with
-//! its log in the run folder, a bounded number at once; finished runs are skipped and
-//! interrupted ones resumed.
+//! Runs a sweep's plan: each run, or each stack of runs (`--stack`), as a `pagan-train`
+//! child process with its log in the run folder(s), a bounded number at once; finished
+//! runs are skipped and interrupted ones resumed.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use super::{PLAN_FILE, Plan, PlannedRun};
+use crate::config::check_stackable;
 use crate::run_dir::{RunDir, SWEEP_ARGS_FILE, TRAIN_LOG_FILE};
 
 /// How a sweep runs.
@@ -26,6 +27,8 @@ pub struct SweepOptions {
     pub dry_run: bool,
     /// The `pagan-train` executable the children run.
     pub exe: PathBuf,
+    /// Train runs that can share one set of kernels as one stack (one child each).
+    pub stack: bool,
 }
 
 /// What the runner does with one run folder.
@@ -94,26 +97,50 @@ fn without_iters(args: &[String]) -> Vec<&String> {
     out
 }
 
+/// The arguments that say where and how, not what, to train (what `resume` takes).
+fn placement_args(args: &[String]) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if ["--data-dir", "--device", "--threads"].contains(&a.as_str()) {
+            v.push(a.clone());
+            v.extend(it.next().cloned());
+        }
+    }
+    v
+}
+
 /// The child's command line (after the executable) for an action.
 pub fn child_args(run: &PlannedRun, act: &Action) -> Vec<String> {
+    stack_args(&[run], act, Path::new(PLAN_FILE))
+}
+
+/// The child's command line for runs trained together (one run: `train`/`resume` as a
+/// person would type them; several: `train-stack` over the plan file, or `resume` of all).
+fn stack_args(runs: &[&PlannedRun], act: &Action, plan_file: &Path) -> Vec<String> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
     let mut v: Vec<String> = match act {
-        Action::Train => {
+        Action::Train if runs.len() == 1 => {
             let mut v = vec!["train".to_string()];
-            v.extend(run.args.iter().cloned());
-            v.extend(["--out".into(), run.dir.display().to_string()]);
+            v.extend(first.args.iter().cloned());
+            v.extend(["--out".into(), first.dir.display().to_string()]);
+            v
+        }
+        Action::Train => {
+            let mut v = vec!["train-stack".to_string(), "--plan".into()];
+            v.push(plan_file.display().to_string());
+            for r in runs {
+                v.extend(["--run".into(), r.name.clone()]);
+            }
             v
         }
         Action::Resume { to, .. } => {
-            let mut v = vec!["resume".to_string(), run.dir.display().to_string()];
+            let mut v = vec!["resume".to_string()];
+            v.extend(runs.iter().map(|r| r.dir.display().to_string()));
             v.extend(["--iters".into(), to.to_string()]);
-            // resume takes only the flags that say where and how, not what, to train.
-            let mut it = run.args.iter();
-            while let Some(a) = it.next() {
-                if ["--data-dir", "--device", "--threads"].contains(&a.as_str()) {
-                    v.push(a.clone());
-                    v.extend(it.next().cloned());
-                }
-            }
+            v.extend(placement_args(&first.args));
             v
         }
         Action::Skip { .. } => Vec::new(),
@@ -125,29 +152,85 @@ pub fn child_args(run: &PlannedRun, act: &Action) -> Vec<String> {
     v
 }
 
-/// Runs one child to completion, output appended to `<run>/train.log`.
-fn run_child(exe: &Path, run: &PlannedRun, act: &Action) -> Result<()> {
-    std::fs::create_dir_all(&run.dir).with_context(|| format!("creating {}", run.dir.display()))?;
-    if *act == Action::Train {
-        let json = serde_json::to_vec_pretty(&run.args)?;
-        pagan_shared::fs::write_atomic(&run.dir.join(SWEEP_ARGS_FILE), &json)?;
+/// Groups the runs to do into jobs: one run each, or (`stack`) runs that start or continue
+/// from the same iteration and can be stacked, in plan order.
+pub fn stacks<'a>(
+    todo: &[(&'a PlannedRun, &'a Action)],
+    stack: bool,
+) -> Vec<Vec<(&'a PlannedRun, &'a Action)>> {
+    let mut jobs: Vec<Vec<(&PlannedRun, &Action)>> = Vec::new();
+    for &(run, act) in todo {
+        let fits = |job: &Vec<(&PlannedRun, &Action)>| {
+            if !stack || job[0].1 != act {
+                return false;
+            }
+            let cfgs: Option<Vec<_>> = job
+                .iter()
+                .chain(std::iter::once(&(run, act)))
+                .map(|(r, _)| r.cfg.clone())
+                .collect();
+            cfgs.is_some_and(|c| check_stackable(&c).is_ok())
+        };
+        match jobs.iter_mut().find(|j| fits(j)) {
+            Some(job) => job.push((run, act)),
+            None => jobs.push(vec![(run, act)]),
+        }
     }
-    let args = child_args(run, act);
-    let log_path = run.dir.join(TRAIN_LOG_FILE);
-    let mut log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
-    writeln!(log, "$ pagan-train {}", args.join(" "))?;
-    let status = Command::new(exe)
-        .args(&args)
+    jobs
+}
+
+/// Copies a child's output, line by line, into every log of the job.
+fn tee(from: impl Read, logs: &Mutex<Vec<File>>) {
+    for line in BufReader::new(from).lines().map_while(Result::ok) {
+        if let Ok(mut logs) = logs.lock() {
+            for log in logs.iter_mut() {
+                // A log that cannot be written must not stop the training it records.
+                let _ = writeln!(log, "{line}");
+            }
+        }
+    }
+}
+
+/// Runs one child to completion, its output appended to every run's `train.log`.
+fn run_child(exe: &Path, runs: &[&PlannedRun], act: &Action, args: &[String]) -> Result<()> {
+    let mut logs = Vec::new();
+    for run in runs {
+        std::fs::create_dir_all(&run.dir).with_context(|| format!("creating {}", run.dir.display()))?;
+        if *act == Action::Train {
+            let json = serde_json::to_vec_pretty(&run.args)?;
+            pagan_shared::fs::write_atomic(&run.dir.join(SWEEP_ARGS_FILE), &json)?;
+        }
+        let log_path = run.dir.join(TRAIN_LOG_FILE);
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        writeln!(log, "$ pagan-train {}", args.join(" "))?;
+        logs.push(log);
+    }
+    let mut child = Command::new(exe)
+        .args(args)
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .status()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .with_context(|| format!("starting {}", exe.display()))?;
+    let logs = Mutex::new(logs);
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    std::thread::scope(|s| {
+        if let Some(out) = out {
+            s.spawn(|| tee(out, &logs));
+        }
+        if let Some(err) = err {
+            s.spawn(|| tee(err, &logs));
+        }
+    });
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {}", exe.display()))?;
     if !status.success() {
+        let log_path = runs[0].dir.join(TRAIN_LOG_FILE);
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(8).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -158,64 +241,72 @@ fn run_child(exe: &Path, run: &PlannedRun, act: &Action) -> Result<()> {
 
 /// Runs `plan` (or prints it with `dry_run`).
 pub fn run(plan: &Plan, o: &SweepOptions) -> Result<()> {
-    let (a, out) = (o, &o.out);
+    let out = &o.out;
     let actions: Vec<Action> = plan.runs.iter().map(action).collect::<Result<_>>()?;
+    let plan_file = out.join(PLAN_FILE);
+    let todo: Vec<(&PlannedRun, &Action)> = plan
+        .runs
+        .iter()
+        .zip(&actions)
+        .filter(|(_, act)| !matches!(act, Action::Skip { .. }))
+        .collect();
+    let jobs = stacks(&todo, o.stack);
     println!(
         "sweep {}: {} runs in {}{}",
         plan.name,
         plan.runs.len(),
         out.display(),
-        if a.dry_run { " (dry run)" } else { "" }
+        if o.dry_run { " (dry run)" } else { "" }
     );
     for (r, act) in plan.runs.iter().zip(&actions) {
-        match act {
-            Action::Skip { iter } => println!("  {}: done at {iter} iterations, skipped", r.name),
-            _ => println!("  {}: pagan-train {}", r.name, child_args(r, act).join(" ")),
+        if let Action::Skip { iter } = act {
+            println!("  {}: done at {iter} iterations, skipped", r.name);
         }
     }
-    if a.dry_run {
+    let label = |job: &[(&PlannedRun, &Action)]| {
+        let names: Vec<&str> = job.iter().map(|(r, _)| r.name.as_str()).collect();
+        names.join(" + ")
+    };
+    for job in &jobs {
+        let runs: Vec<&PlannedRun> = job.iter().map(|(r, _)| *r).collect();
+        println!(
+            "  {}: pagan-train {}",
+            label(job),
+            stack_args(&runs, job[0].1, &plan_file).join(" ")
+        );
+    }
+    if o.dry_run {
         return Ok(());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    pagan_shared::fs::write_atomic(&out.join(PLAN_FILE), &serde_json::to_vec_pretty(plan)?)?;
-    let exe = &o.exe;
-    let todo: VecDeque<(usize, &PlannedRun, &Action)> = plan
-        .runs
-        .iter()
-        .zip(&actions)
-        .enumerate()
-        .filter(|(_, (_, act))| !matches!(act, Action::Skip { .. }))
-        .map(|(i, (r, act))| (i, r, act))
-        .collect();
-    let total = todo.len();
-    let queue = Mutex::new(todo);
+    pagan_shared::fs::write_atomic(&plan_file, &serde_json::to_vec_pretty(plan)?)?;
+    let total = jobs.len();
+    let queue = Mutex::new(jobs.iter().enumerate().collect::<VecDeque<_>>());
     let failures = Mutex::new(Vec::new());
     let started = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..a.jobs.min(total.max(1)) {
+        for _ in 0..o.jobs.min(total.max(1)) {
             s.spawn(|| {
                 loop {
                     // The lock guard is dropped at the end of this statement, before training.
                     let next = queue.lock().map(|mut q| q.pop_front()).ok().flatten();
-                    let Some((i, r, act)) = next else { break };
+                    let Some((i, job)) = next else { break };
+                    let runs: Vec<&PlannedRun> = job.iter().map(|(r, _)| *r).collect();
+                    let args = stack_args(&runs, job[0].1, &plan_file);
                     let t0 = Instant::now();
-                    println!("[{}/{}] {} started", i + 1, plan.runs.len(), r.name);
-                    match run_child(exe, r, act) {
+                    println!("[{}/{total}] {} started", i + 1, label(job));
+                    match run_child(&o.exe, &runs, job[0].1, &args) {
                         Ok(()) => println!(
-                            "[{}/{}] {} done in {:.1} s",
+                            "[{}/{total}] {} done in {:.1} s",
                             i + 1,
-                            plan.runs.len(),
-                            r.name,
+                            label(job),
                             t0.elapsed().as_secs_f64()
                         ),
                         Err(e) => {
-                            println!("[{}/{}] {} FAILED", i + 1, plan.runs.len(), r.name);
+                            println!("[{}/{total}] {} FAILED", i + 1, label(job));
                             if let Ok(mut f) = failures.lock() {
-                                f.push(format!(
-                                    "{}: {}",
-                                    r.name,
-                                    pagan_shared::error::chain_message(e.chain())
-                                ));
+                                let why = pagan_shared::error::chain_message(e.chain());
+                                f.push((job.len(), format!("{}: {why}", label(job))));
                             }
                         }
                     }
@@ -223,19 +314,20 @@ pub fn run(plan: &Plan, o: &SweepOptions) -> Result<()> {
             });
         }
     });
-    let failures = failures.into_inner().unwrap_or_default();
+    let failures: Vec<(usize, String)> = failures.into_inner().unwrap_or_default();
+    let failed: usize = failures.iter().map(|f| f.0).sum();
     println!(
-        "sweep {}: {} trained, {} skipped, {} failed in {:.1} s; plots: pagan-train report {} --out {}",
+        "sweep {}: {} trained, {} skipped, {failed} failed in {:.1} s ({total} job(s)); plots: pagan-train report {} --out {}",
         plan.name,
-        total - failures.len(),
-        plan.runs.len() - total,
-        failures.len(),
+        todo.len() - failed,
+        plan.runs.len() - todo.len(),
         started.elapsed().as_secs_f64(),
         out.display(),
         out.join("report").display()
     );
     if !failures.is_empty() {
-        bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+        let text: Vec<&str> = failures.iter().map(|f| f.1.as_str()).collect();
+        bail!("{} job(s) failed:\n{}", failures.len(), text.join("\n\n"));
     }
     Ok(())
 }
