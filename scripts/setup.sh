@@ -45,6 +45,9 @@ have onnxruntime "$ORT_VERSION" || need+=("onnxruntime==$ORT_VERSION")
 have numpy 2.3.5 || need+=("numpy==2.3.5")
 have scipy 1.16.3 || need+=("scipy==1.16.3")
 have onnx 1.19.1 || need+=("onnx==1.19.1")
+# CUDA's crt/ headers (not in the nvidia-cuda-runtime wheel torch pulls in): the trainer's
+# CUDA graph shim compiles against them (no GPU needed). 13.0.x matches torch 2.11's CUDA.
+have nvidia-cuda-crt 13.0.88 || need+=("nvidia-cuda-crt==13.0.88")
 if [ ${#need[@]} -gt 0 ]; then
   say "pip install ${need[*]} (torch is ~4 GB with its CUDA libraries; a few minutes)"
   "$VPY" -m pip install -q --disable-pip-version-check "${need[@]}"

@@ -11,13 +11,16 @@ use tch::Device;
 
 use crate::config::{ScheduleSpec, TrainConfig, TrainOverrides};
 use crate::data::ImageSet;
-use crate::train::Trainer;
+use crate::ops::StackKernels;
+use crate::train::{StepMode, Trainer};
 
 /// Measured rates (per second) of repeated timed runs.
 #[derive(Debug, Clone)]
 pub struct Rates {
     /// Each repeat's rate.
     pub all: Vec<f64>,
+    /// The step mode that ran (a refused or failed CUDA graph runs eager).
+    pub step_mode: StepMode,
 }
 
 impl Rates {
@@ -45,9 +48,16 @@ pub struct StepBench {
     pub warmup: u64,
     /// Timed repeats.
     pub repeats: usize,
+    /// Runs trained as one stack (seeds 0..models), 1 for a single run.
+    pub models: usize,
+    /// How a stack runs its layers (`None`: the device's default).
+    pub kernels: Option<StackKernels>,
+    /// Eager, or the step as a CUDA graph.
+    pub step_mode: StepMode,
 }
 
-/// Iterations per second of the training step.
+/// Iterations per second of the training step (of the whole stack: one iteration trains
+/// every run once).
 pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
     let [c, h, w] = b.image.map(|v| v as usize);
     let n = 512;
@@ -70,21 +80,36 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
         iters: Some(u64::MAX),
         ..b.overrides.clone()
     };
-    let cfg = TrainConfig::resolve("synthetic", b.image, Path::new(""), &o);
-    cfg.validate()?;
-    let mut t = Trainer::ephemeral(cfg, device, &set)?;
-    t.steps(b.warmup);
+    let cfgs = (0..b.models.max(1) as u64)
+        .map(|seed| {
+            let o = TrainOverrides {
+                seed: Some(seed),
+                ..o.clone()
+            };
+            let cfg = TrainConfig::resolve("synthetic", b.image, Path::new(""), &o);
+            cfg.validate().map(|()| cfg)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut t = Trainer::ephemeral_stack(cfgs, device, &set)?;
+    if let Some(k) = b.kernels {
+        t.gan.set_kernels(k);
+    }
+    t.set_step_mode(b.step_mode);
+    t.steps(b.warmup)?;
     let mut all = Vec::new();
     for _ in 0..b.repeats.max(1) {
         let start = Instant::now();
-        let loss = t.steps(b.iters);
+        let loss = t.steps(b.iters)?;
         let secs = start.elapsed().as_secs_f64();
         if !loss.is_finite() {
             bail!("loss became {loss} during the benchmark");
         }
         all.push(b.iters as f64 / secs);
     }
-    Ok(Rates { all })
+    Ok(Rates {
+        all,
+        step_mode: t.step_mode(),
+    })
 }
 
 /// Images per second of `fx` on `batches` batches of `batch` random images `[C, side, side]`

@@ -12,6 +12,7 @@ pub mod experiments;
 pub mod export;
 pub mod fid;
 pub mod model;
+pub mod native;
 pub mod objective;
 pub mod onnx;
 pub mod ops;

@@ -234,6 +234,14 @@ pub enum StackKernels {
     PerModel,
 }
 
+impl crate::config::Choice for StackKernels {
+    const ALL: &'static [(&'static str, Self)] = &[("grouped", Self::Grouped), ("per-model", Self::PerModel)];
+    const HELP: &'static [&'static str] = &[
+        "one kernel per layer for all runs (the GPU default)",
+        "each run's layers on their own (the CPU default; bit for bit the single runs)",
+    ];
+}
+
 impl StackKernels {
     /// The default for a device: grouped on CUDA, per model on the CPU.
     pub fn for_device(device: tch::Device) -> Self {

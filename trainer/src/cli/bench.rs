@@ -4,12 +4,14 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use pagan_trainer::bench::{self, StepBench};
-use pagan_trainer::config::{PaMode, Preset, TrainOverrides};
+use pagan_trainer::config::{Choice, PaMode, Preset, TrainOverrides};
 use pagan_trainer::device::{self, DeviceChoice};
 use pagan_trainer::fid::Extractor;
 use pagan_trainer::fid::inception::{Inception, weights};
+use pagan_trainer::ops::StackKernels;
+use pagan_trainer::train::StepMode;
 
-use super::choice;
+use super::{StepArgs, choice};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -46,6 +48,14 @@ pub struct BenchArgs {
     /// CPU threads for libtorch.
     #[arg(long)]
     threads: Option<i32>,
+    /// Runs trained as one stack (seeds 0..K); the rates are of the whole stack.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    models: usize,
+    /// How a stack runs its layers (default: grouped on CUDA, per-model on the CPU).
+    #[arg(long, value_parser = choice::<StackKernels>())]
+    kernels: Option<StackKernels>,
+    #[command(flatten)]
+    step: StepArgs,
 }
 
 fn parse_image(s: &str) -> Result<[i64; 3]> {
@@ -77,7 +87,11 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         iters: a.iters,
         warmup: a.warmup,
         repeats: a.repeats,
+        models: a.models,
+        kernels: a.kernels,
+        step_mode: a.step.mode(),
     };
+    let kernels = a.kernels.unwrap_or_else(|| StackKernels::for_device(dev));
     let rates = bench::train_steps(&b, dev)?;
     println!(
         "{}",
@@ -89,7 +103,14 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
             "pa": a.pa.to_string(),
             "batch": a.batch,
             "threads": tch::get_num_threads(),
+            "models": a.models,
+            "kernels": if a.models > 1 { kernels.word() } else { "-" },
+            "step_mode": match rates.step_mode {
+                StepMode::Eager => "eager",
+                StepMode::CudaGraph => "cuda-graph",
+            },
             "it_per_s": rates.median(),
+            "run_it_per_s": rates.median() * a.models as f64,
             "all_it_per_s": rates.all,
         })
     );

@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use pagan_trainer::config::{Choice, ConfigError};
 use pagan_trainer::data::DataError;
 use pagan_trainer::device::{self, DeviceChoice};
+use pagan_trainer::train::StepMode;
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +81,26 @@ struct Common {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// How training iterations run (train, resume, bench).
+#[derive(Args, Debug, Clone, Copy)]
+struct StepArgs {
+    /// Capture the training step once as a CUDA graph and replay it every iteration (CUDA
+    /// only: one launch instead of hundreds of kernels). Where a graph cannot run the step
+    /// runs eager, and the log says which mode ran.
+    #[arg(long)]
+    cuda_graph: bool,
+}
+
+impl StepArgs {
+    fn mode(self) -> StepMode {
+        if self.cuda_graph {
+            StepMode::CudaGraph
+        } else {
+            StepMode::Eager
+        }
+    }
 }
 
 impl Common {

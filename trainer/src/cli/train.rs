@@ -15,7 +15,7 @@ use pagan_trainer::experiments::sweep::Plan;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
-use super::{Common, choice, usage};
+use super::{Common, StepArgs, choice, usage};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -126,6 +126,8 @@ pub struct TrainArgs {
     eval_batch: usize,
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    step: StepArgs,
 }
 
 impl TrainArgs {
@@ -279,6 +281,7 @@ fn start(runs: Vec<(&TrainArgs, TrainOverrides, PathBuf)>, quiet: bool) -> Resul
     let mut t = Trainer::create_stack(cfgs, &dirs, dev, &set)?;
     t.run(RunOptions {
         quiet: quiet || runs.iter().any(|(a, ..)| a.common.quiet),
+        step_mode: first.step.mode(),
     })
 }
 
@@ -334,6 +337,8 @@ pub struct ResumeArgs {
     data_dir: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    step: StepArgs,
 }
 
 /// `pagan-train resume`.
@@ -368,5 +373,6 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     }
     t.run(RunOptions {
         quiet: a.common.quiet,
+        step_mode: a.step.mode(),
     })
 }

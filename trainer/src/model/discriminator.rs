@@ -9,6 +9,7 @@ use tch::{Tensor, nn};
 use super::layers::{normal_init, same_padding};
 use super::spectral_norm::{SpectralWeight, normalized_one};
 use crate::config::Arch;
+use crate::native::leaky_relu;
 use crate::ops::{StackKernels, block, stacked_linear};
 
 /// Leaky ReLU slope in D.
@@ -63,11 +64,13 @@ pub struct Discriminator {
     /// Per model: live bit channels.
     levels: Vec<i64>,
     /// Per bit layer: (layer, input channels without bits, level mask of its kernel).
+    /// Level changes write into these tensors (a replayed step reads them in place).
     masks: Vec<(usize, i64, Tensor)>,
+    /// Per model: the level mask of its own bit layer's kernel [1, in + max_level, 1, 1],
+    /// for per-model kernels; written in place like `masks`.
+    model_masks: Vec<Option<Tensor>>,
     /// Input channels of each conv, without bits.
     in_channels: Vec<i64>,
-    /// Leaky-ReLU slope as a PReLU weight (one fused kernel; tch's leaky_relu is fixed at 0.01).
-    leak: Tensor,
     /// Dropout (conv index whose input it drops, probability) in training forwards.
     pub dropout: Option<(usize, f64)>,
     /// How a stack runs its layers (set with [`Self::set_kernels`]).
@@ -131,7 +134,6 @@ impl Discriminator {
         let fc_w = fp.var("weight", &[models, in_c * hh * ww], normal_init());
         let fc = SpectralWeight::stacked(&fp, fc_w, models);
         let fc_bias = fp.zeros("bias", &[models]);
-        let leak = Tensor::from_slice(&[LEAK as f32]).to_device(p.device());
         let mut d = Self {
             convs,
             conv_biases: biases,
@@ -144,8 +146,8 @@ impl Discriminator {
             max_level,
             levels: levels.to_vec(),
             masks: Vec::new(),
+            model_masks: Vec::new(),
             in_channels,
-            leak,
             dropout: None,
             kernels: StackKernels::PerModel,
         };
@@ -153,7 +155,18 @@ impl Discriminator {
             .iter()
             .map(|&(i, in_c)| (i, in_c, d.layer_mask(i, in_c)))
             .collect();
+        d.model_masks = (0..models as usize).map(|m| d.model_mask(m)).collect();
         d
+    }
+
+    /// Model `m`'s level mask of its own bit layer (image channels and live bits 1).
+    fn model_mask(&self, m: usize) -> Option<Tensor> {
+        let i = self.pa_layers[m]?;
+        let (l, in_c) = (self.max_level, self.in_channels[i]);
+        let live = in_c + self.levels[m].clamp(0, l);
+        let mask: Vec<f32> = (0..in_c + l).map(|j| if j < live { 1.0 } else { 0.0 }).collect();
+        let dev = self.convs[i].weight.device();
+        Some(Tensor::from_slice(&mask).to_device(dev).view([1, in_c + l, 1, 1]))
     }
 
     /// The level mask of bit layer `i` (input channels `in_c` before the bits): image
@@ -198,12 +211,18 @@ impl Discriminator {
         self.refresh_masks();
     }
 
+    /// Writes the masks of the current levels into the mask tensors.
     fn refresh_masks(&mut self) {
-        let layers: Vec<(usize, i64)> = self.masks.iter().map(|(i, c, _)| (*i, *c)).collect();
-        self.masks = layers
-            .into_iter()
-            .map(|(i, c)| (i, c, self.layer_mask(i, c)))
-            .collect();
+        tch::no_grad(|| {
+            for (i, c, mask) in &self.masks {
+                mask.shallow_clone().copy_(&self.layer_mask(*i, *c));
+            }
+            for (m, mask) in self.model_masks.iter().enumerate() {
+                if let (Some(mask), Some(new)) = (mask, self.model_mask(m)) {
+                    mask.shallow_clone().copy_(&new);
+                }
+            }
+        });
     }
 
     /// The level mask of the first bit layer, if any.
@@ -274,7 +293,7 @@ impl Discriminator {
                 h = self.with_bits(&h, *in_c, bits);
             }
             let w = sw.normalized(train, mask.map(|(_, _, m)| m));
-            h = conv_layer(&h, &w, b, *g, k).prelu(&self.leak);
+            h = leaky_relu(&conv_layer(&h, &w, b, *g, k), LEAK);
         }
         let n = h.size()[0];
         let w = self.fc.normalized(train, None);
@@ -306,17 +325,15 @@ impl Discriminator {
                     }
                 };
                 h = Tensor::cat(&[&h, &bits.view([n, l, 1, 1]).expand([n, l, hh, ww], false)], 1);
-                let live_c = self.in_channels[i] + self.levels[m].clamp(0, l);
-                let mask: Vec<f32> = (0..in_c).map(|j| if j < live_c { 1.0 } else { 0.0 }).collect();
-                let mask = Tensor::from_slice(&mask)
-                    .to_device(h.device())
-                    .view([1, in_c, 1, 1]);
-                &weight * mask
+                match &self.model_masks[m] {
+                    Some(mask) => &weight * mask,
+                    None => weight,
+                }
             } else {
                 weight
             };
             let w = normalized_one(&w, &block(&sw.u, 0, m as i64, k), train);
-            h = conv_layer(&h, &w, &block(b, 0, m as i64, k), *g, 1).prelu(&self.leak);
+            h = leaky_relu(&conv_layer(&h, &w, &block(b, 0, m as i64, k), *g, 1), LEAK);
         }
         let n = h.size()[0];
         let w = normalized_one(

@@ -73,7 +73,7 @@ fn input_grad_norm2(d: &Discriminator, x: &Tensor, bits: Option<&Tensor>) -> Ten
 /// The gradient penalty term (`None` when `kind` is None), summed over a stack's models.
 /// `bits` are the pair's PA bits: an interpolate of a real and a fake of one pair sees
 /// their shared bits. `eps`: the 1-centred penalty's interpolation weights per model
-/// ([N, 1, 1, 1] each), required for a stack; a plain D draws its own.
+/// ([N, 1, 1, 1] each), required for a stack; without them a plain D draws its own.
 pub fn gradient_penalty(
     kind: GpKind,
     weight: f64,
@@ -94,7 +94,7 @@ pub fn gradient_penalty(
         GpKind::None => None,
         GpKind::OneCentred => {
             let x = match eps {
-                Some(eps) if d.models > 1 => {
+                Some(eps) => {
                     let c = real.size()[1] / d.models;
                     let blocks: Vec<Tensor> = eps
                         .iter()
@@ -107,9 +107,13 @@ pub fn gradient_penalty(
                             *e * r + (1.0 - *e) * f
                         })
                         .collect();
-                    Tensor::cat(&blocks, 1)
+                    if blocks.len() == 1 {
+                        blocks[0].shallow_clone()
+                    } else {
+                        Tensor::cat(&blocks, 1)
+                    }
                 }
-                _ => {
+                None => {
                     let n = real.size()[0];
                     let eps = Tensor::rand([n, 1, 1, 1], (Kind::Float, real.device()));
                     &eps * real + (1.0 - &eps) * fake.detach()

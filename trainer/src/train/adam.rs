@@ -1,7 +1,11 @@
-//! Adam written out so its moments and step counter are ours to checkpoint (tch's optimiser
-//! hides them), and so G's step counter can be reset at a level-up.
+//! Adam written out: its moments and step counter are ours to checkpoint (tch's optimiser
+//! hides them), G's counter can be reset at a level-up, and an update is graph-safe and
+//! cheap. The parameters become views of one flat buffer, so an update is a handful of
+//! kernels over that buffer instead of a handful per parameter; the factors that depend on
+//! the step count are device scalars written before the step ([`Adam::advance`]), so the
+//! update itself ([`Adam::update`]) has no host values baked in and can be replayed.
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::config::AdamConfig;
 
@@ -10,27 +14,53 @@ use crate::config::AdamConfig;
 pub struct Adam {
     /// Settings.
     pub cfg: AdamConfig,
-    /// (name, parameter) pairs, in a stable order.
+    /// (name, parameter) pairs, in a stable order; each a view of the flat buffer.
     pub params: Vec<(String, Tensor)>,
-    /// First moments, one per parameter.
-    pub m: Vec<Tensor>,
-    /// Second moments, one per parameter.
-    pub v: Vec<Tensor>,
+    /// Every parameter, concatenated.
+    flat: Tensor,
+    /// First moments, flat.
+    m: Tensor,
+    /// Second moments, flat.
+    v: Tensor,
     /// Steps taken (for bias correction).
     pub step: u64,
+    /// `lr / (1 - beta1^t)` for the coming update, on the device.
+    lr_t: Tensor,
+    /// `sqrt(1 - beta2^t)` for the coming update, on the device.
+    bc2_sqrt: Tensor,
 }
 
 impl Adam {
-    /// Zero moments for the given parameters.
+    /// Zero moments for the given parameters, which from now on live in one flat buffer.
     pub fn new(cfg: AdamConfig, params: Vec<(String, Tensor)>) -> Self {
-        let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let (kind, device) = params
+            .first()
+            .map_or((Kind::Float, tch::Device::Cpu), |(_, p)| (p.kind(), p.device()));
+        let flat = if params.is_empty() {
+            Tensor::zeros([0], (kind, device))
+        } else {
+            let parts: Vec<Tensor> = params.iter().map(|(_, p)| p.detach().reshape([-1])).collect();
+            Tensor::cat(&parts, 0)
+        };
+        tch::no_grad(|| {
+            let mut off = 0;
+            for (_, p) in &params {
+                let n = p.numel() as i64;
+                let mut p = p.shallow_clone();
+                p.set_data(&flat.narrow(0, off, n).view(p.size().as_slice()));
+                off += n;
+            }
+        });
+        let scalar = || Tensor::zeros([], (kind, device));
         Self {
             cfg,
+            m: flat.zeros_like(),
+            v: flat.zeros_like(),
+            flat,
             params,
-            m,
-            v,
             step: 0,
+            lr_t: scalar(),
+            bc2_sqrt: scalar(),
         }
     }
 
@@ -39,36 +69,67 @@ impl Adam {
         self.params.iter().map(|(_, p)| p).collect()
     }
 
-    /// One update with the given gradients (same order as the parameters).
-    pub fn apply(&mut self, grads: &[Tensor]) {
+    /// Counts the coming update and writes its bias-correction factors to the device
+    /// (before the step: the update reads them there).
+    pub fn advance(&mut self) {
         self.step += 1;
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
+        let _ = self.lr_t.fill_(c.lr / bc1);
+        let _ = self.bc2_sqrt.fill_(bc2.sqrt());
+    }
+
+    /// One update with the given gradients (same order as the parameters), using the
+    /// factors [`Self::advance`] wrote. Device work only.
+    pub fn update(&mut self, grads: &[Tensor]) {
+        let c = self.cfg;
         tch::no_grad(|| {
-            for (((_, p), (m, v)), g) in self
-                .params
+            let parts: Vec<Tensor> = grads
                 .iter()
-                .zip(self.m.iter_mut().zip(self.v.iter_mut()))
-                .zip(grads)
-            {
-                let _ = m.lerp_(g, 1.0 - c.beta1);
-                *v *= c.beta2;
-                let _ = v.addcmul_(&(g * (1.0 - c.beta2)), g);
-                let denom = v.sqrt() / bc2.sqrt() + c.eps;
-                let upd = m.divide(&denom) * (c.lr / bc1);
-                let mut p = p.shallow_clone();
-                p -= upd;
-            }
+                .zip(&self.params)
+                .map(|(g, (_, p))| {
+                    // A parameter the loss does not reach gets no gradient tensor.
+                    if g.defined() {
+                        g.reshape([-1])
+                    } else {
+                        p.zeros_like().reshape([-1])
+                    }
+                })
+                .collect();
+            let g = Tensor::cat(&parts, 0);
+            let _ = self.m.lerp_(&g, 1.0 - c.beta1);
+            self.v *= c.beta2;
+            let _ = self.v.addcmul_(&(&g * (1.0 - c.beta2)), &g);
+            let denom = self.v.sqrt() / &self.bc2_sqrt + c.eps;
+            let upd = self.m.divide(&denom) * &self.lr_t;
+            self.flat -= upd;
         });
     }
 
-    /// Named state tensors for a checkpoint: `{prefix}.m.{name}` and `{prefix}.v.{name}`.
+    /// [`Self::advance`] then [`Self::update`]: one eager step.
+    pub fn apply(&mut self, grads: &[Tensor]) {
+        self.advance();
+        self.update(grads);
+    }
+
+    /// Named state tensors for a checkpoint: `{prefix}.m.{name}` and `{prefix}.v.{name}`
+    /// (views of the flat moments: restoring into them restores the optimiser).
     pub fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
-        for (((name, _), m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
-            out.push((format!("{prefix}.m.{name}"), m.shallow_clone()));
-            out.push((format!("{prefix}.v.{name}"), v.shallow_clone()));
+        let mut off = 0;
+        for (name, p) in &self.params {
+            let n = p.numel() as i64;
+            let shape = p.size();
+            out.push((
+                format!("{prefix}.m.{name}"),
+                self.m.narrow(0, off, n).view(shape.as_slice()),
+            ));
+            out.push((
+                format!("{prefix}.v.{name}"),
+                self.v.narrow(0, off, n).view(shape.as_slice()),
+            ));
+            off += n;
         }
         out
     }

@@ -5,6 +5,7 @@
 //! stream, data order, PA state, level-up rule, evaluations and run folder.
 
 pub mod adam;
+mod graph;
 mod runs;
 mod step;
 pub mod window;
@@ -23,6 +24,8 @@ use crate::model::stack::StackLayout;
 use crate::ops::StackKernels;
 use crate::run_dir::{CheckpointMeta, MetricsWriter, RunDir, checkpoint};
 use adam::Adam;
+use graph::Engine;
+pub use graph::StepMode;
 pub use runs::Run;
 use window::LineContext;
 
@@ -34,6 +37,8 @@ pub const GRID_N: i64 = 64;
 pub struct RunOptions {
     /// Hide the progress bar (tests, logs to files).
     pub quiet: bool,
+    /// Eager, or the step as a CUDA graph.
+    pub step_mode: StepMode,
 }
 
 /// A training process: one run, or a stack of runs sharing one set of kernels.
@@ -53,6 +58,8 @@ pub struct Trainer {
     /// Each run's own shapes inside the stack (`None` for a single run).
     layout: Option<StackLayout>,
     data: Tensor,
+    /// How iterations run (eager unless [`Self::set_step_mode`] chose a CUDA graph).
+    engine: Engine,
 }
 
 impl Trainer {
@@ -198,6 +205,7 @@ impl Trainer {
             iter: 0,
             layout,
             data: images,
+            engine: Engine::Eager,
         })
     }
 
@@ -237,15 +245,16 @@ impl Trainer {
         self.runs[0].cfg.iters
     }
 
-    /// Runs `n` iterations without logging or checkpoints; returns the last D loss of the
-    /// first run (which also waits for the device to finish, so callers can time it).
-    pub fn steps(&mut self, n: u64) -> f64 {
+    /// Runs `n` iterations (in the current step mode) without logging or checkpoints;
+    /// returns the last D loss of the first run (which also waits for the device to finish,
+    /// so callers can time it).
+    pub fn steps(&mut self, n: u64) -> Result<f64> {
         let mut last = None;
         for _ in 0..n {
-            last = self.step().into_iter().next().map(|s| s.d_loss);
+            last = self.iteration()?.into_iter().next().map(|s| s.d_loss);
             self.iter += 1;
         }
-        last.map(|t| t.double_value(&[])).unwrap_or(f64::NAN)
+        Ok(last.map(|t| t.double_value(&[])).unwrap_or(f64::NAN))
     }
 
     /// Trains until every run's iterations are done.
@@ -255,6 +264,7 @@ impl Trainer {
             tracing::info!(iter = self.iter, "already at {total} iterations; nothing to do");
             return Ok(());
         }
+        self.set_step_mode(opts.step_mode);
         let bar = crate::progress::bar(total, self.iter, "it", opts.quiet);
         let mut writers = self
             .runs
@@ -266,7 +276,7 @@ impl Trainer {
         let mut last_checkpoint = Instant::now();
         let checkpoint_period = Duration::from_secs_f64(cfg.checkpoint_minutes * 60.0);
         while self.iter < total {
-            let stats = self.step();
+            let stats = self.iteration()?;
             let p_now: Vec<f64> = self.runs.iter().map(|r| r.pa.new_bit_prob(self.iter)).collect();
             for (r, s) in self.runs.iter_mut().zip(stats) {
                 r.window.add(s);

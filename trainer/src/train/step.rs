@@ -3,6 +3,12 @@
 //! z, bits and penalty draws come from its own seed stream in its own order, its images
 //! occupy its own channel block, and its losses are summed with the others' (parameters
 //! are disjoint, so each run's gradient is exactly its own).
+//!
+//! The iteration is split in two so that the second part can be captured and replayed as
+//! a CUDA graph: [`Trainer::stage`] does all host work (data order, seeding, random draws,
+//! Adam's step-dependent factors) and writes what the step reads into tensors;
+//! [`Trainer::compute`] is device work only, with no host value that changes between
+//! iterations and no host sync.
 
 use tch::{Kind, Tensor};
 
@@ -13,86 +19,133 @@ use crate::objective::loss;
 use crate::objective::pa::{self, Targets};
 use crate::rng::{self, stream};
 
-/// One run's random draws for one iteration.
-struct Draws {
-    z: Tensor,
-    bits: Option<Tensor>,
-    /// The 1-centred penalty's interpolation weights, drawn up front (stacks only: a
-    /// single run draws them where it always did).
-    eps: Option<Tensor>,
+/// What one iteration reads, written before it runs.
+pub struct StepInputs {
+    /// Dataset indices of every run's real batch, run after run: [K*B].
+    pub idx: Tensor,
+    /// Every run's latents side by side: [B, K*latent].
+    pub z: Tensor,
+    /// Every run's bits side by side [B, K*max_level] (zeros for a run without PA), when
+    /// D has bit channels.
+    pub bits: Option<Tensor>,
+    /// Per run: the 1-centred penalty's interpolation weights [B, 1, 1, 1] (`None`: not
+    /// used, or drawn inside the step, as a single run with D dropout always did).
+    pub eps: Option<Vec<Tensor>>,
+}
+
+impl StepInputs {
+    /// Overwrites these tensors with `other`'s values (a replayed step's static inputs).
+    #[cfg_attr(not(feature = "cuda-graphs"), allow(dead_code))]
+    pub fn copy_from(&mut self, other: &StepInputs) {
+        let pairs = [(&mut self.idx, &other.idx), (&mut self.z, &other.z)];
+        for (dst, src) in pairs {
+            dst.copy_(src);
+        }
+        if let (Some(dst), Some(src)) = (&mut self.bits, &other.bits) {
+            dst.copy_(src);
+        }
+        if let (Some(dst), Some(src)) = (&mut self.eps, &other.eps) {
+            for (d, s) in dst.iter_mut().zip(src) {
+                d.copy_(s);
+            }
+        }
+    }
 }
 
 impl Trainer {
-    /// Run `k`'s real batch for this iteration, in [-1, 1].
-    fn real_batch(&mut self, k: usize) -> Tensor {
-        let b = self.runs[k].cfg.batch as usize;
-        let idx = self.runs[k].sampler.batch(self.iter, b);
-        let idx = Tensor::from_slice(&idx).to_device(self.device);
-        self.data.index_select(0, &idx).to_kind(Kind::Float) / 127.5 - 1.0
-    }
-
-    /// Run `k`'s z, bits (and penalty weights in a stack), in the order a single run draws them.
-    fn draws(&self, k: usize, stacked: bool) -> Draws {
-        let run = &self.runs[k];
-        let (b, dev) = (run.cfg.batch, self.device);
-        rng::seed_torch(rng::derive_seed(run.cfg.seed, stream::STEP, self.iter));
-        let z = Tensor::rand([b, run.cfg.arch.latent], (Kind::Float, dev)) * 2.0 - 1.0;
-        let bits = self.gan.d.pa_layers[k].map(|_| run.pa.sample_bits(b, self.iter, dev));
-        let one_centred = run.cfg.reg.effective_gp(run.cfg.loss) == GpKind::OneCentred;
-        let eps = (stacked && one_centred).then(|| Tensor::rand([b, 1, 1, 1], (Kind::Float, dev)));
-        Draws { z, bits, eps }
-    }
-
-    /// One iteration of every run (does not advance `self.iter`); one [`StepStats`] per run.
-    pub(super) fn step(&mut self) -> Vec<StepStats> {
+    /// The host half of an iteration: each run's batch indices and draws from its own seed
+    /// stream (z, bits, penalty weights, in the order a single run draws them), and Adam's
+    /// factors for the coming updates. Does not advance `self.iter`.
+    pub(super) fn stage(&mut self) -> StepInputs {
         let models = self.runs.len();
-        let stacked = models > 1;
-        let cfg = self.runs[0].cfg.clone();
-        let b = cfg.batch;
-        let draws: Vec<Draws> = (0..models).map(|k| self.draws(k, stacked)).collect();
-        let reals: Vec<Tensor> = (0..models).map(|k| self.real_batch(k)).collect();
-        let targets: Vec<Targets> = draws
-            .iter()
-            .map(|d| pa::targets(d.bits.as_ref(), b, self.device))
+        let dev = self.device;
+        let b = self.runs[0].cfg.batch;
+        let (mut idx, mut zs, mut bits, mut eps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for k in 0..models {
+            let run = &mut self.runs[k];
+            idx.extend(run.sampler.batch(self.iter, b as usize));
+            rng::seed_torch(rng::derive_seed(run.cfg.seed, stream::STEP, self.iter));
+            zs.push(Tensor::rand([b, run.cfg.arch.latent], (Kind::Float, dev)) * 2.0 - 1.0);
+            let run = &self.runs[k];
+            if self.gan.d.has_bits() {
+                bits.push(match self.gan.d.pa_layers[k] {
+                    Some(_) => run.pa.sample_bits(b, self.iter, dev),
+                    None => Tensor::zeros([b, run.cfg.max_level], (Kind::Float, dev)),
+                });
+            }
+            let one_centred = run.cfg.reg.effective_gp(run.cfg.loss) == GpKind::OneCentred;
+            // With D dropout the weights were always drawn after the dropout masks, inside
+            // the step; a stack (which refuses dropout) and every other run draw them here.
+            if one_centred && run.cfg.reg.dropout == 0.0 {
+                eps.push(Tensor::rand([b, 1, 1, 1], (Kind::Float, dev)));
+            }
+        }
+        self.opt_d.advance();
+        self.opt_g.advance();
+        StepInputs {
+            idx: Tensor::from_slice(&idx).to_device(dev),
+            z: cat1(&zs),
+            bits: (!bits.is_empty()).then(|| cat1(&bits)),
+            eps: (eps.len() == models).then_some(eps),
+        }
+    }
+
+    /// Every run's real batch side by side, [B, K*C, H, W] in [-1, 1].
+    fn real_batch(&self, idx: &Tensor) -> Tensor {
+        let k = self.runs.len() as i64;
+        let x = self.data.index_select(0, idx).to_kind(Kind::Float) / 127.5 - 1.0;
+        if k == 1 {
+            return x;
+        }
+        let s = x.size();
+        let (c, h, w) = (s[1], s[2], s[3]);
+        x.view([k, -1, c, h, w])
+            .permute([1, 0, 2, 3, 4])
+            .reshape([-1, k * c, h, w])
+    }
+
+    /// The device half of an iteration: the D step and the G step of every run on `inp`;
+    /// one [`StepStats`] per run. Device work only (capturable as a CUDA graph).
+    pub(super) fn compute(&mut self, inp: &StepInputs) -> Vec<StepStats> {
+        let models = self.runs.len();
+        let cfg = &self.runs[0].cfg;
+        let (b, loss_kind, reg) = (cfg.batch, cfg.loss, cfg.reg);
+        let max_level = cfg.max_level;
+        let real = self.real_batch(&inp.idx);
+        let targets: Vec<Targets> = (0..models)
+            .map(|k| {
+                let bits = match (&inp.bits, self.gan.d.pa_layers[k]) {
+                    (Some(all), Some(_)) => Some(all.narrow(1, k as i64 * max_level, max_level)),
+                    _ => None,
+                };
+                pa::targets(bits.as_ref(), b, self.device)
+            })
             .collect();
         // alpha = 0 multiplies by exactly 1: plain targets.
         let targets_d: Vec<Targets> = targets
             .iter()
-            .map(|t| loss::smooth(t, cfg.reg.label_smoothing))
+            .map(|t| loss::smooth(t, reg.label_smoothing))
             .collect();
-        let cat1 = |ts: Vec<&Tensor>| {
-            if ts.len() == 1 {
-                ts[0].shallow_clone()
-            } else {
-                Tensor::cat(&ts, 1)
-            }
-        };
-        let real = cat1(reals.iter().collect());
-        let z = cat1(draws.iter().map(|d| &d.z).collect());
-        // Bits of every model side by side; a run without PA feeds zeros (masked anyway).
-        let bits = self.gan.d.has_bits().then(|| {
-            let zeros = Tensor::zeros([b, cfg.max_level], (Kind::Float, self.device));
-            cat1(draws.iter().map(|d| d.bits.as_ref().unwrap_or(&zeros)).collect())
-        });
-        let fake = self.gan.g.forward(&z, true);
+        let bits = inp.bits.as_ref();
+        let fake = self.gan.g.forward(&inp.z, true);
 
         // D step: reals and fakes in one batch (D has no BN, so this equals two passes).
         let x = Tensor::cat(&[&real, &fake.detach()], 0);
-        let bits2 = bits.as_ref().map(|t| Tensor::cat(&[t, t], 0));
+        let bits2 = bits.map(|t| Tensor::cat(&[t, t], 0));
         let logits = self.gan.d.forward_each(&x, bits2.as_ref(), true);
         let lr: Vec<Tensor> = logits.iter().map(|l| l.narrow(0, 0, b).select(1, 0)).collect();
         let lf: Vec<Tensor> = logits.iter().map(|l| l.narrow(0, b, b).select(1, 0)).collect();
         let d_losses: Vec<Tensor> = (0..models)
-            .map(|k| loss::d_loss(cfg.loss, &lr[k], &lf[k], &targets_d[k]))
+            .map(|k| loss::d_loss(loss_kind, &lr[k], &lf[k], &targets_d[k]))
             .collect();
-        let eps: Option<Vec<&Tensor>> = draws.iter().map(|d| d.eps.as_ref()).collect();
+        let eps: Option<Vec<&Tensor>> = inp.eps.as_ref().map(|e| e.iter().collect());
         let penalty = loss::gradient_penalty(
-            cfg.reg.effective_gp(cfg.loss),
-            cfg.reg.gp_weight,
+            reg.effective_gp(loss_kind),
+            reg.gp_weight,
             &self.gan.d,
             &real,
             &fake,
-            bits.as_ref(),
+            bits,
             eps.as_deref(),
         );
         let params = self.opt_d.tensors();
@@ -110,15 +163,15 @@ impl Trainer {
                 };
             }
         }
-        self.opt_d.apply(&grads);
+        self.opt_d.update(&grads);
 
         // G step: only G's gradients are computed (D's weights are not inputs of the backward).
-        let logits_g = self.gan.d.forward_each(&fake, bits.as_ref(), true);
+        let logits_g = self.gan.d.forward_each(&fake, bits, true);
         let g_losses: Vec<Tensor> = (0..models)
-            .map(|k| loss::g_loss(cfg.loss, &logits_g[k].select(1, 0), &targets[k]))
+            .map(|k| loss::g_loss(loss_kind, &logits_g[k].select(1, 0), &targets[k]))
             .collect();
         let grads = Tensor::run_backward(&[&sum(&g_losses)], &self.opt_g.tensors(), false, false);
-        self.opt_g.apply(&grads);
+        self.opt_g.update(&grads);
 
         (0..models)
             .map(|k| StepStats {
@@ -129,6 +182,20 @@ impl Trainer {
             })
             .collect()
     }
+
+    /// One iteration of every run, eager (does not advance `self.iter`).
+    pub(super) fn step(&mut self) -> Vec<StepStats> {
+        let inputs = self.stage();
+        self.compute(&inputs)
+    }
+}
+
+/// Tensors side by side along axis 1 (one tensor as it is).
+fn cat1(ts: &[Tensor]) -> Tensor {
+    match ts {
+        [one] => one.shallow_clone(),
+        _ => Tensor::cat(ts, 1),
+    }
 }
 
 /// The sum of per-run losses (a single run's loss as it is).
@@ -136,5 +203,78 @@ fn sum(ts: &[Tensor]) -> Tensor {
     match ts {
         [one] => one.shallow_clone(),
         _ => Tensor::stack(ts, 0).sum(Kind::Float),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tch::{Device, Tensor};
+
+    use crate::config::{Arch, GpKind, LossKind, PaMode, TrainConfig, TrainOverrides};
+    use crate::data::ImageSet;
+    use crate::train::Trainer;
+
+    /// The device half of an iteration reads only its staged inputs and the tensors of the
+    /// networks and optimisers: computed again on the same inputs from the same tensors,
+    /// after the host state moved on (iteration count, data order, PA state, the global
+    /// random generator), it gives the same losses and weights. That is what lets a CUDA
+    /// graph replay it with new inputs.
+    #[test]
+    fn compute_depends_only_on_its_staged_inputs_and_device_tensors() {
+        let _rng = crate::rng::torch_rng_lock();
+        tch::set_num_threads(1);
+        let o = TrainOverrides {
+            pa: Some(PaMode::Input),
+            start_level: Some(1),
+            max_level: Some(3),
+            batch: Some(6),
+            loss: Some(LossKind::Hinge),
+            gp: Some(GpKind::OneCentred),
+            ..TrainOverrides::default()
+        };
+        let mut cfg = TrainConfig::resolve("synthetic", [1, 28, 28], Path::new(""), &o);
+        cfg.arch = Arch::narrowed([1, 28, 28], 16);
+        let n = 24;
+        let set = ImageSet {
+            data: (0..n * 784).map(|i| (i * 31 % 256) as u8).collect(),
+            labels: None,
+            n,
+            channels: 1,
+            height: 28,
+            width: 28,
+            source: "synthetic".into(),
+        };
+        let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
+        t.steps(2).expect("steps");
+        let state = |t: &Trainer| -> Vec<(String, Tensor)> {
+            let mut v = t.gan.named();
+            v.extend(t.opt_g.state("g"));
+            v.extend(t.opt_d.state("d"));
+            v
+        };
+        let saved: Vec<Tensor> = state(&t).iter().map(|(_, x)| x.copy()).collect();
+        let inputs = t.stage();
+        let first = t.compute(&inputs);
+        let after_first: Vec<Tensor> = state(&t).iter().map(|(_, x)| x.copy()).collect();
+        tch::no_grad(|| {
+            for ((_, x), s) in state(&t).iter().zip(&saved) {
+                x.shallow_clone().copy_(s);
+            }
+        });
+        // The host moves on: none of this may reach the computation.
+        t.iter += 17;
+        let iter = t.iter;
+        t.runs[0].pa.level_up(iter);
+        let _ = t.runs[0].sampler.batch(iter, 6);
+        tch::manual_seed(12345);
+        let _ = Tensor::rand([100], (tch::Kind::Float, Device::Cpu));
+        let second = t.compute(&inputs);
+        let same = |a: &Tensor, b: &Tensor| f64::try_from((a - b).abs().max()).unwrap_or(f64::NAN) == 0.0;
+        assert!(same(&first[0].d_loss, &second[0].d_loss) && same(&first[0].g_loss, &second[0].g_loss));
+        for ((name, x), y) in state(&t).iter().zip(&after_first) {
+            assert!(same(x, y), "{name} differs between the two computations");
+        }
     }
 }

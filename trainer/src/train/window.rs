@@ -19,6 +19,18 @@ pub struct StepStats {
     pub acc_fake: Tensor,
 }
 
+impl StepStats {
+    /// Another handle on the same tensors.
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            d_loss: self.d_loss.shallow_clone(),
+            g_loss: self.g_loss.shallow_clone(),
+            acc_real: self.acc_real.shallow_clone(),
+            acc_fake: self.acc_fake.shallow_clone(),
+        }
+    }
+}
+
 /// Sums since the last metrics line.
 pub struct Window {
     sums: Option<[Tensor; 4]>,
@@ -47,13 +59,16 @@ impl Window {
         }
     }
 
-    /// Adds one iteration.
+    /// Adds one iteration (on the device, into the window's own sums: a replayed step's
+    /// outputs are overwritten by the next replay).
     pub fn add(&mut self, s: StepStats) {
         let cur = [s.d_loss, s.g_loss, s.acc_real, s.acc_fake];
-        self.sums = Some(match self.sums.take() {
-            None => cur,
-            Some(w) => [&w[0] + &cur[0], &w[1] + &cur[1], &w[2] + &cur[2], &w[3] + &cur[3]],
-        });
+        let sums = self
+            .sums
+            .get_or_insert_with(|| cur.each_ref().map(Tensor::zeros_like));
+        for (sum, c) in sums.iter_mut().zip(&cur) {
+            *sum += c;
+        }
         self.n += 1;
     }
 

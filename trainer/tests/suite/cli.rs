@@ -216,11 +216,16 @@ fn train_resume_sample_export_on_fashion_mnist() {
             .env("RUST_LOG", "info")
             .arg("resume")
             .arg(&run)
-            .args(["--iters", "6"])
+            .args(["--iters", "6", "--cuda-graph"])
             .args(common),
     );
     // The resume trains on the same --limit subset as the run it continues.
     assert!(resumed.contains("images=256"), "{resumed}");
+    // A CUDA graph needs a CUDA device: the log says the step ran eager, and why.
+    assert!(
+        resumed.contains("step mode: eager (CUDA graphs need a CUDA device"),
+        "{resumed}"
+    );
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
     // Each line reports the level its iterations trained at; every:2 raises it after 2, 4 and 6.
     assert_eq!(metrics.lines().count(), 6);

@@ -63,7 +63,11 @@ fn stacked_equals_solo(root: &Path, cfgs: Vec<TrainConfig>) {
     let solo_dirs: Vec<PathBuf> = (0..cfgs.len()).map(|k| root.join(format!("solo{k}"))).collect();
     for (cfg, dir) in cfgs.iter().zip(&solo_dirs) {
         let mut t = Trainer::create(cfg.clone(), dir, Device::Cpu, &set).expect("solo");
-        t.run(RunOptions { quiet: true }).expect("solo run");
+        t.run(RunOptions {
+            quiet: true,
+            ..Default::default()
+        })
+        .expect("solo run");
     }
     let stack_dirs: Vec<PathBuf> = (0..cfgs.len()).map(|k| root.join(format!("stack{k}"))).collect();
     let refs: Vec<&Path> = stack_dirs.iter().map(PathBuf::as_path).collect();
@@ -75,14 +79,22 @@ fn stacked_equals_solo(root: &Path, cfgs: Vec<TrainConfig>) {
         })
         .collect();
     let mut t = Trainer::create_stack(half, &refs, Device::Cpu, &set).expect("stack");
-    t.run(RunOptions { quiet: true }).expect("first half");
+    t.run(RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("first half");
     drop(t);
     for (cfg, dir) in cfgs.iter().zip(&stack_dirs) {
         RunDir::at(dir).write_config(cfg).expect("longer target");
     }
     let mut t = Trainer::open_stack(&refs, Device::Cpu, &set).expect("reopen");
     assert_eq!(t.iter, 15);
-    t.run(RunOptions { quiet: true }).expect("second half");
+    t.run(RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("second half");
 
     for (k, (s, st)) in solo_dirs.iter().zip(&stack_dirs).enumerate() {
         let (a, b) = (

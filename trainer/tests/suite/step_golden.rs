@@ -83,7 +83,11 @@ fn measure(root: &Path) -> Value {
     for (name, cfg) in cases() {
         let dir = root.join(name);
         let mut t = Trainer::create(cfg, &dir, Device::Cpu, &set).expect("trainer");
-        t.run(RunOptions { quiet: true }).expect("run");
+        t.run(RunOptions {
+            quiet: true,
+            ..Default::default()
+        })
+        .expect("run");
         let lines = RunDir::at(&dir).metrics().read().expect("metrics");
         let losses: Vec<[f64; 2]> = lines.iter().map(|m| [m.d_loss, m.g_loss]).collect();
         let (_, _, gan) = RunDir::at(&dir).load_gan(Device::Cpu).expect("gan");

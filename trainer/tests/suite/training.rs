@@ -57,7 +57,7 @@ fn level_up_leaves_discriminator_output_unchanged() {
     let set = synthetic_set(64);
     let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
     // Train a little at level 1 so live weights move away from their init.
-    t.steps(5);
+    t.steps(5).expect("steps");
     let x = Tensor::rand([5, 1, 28, 28], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
     let bits = Tensor::ones([5, 3], (Kind::Float, Device::Cpu));
     let before = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
@@ -68,7 +68,7 @@ fn level_up_leaves_discriminator_output_unchanged() {
     let iter = t.iter;
     t.runs[0].pa.level_up(iter);
     t.runs[0].pa.fade_iters = 0;
-    t.steps(5);
+    t.steps(5).expect("steps");
     let trained = tch::no_grad(|| t.gan.d.forward(&x, Some(&bits), false));
     let zero2 = Tensor::cat(
         &[
@@ -121,16 +121,28 @@ fn resume_continues_exactly() {
 
     // A: 16 uninterrupted iterations (level-ups at 5, 10, 15; fade-in in between).
     let mut a = Trainer::create(tiny_config(PaMode::Input, 6, 16), &a_dir, Device::Cpu, &set).expect("a");
-    a.run(RunOptions { quiet: true }).expect("run a");
+    a.run(RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("run a");
 
     // B: stop at 7 (a checkpoint), reopen from disk, continue to 16.
     let mut b = Trainer::create(tiny_config(PaMode::Input, 6, 7), &b_dir, Device::Cpu, &set).expect("b");
-    b.run(RunOptions { quiet: true }).expect("run b");
+    b.run(RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("run b");
     drop(b);
     let mut b = Trainer::open(&b_dir, Device::Cpu, &set).expect("reopen");
     assert_eq!(b.iter, 7);
     b.runs[0].cfg.iters = 16;
-    b.run(RunOptions { quiet: true }).expect("resume b");
+    b.run(RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("resume b");
 
     let ma = RunDir::at(&a_dir).metrics().read().expect("metrics a");
     let mb = RunDir::at(&b_dir).metrics().read().expect("metrics b");
@@ -176,7 +188,11 @@ fn refuses_to_overwrite_a_run() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("r");
     let mut t = Trainer::create(tiny_config(PaMode::Off, 6, 2), &dir, Device::Cpu, &set).expect("create");
-    t.run(RunOptions { quiet: true }).expect("run");
+    t.run(RunOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("run");
     let again = Trainer::create(tiny_config(PaMode::Off, 6, 2), &dir, Device::Cpu, &set);
     let msg = again.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(msg.contains("already holds a run"), "{msg}");
@@ -194,7 +210,7 @@ fn pa_state_counts_levels_and_targets_flip_with_parity() {
 fn d_after(cfg: TrainConfig, steps: u64) -> (Tensor, f64) {
     let set = synthetic_set(24);
     let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
-    let d = t.steps(steps);
+    let d = t.steps(steps).expect("steps");
     let w = t.gan.d.convs[3].weight.detach().copy();
     (w, d)
 }

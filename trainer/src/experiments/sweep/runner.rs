@@ -105,6 +105,8 @@ fn placement_args(args: &[String]) -> Vec<String> {
         if ["--data-dir", "--device", "--threads"].contains(&a.as_str()) {
             v.push(a.clone());
             v.extend(it.next().cloned());
+        } else if a == "--cuda-graph" {
+            v.push(a.clone());
         }
     }
     v

@@ -1,0 +1,85 @@
+// CUDA graph capture and replay through libtorch's at::cuda::CUDAGraph, called from
+// src/native/cuda_graph.rs (built with the cuda-graphs feature). A graph owns a side stream
+// from libtorch's pool: warm-up and capture run on it (CUDA cannot capture the legacy
+// default stream); replays run on the caller's current stream. Every function returns 0,
+// or 1 with *err set to a message the caller frees (pagan_free_error).
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+
+namespace {
+
+struct Graph {
+  at::cuda::CUDAGraph graph;
+  c10::cuda::CUDAStream side;
+  std::optional<c10::cuda::CUDAStream> outer;
+  explicit Graph(c10::DeviceIndex device) : side(c10::cuda::getStreamFromPool(false, device)) {}
+};
+
+template <class F>
+int guarded(char** err, F f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& e) {
+    *err = strdup(e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+int pagan_graph_new(int device, void** out, char** err) {
+  return guarded(err, [&] { *out = new Graph(static_cast<c10::DeviceIndex>(device)); });
+}
+
+// Makes the graph's side stream current (after the device finished earlier work).
+int pagan_graph_enter(void* g, char** err) {
+  auto* graph = static_cast<Graph*>(g);
+  return guarded(err, [&] {
+    c10::cuda::device_synchronize();
+    graph->outer = c10::cuda::getCurrentCUDAStream(graph->side.device_index());
+    c10::cuda::setCurrentCUDAStream(graph->side);
+  });
+}
+
+// Makes the caller's stream current again (after the side stream's work finished).
+int pagan_graph_leave(void* g, char** err) {
+  auto* graph = static_cast<Graph*>(g);
+  return guarded(err, [&] {
+    c10::cuda::device_synchronize();
+    if (graph->outer) {
+      c10::cuda::setCurrentCUDAStream(*graph->outer);
+      graph->outer.reset();
+    }
+  });
+}
+
+int pagan_graph_capture_begin(void* g, char** err) {
+  return guarded(err, [&] { static_cast<Graph*>(g)->graph.capture_begin(); });
+}
+
+int pagan_graph_capture_end(void* g, char** err) {
+  return guarded(err, [&] { static_cast<Graph*>(g)->graph.capture_end(); });
+}
+
+// Drops a failed capture so the stream and allocator are usable again.
+int pagan_graph_reset(void* g, char** err) {
+  return guarded(err, [&] { static_cast<Graph*>(g)->graph.reset(); });
+}
+
+int pagan_graph_replay(void* g, char** err) {
+  return guarded(err, [&] { static_cast<Graph*>(g)->graph.replay(); });
+}
+
+void pagan_graph_free(void* g) { delete static_cast<Graph*>(g); }
+
+}  // extern "C"

@@ -1,0 +1,79 @@
+//! libtorch functions tch does not expose, through the small C++ shim in `csrc/` that the
+//! build script compiles against the same libtorch: leaky ReLU with a slope, and (feature
+//! `cuda-graphs`) CUDA graph capture and replay.
+
+#[cfg(feature = "cuda-graphs")]
+pub mod cuda_graph;
+
+use std::ffi::{CStr, c_char};
+
+use tch::{TchError, Tensor};
+use torch_sys::C_tensor;
+
+unsafe extern "C" {
+    fn pagan_leaky_relu(x: *const C_tensor, slope: f64, err: *mut *mut c_char) -> *mut C_tensor;
+    fn pagan_free_error(err: *mut c_char);
+}
+
+/// Takes the shim's error message (and frees it).
+fn take_error(err: *mut c_char) -> String {
+    if err.is_null() {
+        return "unknown error in the libtorch shim".into();
+    }
+    // SAFETY: the shim sets `err` to a NUL-terminated strdup'd string, freed once here.
+    let msg = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
+    unsafe { pagan_free_error(err) };
+    msg
+}
+
+/// Leaky ReLU with slope `slope` (one kernel forward and backward, differentiable).
+pub fn f_leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor, TchError> {
+    let mut err = std::ptr::null_mut();
+    // SAFETY: `x` is a live tensor; the shim returns a new heap tensor or null with `err` set.
+    let out = unsafe { pagan_leaky_relu(x.as_ptr(), slope, &mut err) };
+    if out.is_null() {
+        return Err(TchError::Torch(take_error(err)));
+    }
+    // SAFETY: `out` is a fresh at::Tensor* that the returned Tensor now owns.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// [`f_leaky_relu`], panicking on a libtorch error as tch's own operations do (the
+/// networks call it on shapes they built themselves).
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
+    match f_leaky_relu(x, slope) {
+        Ok(t) => t,
+        Err(e) => panic!("leaky_relu: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind, Tensor};
+
+    /// Values and gradients equal the PReLU form it replaces, exactly.
+    #[test]
+    fn leaky_relu_matches_prelu_values_and_gradients() {
+        let _rng = crate::rng::torch_rng_lock();
+        let x = (Tensor::randn([4, 3, 5, 5], (Kind::Float, Device::Cpu)) * 3.0).set_requires_grad(true);
+        let w = Tensor::from_slice(&[0.1f32]);
+        let a = super::leaky_relu(&x, 0.1);
+        let b = x.prelu(&w);
+        assert_eq!(f64::try_from((&a - &b).abs().max()).unwrap_or(1.0), 0.0);
+        let up = Tensor::randn([4, 3, 5, 5], (Kind::Float, Device::Cpu));
+        let ga = Tensor::run_backward(&[(&a * &up).sum(Kind::Float)], &[&x], false, false);
+        let gb = Tensor::run_backward(&[(&b * &up).sum(Kind::Float)], &[&x], false, false);
+        assert_eq!(f64::try_from((&ga[0] - &gb[0]).abs().max()).unwrap_or(1.0), 0.0);
+        // Negative inputs are scaled, positive ones pass.
+        let v = Vec::<f32>::try_from(super::leaky_relu(&Tensor::from_slice(&[-2.0f32, 3.0]), 0.1))
+            .unwrap_or_default();
+        assert_eq!(v, vec![-0.2, 3.0]);
+    }
+
+    #[test]
+    fn a_libtorch_error_is_an_error_not_a_crash() {
+        let ints = Tensor::from_slice(&[1i64, -2]).view([2]);
+        // Leaky ReLU is defined for floating types only.
+        assert!(super::f_leaky_relu(&ints, 0.1).is_err());
+    }
+}
