@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
-# Inception feature throughput: our ONNX graph in ONNX Runtime and our tch module vs the
-# TorchScript FID module in PyTorch, same input, batch and threads, side by side in one run.
+# Inception feature throughput: our ONNX graph in ONNX Runtime and our tch module (fed f32
+# images through the shared host path, and fed 8-bit images as training-time evaluation
+# does) vs the TorchScript FID module in PyTorch, same input, batch and threads, side by
+# side in one run.
 # Env: DEVICE=cpu|cuda (cuda: tch and TorchScript only), THREADS, SIDES, BATCH, BATCHES.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-DEVICE=${DEVICE:-cpu}
-THREADS=${THREADS:-$(nproc)}
-BIN=${BIN:-target/release/pagan-train}
-PY=${PY:-.venv/bin/python}
+source "$(dirname "$0")/trainer_lib.sh"
 SIDES=${SIDES:-"1x28 3x32"}
 BATCH=${BATCH:-25}
 BATCHES=${BATCHES:-$([ "$DEVICE" = cpu ] && echo 4 || echo 40)}
 # TorchScript's profiling executor specialises on its first calls: warm up more on a GPU.
 WARMUP=${WARMUP:-$([ "$DEVICE" = cpu ] && echo 1 || echo 3)}
-[ -x "$BIN" ] || { echo "missing $BIN: run 'cargo build --release -p pagan-trainer'"; exit 1; }
 if [ "$DEVICE" = cpu ] && [ ! -f models/inception/inception.onnx ]; then
   "$BIN" export-inception --out models/inception >&2
 fi
@@ -25,6 +22,8 @@ for s in $SIDES; do
   "$PY" -W ignore bench/inception.py "${args[@]}" --device "$DEVICE" >>"$results"
   echo "[bench] inception ${c}x${side}x${side}: tch ..." >&2
   "$BIN" bench-inception --backend tch --device "$DEVICE" "${args[@]}" >>"$results"
+  echo "[bench] inception ${c}x${side}x${side}: tch, 8-bit images (training-time evaluation) ..." >&2
+  "$BIN" bench-inception --backend tch-bytes --device "$DEVICE" "${args[@]}" >>"$results"
   if [ "$DEVICE" = cpu ]; then
     echo "[bench] inception ${c}x${side}x${side}: ONNX Runtime ..." >&2
     "$BIN" bench-inception --backend onnx "${args[@]}" >>"$results"

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bench/train_step.sh
+bash bench/stack.sh
 if [ -f bench/frechet.sh ]; then bash bench/frechet.sh; fi
 bash bench/inception.sh
 if [ -f models/fmnist-demo/manifest.json ] && [ -x target/release/pagan-serve ]; then
@@ -12,6 +13,7 @@ else
 fi
 if [ "${DEVICE:-cpu}" = cpu ] && ./target/release/pagan-train bench --device cuda --iters 1 --repeats 1 --warmup 0 >/dev/null 2>&1; then
   DEVICE=cuda bash bench/train_step.sh
+  DEVICE=cuda bash bench/stack.sh
   DEVICE=cuda bash bench/inception.sh
   echo; echo "(service benchmark on CUDA not automated: it needs pagan-serve built with --features cuda and the ORT CUDA provider; see docs/BENCHMARKS.md)"
 else

@@ -3,12 +3,7 @@
 # same shapes, batch, PA setting and thread count, side by side in one run.
 # Env: DEVICE=cpu|cuda (default cpu), THREADS (default: all cores), ITERS, REPEATS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-DEVICE=${DEVICE:-cpu}
-THREADS=${THREADS:-$(nproc)}
-BIN=${BIN:-target/release/pagan-train}
-PY=${PY:-.venv/bin/python}
-[ -x "$BIN" ] || { echo "missing $BIN: run 'cargo build --release -p pagan-trainer'"; exit 1; }
+source "$(dirname "$0")/trainer_lib.sh"
 
 if [ "$DEVICE" = cpu ]; then
   CASES=${CASES:-"1x28x28:demo:input:20 1x28x28:paper:input:4 3x32x32:paper:feat:4"}

@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
-# Packs what a GPU session needs into .device/a and .device/b (git-ignored), each small
-# enough for one device call (64 MiB with the checkout): the release trainer and the first
-# part of the Inception weights in `a`, the rest of the weights and Fashion-MNIST in `b`.
-# Then: call 1 runs scripts/device/gpu-1-bench.sh carrying .device/a, call 2 runs
-# gpu-2-train.sh carrying .device/b, call 3 runs gpu-3-collect.sh carrying .device/c (see docs/RESULTS.md).
+# Packs what the two device calls need into .device/1 and .device/2 (git-ignored), each
+# small enough for one call (64 MiB together with the checkout):
+#   .device/1: the release trainer, Fashion-MNIST, the first part of the Inception weights
+#   .device/2: the rest of the weights
+# Then one prepared command per call: `bash scripts/device/run.sh 1` carrying .device/1,
+# and right after, on the still-warm machine, `bash scripts/device/run.sh 2` carrying
+# .device/2 (scripts/device/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=target/release/pagan-train
 W=weights/pt_inception-2015-12-05.torchscript.pt
 [ -x "$BIN" ] || { echo "missing $BIN: cargo build --release -p pagan-trainer" >&2; exit 1; }
 [ -f "$W" ] || { echo "missing $W: make setup" >&2; exit 1; }
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+  [ -f "data/fashion-mnist/$f" ] || { echo "missing data/fashion-mnist/$f: make setup" >&2; exit 1; }
+done
 rm -rf .device
-mkdir -p .device/a .device/b .device/c
-gzip -c "$BIN" >.device/a/pagan-train.gz
-sha1sum "$W" | cut -d' ' -f1 >.device/a/weights.sha1
-split -b 55000000 "$W" .device/weights.part-
-mv .device/weights.part-aa .device/a/
-mv .device/weights.part-ab .device/b/
-cp -L data/fashion-mnist/*-ubyte.gz .device/b/
-gzip -c deps/onnxruntime/libonnxruntime.so.1.31.1 >.device/c/libonnxruntime.so.1.31.1.gz
+mkdir -p .device/1 .device/2
+gzip -c "$BIN" >.device/1/pagan-train.gz
+cp -L data/fashion-mnist/*-ubyte.gz .device/1/
+sha1sum "$W" | cut -d' ' -f1 >.device/1/weights.sha1
+# Call 1 carries the trainer and the data: the weights' first part fills what is left.
+used=$(du -cb .device/1 | tail -1 | cut -f1)
 tree_bytes=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
-for d in a b c; do
+room=$(( 66500000 - tree_bytes - used ))
+head -c "$room" "$W" >.device/1/weights.part-aa
+tail -c +"$((room + 1))" "$W" >.device/2/weights.part-ab
+for d in 1 2; do
   b=$(du -cb .device/$d | tail -1 | cut -f1)
-  echo ".device/$d: $((b / 1000000)) MB + checkout $((tree_bytes / 1000000)) MB (limit 67 MB)"
-  [ $((b + tree_bytes)) -lt 67000000 ] || { echo "too large for one call" >&2; exit 1; }
+  echo ".device/$d: $((b / 1000000)) MB + checkout $((tree_bytes / 1000000)) MB (limit 67.1 MB)"
+  [ $((b + tree_bytes)) -lt 67108864 ] || { echo "too large for one call" >&2; exit 1; }
 done

@@ -1,16 +1,18 @@
 //! Timing for `make bench`: training iterations per second on synthetic data (the same
 //! step and networks as a real run; bench/train_step.py times PyTorch eager for the ratio)
-//! and Inception feature extraction in tch or ONNX Runtime.
+//! and Inception feature extraction in tch (through the shared host path, or 8-bit images
+//! as training-time evaluation feeds them) or ONNX Runtime.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use pagan_shared::features::FeatureExtractor;
-use tch::Device;
+use tch::{Device, Tensor};
 
 use crate::config::{ScheduleSpec, TrainConfig, TrainOverrides};
 use crate::data::ImageSet;
+use crate::fid::inception::Inception;
 use crate::ops::StackKernels;
 use crate::train::{StepMode, Trainer};
 
@@ -112,38 +114,78 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
     })
 }
 
-/// Images per second of `fx` on `batches` batches of `batch` random images `[C, side, side]`
-/// after `warmup` untimed batches.
-pub fn inception_rate(
-    fx: &mut dyn FeatureExtractor,
-    channels: usize,
-    side: usize,
-    batch: usize,
-    batches: usize,
-    warmup: usize,
-) -> Result<f64> {
+/// `n` pseudo-random pixel values (the same ones in every run).
+fn random_pixels(n: usize) -> Vec<u8> {
     let mut rng = pagan_shared::rng::SplitMix64::new(1);
-    // The extractor takes 3 channels; a grey input is replicated, as the shared path does.
-    let plane: Vec<f32> = (0..batch * channels * side * side)
-        .map(|_| (rng.next_u64() % 256) as f32)
-        .collect();
-    let images: Vec<f32> = if channels == 1 {
-        plane
-            .chunks_exact(side * side)
+    (0..n).map(|_| (rng.next_u64() % 256) as u8).collect()
+}
+
+/// An Inception throughput measurement: `batches` timed batches of `batch` random images
+/// `[channels, side, side]` after `warmup` untimed ones.
+#[derive(Debug, Clone, Copy)]
+pub struct InceptionBench {
+    /// Input channels (1 is replicated to 3, as the shared path does).
+    pub channels: usize,
+    /// Input side.
+    pub side: usize,
+    /// Images per call.
+    pub batch: usize,
+    /// Timed calls.
+    pub batches: usize,
+    /// Untimed calls first.
+    pub warmup: usize,
+}
+
+impl InceptionBench {
+    /// Images per second of `call` (one batch per call, which waits for the device).
+    fn rate(&self, mut call: impl FnMut() -> Result<()>) -> Result<f64> {
+        for _ in 0..self.warmup {
+            call()?;
+        }
+        let start = Instant::now();
+        for _ in 0..self.batches.max(1) {
+            call()?;
+        }
+        Ok((self.batch * self.batches.max(1)) as f64 / start.elapsed().as_secs_f64())
+    }
+
+    fn pixels(&self) -> Vec<u8> {
+        random_pixels(self.batch * self.channels * self.side * self.side)
+    }
+}
+
+/// Images per second of `fx`, fed f32 images through the shared host path.
+pub fn inception_rate(fx: &mut dyn FeatureExtractor, b: &InceptionBench) -> Result<f64> {
+    let (side, plane) = (b.side, b.side * b.side);
+    let pixels: Vec<f32> = b.pixels().into_iter().map(f32::from).collect();
+    let images: Vec<f32> = if b.channels == 1 {
+        pixels
+            .chunks_exact(plane)
             .flat_map(|p| p.iter().chain(p).chain(p).copied())
             .collect()
     } else {
-        plane
+        pixels
     };
-    for _ in 0..warmup {
-        fx.features(&images, batch, side, side)
-            .map_err(anyhow::Error::from_boxed)?;
-    }
-    let start = Instant::now();
-    for _ in 0..batches.max(1) {
-        // features() returns host values, so each call waits for the device.
-        fx.features(&images, batch, side, side)
-            .map_err(anyhow::Error::from_boxed)?;
-    }
-    Ok((batch * batches.max(1)) as f64 / start.elapsed().as_secs_f64())
+    // features() returns host values, so each call waits for the device.
+    b.rate(|| {
+        fx.features(&images, b.batch, side, side)
+            .map(drop)
+            .map_err(anyhow::Error::from_boxed)
+    })
+}
+
+/// Images per second of the training-evaluation path: 8-bit images to the device, features
+/// (resize and normalisation included) back to the host, as `fid::evaluate` runs them.
+pub fn inception_rate_bytes(inception: &Inception, b: &InceptionBench) -> Result<f64> {
+    let (c, s) = (b.channels as i64, b.side as i64);
+    let host = Tensor::from_slice(&b.pixels()).view([b.batch as i64, c, s, s]);
+    b.rate(|| {
+        let f = inception.features(&host.to_device(inception.device()));
+        // Reading the features back waits for the device.
+        let sum = f.to_device(Device::Cpu).sum(tch::Kind::Float).double_value(&[]);
+        if !sum.is_finite() {
+            bail!("non-finite features during the benchmark");
+        }
+        Ok(())
+    })
 }

@@ -45,17 +45,27 @@ pub fn cuda_available() -> bool {
     driver && tch::Cuda::is_available()
 }
 
+/// The first GPU, with cuDNN's benchmark mode on: our shapes are fixed for a whole run
+/// (training step, Inception batches), so timing the algorithms once per shape pays.
+/// `PAGAN_CUDNN_BENCHMARK=0` keeps cuDNN's heuristic choice (the same algorithms in every
+/// process, for comparing two runs number by number).
+fn first_gpu() -> Device {
+    let benchmark = std::env::var("PAGAN_CUDNN_BENCHMARK").map_or(true, |v| v != "0");
+    tch::Cuda::cudnn_set_benchmark(benchmark);
+    Device::Cuda(0)
+}
+
 /// Resolves the choice to a tch device, saying clearly when CUDA was asked for but is absent.
 pub fn resolve(arg: DeviceChoice) -> Result<Device> {
     // `cpu` never probes CUDA (see `cuda_available`).
     match arg {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Auto => Ok(if cuda_available() {
-            Device::Cuda(0)
+            first_gpu()
         } else {
             Device::Cpu
         }),
-        DeviceChoice::Cuda if cuda_available() => Ok(Device::Cuda(0)),
+        DeviceChoice::Cuda if cuda_available() => Ok(first_gpu()),
         DeviceChoice::Cuda => bail!(
             "--device cuda: libtorch sees no CUDA device (driver missing, no GPU, or a CPU-only libtorch)"
         ),

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use pagan_trainer::bench::{self, StepBench};
+use pagan_trainer::bench::{self, InceptionBench, StepBench};
 use pagan_trainer::config::{Choice, PaMode, Preset, TrainOverrides};
 use pagan_trainer::device::{self, DeviceChoice};
 use pagan_trainer::fid::Extractor;
@@ -119,8 +119,10 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct InceptionBenchArgs {
-    /// tch (our module) or onnx (models/inception in ONNX Runtime, CPU).
-    #[arg(long, default_value = "tch", value_parser = ["tch", "onnx"])]
+    /// tch (our module, f32 images through the shared host path as `fid` and `stats` run
+    /// it), tch-bytes (our module fed 8-bit images, as training-time evaluation runs it) or
+    /// onnx (models/inception in ONNX Runtime, CPU).
+    #[arg(long, default_value = "tch", value_parser = ["tch", "tch-bytes", "onnx"])]
     backend: String,
     /// Input images are CxSxS with this side (resized to 299 inside).
     #[arg(long, default_value_t = 28)]
@@ -156,6 +158,27 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     if !matches!(a.channels, 1 | 3) || a.side == 0 || a.batch == 0 {
         bail!("--channels must be 1 or 3, --side and --batch at least 1");
     }
+    let spec = InceptionBench {
+        channels: a.channels,
+        side: a.side,
+        batch: a.batch,
+        batches: a.batches,
+        warmup: a.warmup,
+    };
+    let load = || -> Result<(Inception, tch::Device)> {
+        let dev = device::resolve(a.device)?;
+        let inc = Inception::load(
+            &weights::default_path(),
+            dev,
+            pagan_shared::ResizeMode::Asymmetric,
+        )?;
+        Ok((inc, dev))
+    };
+    if a.backend == "tch-bytes" {
+        let (inc, dev) = load()?;
+        let rate = bench::inception_rate_bytes(&inc, &spec)?;
+        return print_inception_row(&a, &device::describe(dev), rate);
+    }
     let (mut fx, dev) = if a.backend == "onnx" {
         let threads = a.threads.map(|t| t.max(1) as usize).unwrap_or(0);
         (
@@ -163,15 +186,15 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
             "cpu (ORT)".to_string(),
         )
     } else {
-        let dev = device::resolve(a.device)?;
-        let inc = Inception::load(
-            &weights::default_path(),
-            dev,
-            pagan_shared::ResizeMode::Asymmetric,
-        )?;
+        let (inc, dev) = load()?;
         (Extractor::Tch(inc), device::describe(dev))
     };
-    let rate = bench::inception_rate(&mut fx, a.channels, a.side, a.batch, a.batches, a.warmup)?;
+    let rate = bench::inception_rate(&mut fx, &spec)?;
+    print_inception_row(&a, &dev, rate)
+}
+
+/// One JSON line of `bench-inception`.
+fn print_inception_row(a: &InceptionBenchArgs, dev: &str, rate: f64) -> Result<()> {
     println!(
         "{}",
         serde_json::json!({

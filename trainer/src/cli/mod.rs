@@ -154,6 +154,8 @@ pub fn main() -> ExitCode {
         // Colour codes only on a terminal: logs piped to files stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let kept = pagan_trainer::native::keep_freed_memory();
+    tracing::debug!(kept, "malloc keeps freed memory for reuse");
     match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

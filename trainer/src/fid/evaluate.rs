@@ -1,20 +1,22 @@
 //! Evaluation during training: KID of generated vs training images (it drives the `kid`
 //! level-up rule) and, with a reference, FID vs the test statistics, on the training
-//! device, along the same image-to-feature path and scoring policy as `pagan-train fid`
-//! and the server.
+//! device, with the same image-to-feature steps and scoring policy as `pagan-train fid`
+//! and the server. Images never leave the device: generated ones are rounded to bytes
+//! there exactly as PNGs are (`quantize`), and one Inception call serves every run of a
+//! stack.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use pagan_shared::features::KeepRows;
-use pagan_shared::{Gaussian, KidConfig, score};
-use tch::{Device, Tensor};
+use pagan_shared::features::Features;
+use pagan_shared::inception::FEATURE_DIM;
+use pagan_shared::rng::{SplitMix64, sample_without_replacement};
+use pagan_shared::{FeatureStats, Gaussian, KidConfig, score};
+use tch::{Device, Kind, Tensor};
 
-use super::extract::{ExtractOptions, extract};
-use super::extractor::Extractor;
 use super::inception::{Inception, weights};
-use super::sources::{GeneratedImages, TensorImages};
+use super::quantize::to_bytes;
 use crate::config::{EvalConfig, TrainConfig};
 use crate::model::Gan;
 use crate::rng::{derive_seed, stream};
@@ -29,7 +31,7 @@ pub struct EvalResult {
     pub kid_std: f64,
     /// FID vs the reference statistics, if one is configured.
     pub fid: Option<f64>,
-    /// Wall seconds of the evaluation.
+    /// Wall seconds of the evaluation (of all runs of a stack, which run together).
     pub seconds: f64,
 }
 
@@ -59,17 +61,18 @@ impl EvalResult {
     }
 }
 
-/// The trainer's evaluator: the Inception on the training device, the FID reference and
-/// the features of a fixed random subset of training images (computed once per process).
+/// The trainer's evaluator: the Inception on the training device, the FID reference and,
+/// per run, the features of its fixed random subset of training images (computed at its
+/// first evaluation).
 pub struct TrainingEval {
-    extractor: Extractor,
+    inception: Inception,
     reference: Option<Gaussian>,
-    real: Option<Vec<f32>>,
+    real: Vec<Option<Vec<f32>>>,
 }
 
 impl TrainingEval {
-    /// Loads the Inception on `device` and the reference of `e`, if any.
-    pub fn new(e: &EvalConfig, device: Device) -> Result<Self> {
+    /// Loads the Inception on `device` and the reference of `e`, if any, for `runs` runs.
+    pub fn new(e: &EvalConfig, device: Device, runs: usize) -> Result<Self> {
         let weights = if e.weights.is_empty() {
             weights::default_path()
         } else {
@@ -87,46 +90,138 @@ impl TrainingEval {
             }
         };
         Ok(Self {
-            extractor: Extractor::Tch(inception),
+            inception,
             reference,
-            real: None,
+            real: vec![None; runs],
         })
     }
 
-    /// KID (and FID) of `cfg.eval.samples` images of `gan` at iteration `iter` against a
-    /// fixed random subset of the training images `data` (u8 [N, C, H, W] on the device).
-    pub fn evaluate(&mut self, cfg: &TrainConfig, gan: &Gan, data: &Tensor, iter: u64) -> Result<EvalResult> {
+    /// Features [N, 2048] of u8 images [N, C, H, W] on the device, to the host.
+    fn features(&self, images: &Tensor) -> Result<Vec<f32>> {
+        let f = self
+            .inception
+            .features(images)
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu);
+        Ok(Vec::<f32>::try_from(f.flatten(0, -1))?)
+    }
+
+    /// KID (and FID) of every run of `gan` (one run, or a stack with `cfgs[k]` the config
+    /// of run k) at iteration `iter`: `cfgs[k].eval.samples` generated images per run
+    /// against that run's fixed random subset of the training images `data` (u8
+    /// [N, C, H, W] on the device). Each Inception call takes `eval.batch` images, shared
+    /// by the runs.
+    pub fn evaluate(
+        &mut self,
+        cfgs: &[&TrainConfig],
+        gan: &Gan,
+        data: &Tensor,
+        iter: u64,
+    ) -> Result<Vec<EvalResult>> {
         let start = Instant::now();
-        let e = &cfg.eval;
-        let opts = |label: &str| ExtractOptions {
-            batch: e.batch,
-            keep: KeepRows::All,
-            label: label.to_owned(),
-            quiet: true,
-        };
-        if self.real.is_none() {
-            let seed = derive_seed(cfg.seed, stream::EVAL_REAL, 0);
-            let mut src = TensorImages::new(data, e.samples, seed);
-            let ex = extract(&mut src, &mut self.extractor, &opts("real"))?;
-            self.real = ex.features.rows;
+        let first = cfgs.first().context("no runs to evaluate")?;
+        let (k, e) = (cfgs.len(), &first.eval);
+        let per_call = (e.batch / k).max(1);
+        self.real_features(cfgs, data, per_call)?;
+
+        // Each run's latents, drawn as for a lone run (`pagan-train fid` uses the same).
+        let latent = gan.g.arch.latent as usize;
+        let z: Vec<Vec<f32>> = cfgs
+            .iter()
+            .map(|c| {
+                pagan_shared::latent::uniform(derive_seed(c.seed, stream::EVAL_Z, iter), e.samples, latent)
+            })
+            .collect();
+        let mut rows: Vec<Vec<f32>> = vec![Vec::with_capacity(e.samples * FEATURE_DIM); k];
+        let mut pos = 0;
+        while pos < e.samples {
+            let m = per_call.min(e.samples - pos);
+            let parts: Vec<Tensor> = z
+                .iter()
+                .map(|zk| {
+                    Tensor::from_slice(&zk[pos * latent..(pos + m) * latent]).view([m as i64, latent as i64])
+                })
+                .collect();
+            let z = Tensor::cat(&parts, 1).to_device(gan.device());
+            let x = tch::no_grad(|| gan.g.forward(&z, false));
+            // [m, K*C, H, W] (runs side by side) -> [K*m, C, H, W] (run after run).
+            let s = x.size();
+            let (c, h, w) = (s[1] / k as i64, s[2], s[3]);
+            let x = x
+                .view([m as i64, k as i64, c, h, w])
+                .transpose(0, 1)
+                .reshape([-1, c, h, w]);
+            let f = self.features(&to_bytes(&x))?;
+            for (run, chunk) in rows.iter_mut().zip(f.chunks_exact(m * FEATURE_DIM)) {
+                run.extend_from_slice(chunk);
+            }
+            pos += m;
         }
-        let mut gen_src = GeneratedImages::new(gan, e.samples, derive_seed(cfg.seed, stream::EVAL_Z, iter));
-        let generated = extract(&mut gen_src, &mut self.extractor, &opts("generated"))?.features;
-        let real = self.real.as_deref().context("training features missing")?;
-        let kid_cfg = KidConfig {
-            seed: iter,
-            ..KidConfig::default()
-        };
-        let kid = score::kid_of(&generated, real, &kid_cfg)?;
-        let fid = match &self.reference {
-            Some(r) => Some(score::fid(&generated, r)?),
-            None => None,
-        };
-        Ok(EvalResult {
-            kid: kid.mean,
-            kid_std: kid.std,
-            fid,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        let seconds = start.elapsed().as_secs_f64();
+        let mut out = Vec::new();
+        for (run, generated) in rows.into_iter().enumerate() {
+            let mut stats = FeatureStats::new(FEATURE_DIM)?;
+            stats.add_rows(&generated, e.samples)?;
+            let generated = Features {
+                stats,
+                rows: Some(generated),
+            };
+            let real = self.real[run].as_deref().context("training features missing")?;
+            let kid_cfg = KidConfig {
+                seed: iter,
+                ..KidConfig::default()
+            };
+            let kid = score::kid_of(&generated, real, &kid_cfg)?;
+            let fid = match &self.reference {
+                Some(r) => Some(score::fid(&generated, r)?),
+                None => None,
+            };
+            out.push(EvalResult {
+                kid: kid.mean,
+                kid_std: kid.std,
+                fid,
+                seconds,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Computes the training-image features of the runs that have none yet: each run's own
+    /// seeded subset, `per_call` images of each run per Inception call.
+    fn real_features(&mut self, cfgs: &[&TrainConfig], data: &Tensor, per_call: usize) -> Result<()> {
+        let total = data.size().first().copied().unwrap_or(0) as usize;
+        let todo: Vec<usize> = (0..cfgs.len()).filter(|&r| self.real[r].is_none()).collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let picks: Vec<Vec<i64>> = todo
+            .iter()
+            .map(|&r| {
+                let c = cfgs[r];
+                let seed = derive_seed(c.seed, stream::EVAL_REAL, 0);
+                let idx = sample_without_replacement(&mut SplitMix64::new(seed), total, c.eval.samples);
+                idx.into_iter().map(|i| i as i64).collect()
+            })
+            .collect();
+        let n = picks.iter().map(Vec::len).min().unwrap_or(0);
+        let mut rows: Vec<Vec<f32>> = vec![Vec::with_capacity(n * FEATURE_DIM); todo.len()];
+        let mut pos = 0;
+        while pos < n {
+            let m = per_call.min(n - pos);
+            let idx: Vec<i64> = picks
+                .iter()
+                .flat_map(|p| p[pos..pos + m].iter().copied())
+                .collect();
+            let idx = Tensor::from_slice(&idx).to_device(data.device());
+            let f = self.features(&data.index_select(0, &idx))?;
+            for (run, chunk) in rows.iter_mut().zip(f.chunks_exact(m * FEATURE_DIM)) {
+                run.extend_from_slice(chunk);
+            }
+            pos += m;
+        }
+        for (r, feats) in todo.into_iter().zip(rows) {
+            self.real[r] = Some(feats);
+        }
+        Ok(())
     }
 }

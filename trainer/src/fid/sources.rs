@@ -1,7 +1,8 @@
 //! Where images to score come from, each at its own size and as it is stored (8-bit,
 //! grey or RGB): a dataset split (as the dataset defines it), the files of a folder,
-//! a run's generator, an exported generator in ONNX Runtime, and the training images the
-//! trainer holds. Generated images are rounded to bytes exactly as saved PNGs are.
+//! a run's generator and an exported generator in ONNX Runtime. Generated images are
+//! rounded to bytes exactly as saved PNGs are. (Training-time evaluation keeps its images
+//! on the device: `evaluate`.)
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,6 @@ use ort::session::Session;
 use pagan_shared::images::{self, Image};
 use pagan_shared::manifest::{GENERATOR_FILE, MANIFEST_FILE, ModelManifest};
 use pagan_shared::rng::{SplitMix64, sample_without_replacement};
-use tch::{Device, Tensor};
 
 use crate::data::ImageSet;
 use crate::model::Gan;
@@ -192,51 +192,5 @@ impl ImageSource for OnnxGeneratedImages {
             &out,
             [n, im.channels, im.height, im.width],
         )?)
-    }
-}
-
-/// Images selected from a u8 [N, C, H, W] tensor (the trainer's copy of its dataset).
-pub struct TensorImages<'a> {
-    data: &'a Tensor,
-    indices: Vec<usize>,
-    pos: usize,
-}
-
-impl<'a> TensorImages<'a> {
-    /// `n` of the images in `data` (at most all) in a random order drawn with `seed`.
-    pub fn new(data: &'a Tensor, n: usize, seed: u64) -> Self {
-        let total = data.size().first().copied().unwrap_or(0) as usize;
-        Self {
-            data,
-            indices: sample_without_replacement(&mut SplitMix64::new(seed), total, n),
-            pos: 0,
-        }
-    }
-}
-
-impl ImageSource for TensorImages<'_> {
-    fn len(&self) -> usize {
-        self.indices.len()
-    }
-    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
-        let end = (self.pos + max).min(self.indices.len());
-        if end == self.pos {
-            return Ok(Vec::new());
-        }
-        let idx: Vec<i64> = self.indices[self.pos..end].iter().map(|&i| i as i64).collect();
-        let idx = Tensor::from_slice(&idx).to_device(self.data.device());
-        let batch = self
-            .data
-            .index_select(0, &idx)
-            .to_device(Device::Cpu)
-            .contiguous();
-        let s = batch.size();
-        let (c, h, w) = (s[1] as usize, s[2] as usize, s[3] as usize);
-        let bytes = Vec::<u8>::try_from(batch.flatten(0, -1))?;
-        self.pos = end;
-        Ok(bytes
-            .chunks_exact(c * h * w)
-            .map(|px| Image::planar(c, h, w, px.to_vec()))
-            .collect::<Result<Vec<_>, _>>()?)
     }
 }

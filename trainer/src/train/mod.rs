@@ -18,7 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
 use crate::data::ImageSet;
-use crate::fid::evaluate::EvalResult;
+use crate::fid::evaluate::{EvalResult, TrainingEval};
 use crate::model::Gan;
 use crate::model::stack::StackLayout;
 use crate::ops::StackKernels;
@@ -60,6 +60,8 @@ pub struct Trainer {
     data: Tensor,
     /// How iterations run (eager unless [`Self::set_step_mode`] chose a CUDA graph).
     engine: Engine,
+    /// FID/KID of every run (the Inception is loaded at the first evaluation).
+    evaluator: Option<TrainingEval>,
 }
 
 impl Trainer {
@@ -206,6 +208,7 @@ impl Trainer {
             layout,
             data: images,
             engine: Engine::Eager,
+            evaluator: None,
         })
     }
 
@@ -388,32 +391,18 @@ impl Trainer {
 
     /// Runs one FID/KID evaluation of every run now (loading the Inception on first use).
     pub fn evaluate_all(&mut self) -> Result<Vec<EvalResult>> {
-        let mut out = Vec::new();
-        for k in 0..self.runs.len() {
-            let r = match &self.layout {
-                None => self.runs[k].evaluate(&self.gan, &self.data, self.iter, self.device)?,
-                Some(l) => {
-                    let solo = self.solo_gan(l, k)?;
-                    self.runs[k].evaluate(&solo, &self.data, self.iter, self.device)?
-                }
-            };
-            out.push(r);
+        if self.evaluator.is_none() {
+            let e = &self.runs[0].cfg.eval;
+            self.evaluator = Some(TrainingEval::new(e, self.device, self.runs.len())?);
         }
-        Ok(out)
+        let ev = self.evaluator.as_mut().context("evaluator")?;
+        let cfgs: Vec<&TrainConfig> = self.runs.iter().map(|r| &r.cfg).collect();
+        ev.evaluate(&cfgs, &self.gan, &self.data, self.iter)
     }
 
     /// Runs one FID/KID evaluation of the (first) run now.
     pub fn evaluate(&mut self) -> Result<EvalResult> {
         self.evaluate_all()?.into_iter().next().context("no runs")
-    }
-
-    /// Run `k`'s own networks, cut out of the stack.
-    fn solo_gan(&self, layout: &StackLayout, k: usize) -> Result<Gan> {
-        let run = &self.runs[k];
-        let gan = Gan::new(&run.cfg, self.device, run.pa.level);
-        let cut = layout.run_tensors(&self.gan.named(), k)?;
-        checkpoint::restore(&gan.named(), &cut, "stacked weights")?;
-        Ok(gan)
     }
 
     /// Each run's images from its fixed z, in eval mode, as [N, C, H, W] in [-1, 1] on the CPU.

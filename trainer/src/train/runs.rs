@@ -1,5 +1,5 @@
 //! One run of a training process: its configuration and folder, its own randomness (data
-//! order, fixed z), PA state and level-up rule, metrics window and evaluator.
+//! order, fixed z), PA state and level-up rule, and metrics window.
 
 use anyhow::{Context, Result};
 use tch::{Device, Kind, Tensor};
@@ -7,8 +7,6 @@ use tch::{Device, Kind, Tensor};
 use super::GRID_N;
 use super::window::Window;
 use crate::config::TrainConfig;
-use crate::fid::evaluate::{EvalResult, TrainingEval};
-use crate::model::Gan;
 use crate::objective::pa::PaState;
 use crate::objective::schedule::{self, LevelSchedule, ScheduleInput};
 use crate::rng::{self, EpochSampler, stream};
@@ -27,7 +25,6 @@ pub struct Run {
     pub(super) fixed_z: Tensor,
     pub(super) window: Window,
     pub(super) train_seconds: f64,
-    evaluator: Option<TrainingEval>,
 }
 
 impl Run {
@@ -42,7 +39,6 @@ impl Run {
             fixed_z,
             window: Window::new(),
             train_seconds: 0.0,
-            evaluator: None,
             dir,
             cfg,
         }
@@ -63,21 +59,5 @@ impl Run {
             kid,
         };
         self.schedule.should_level_up(&input)
-    }
-
-    /// KID (and FID) of this run's generator in `gan` at iteration `iter` (the Inception
-    /// is loaded on first use).
-    pub(super) fn evaluate(
-        &mut self,
-        gan: &Gan,
-        data: &Tensor,
-        iter: u64,
-        device: Device,
-    ) -> Result<EvalResult> {
-        if self.evaluator.is_none() {
-            self.evaluator = Some(TrainingEval::new(&self.cfg.eval, device)?);
-        }
-        let ev = self.evaluator.as_mut().context("evaluator")?;
-        ev.evaluate(&self.cfg, gan, data, iter)
     }
 }

@@ -35,6 +35,41 @@ fn features_equal_the_torchscript_module() {
     assert!(max_abs(&got.get(0), &got.get(1)) > 1e-2);
 }
 
+/// Raw 8-bit images through our preprocessing (two GEMMs) and module equal the
+/// TorchScript original fed the float64 reference preprocessing: the whole path from
+/// bytes to features, grey and RGB, both resize conventions.
+#[test]
+fn features_of_raw_images_equal_the_torchscript_module_on_the_reference_preprocessing() {
+    let path = weights_path();
+    let script = tch::CModule::load(&path).expect("torchscript");
+    for (mode, (c, h, w)) in [
+        (ResizeMode::Asymmetric, (1, 28, 28)),
+        (ResizeMode::HalfPixel, (3, 32, 32)),
+    ] {
+        let ours = Inception::load(&path, Device::Cpu, mode).expect("load");
+        let n = 2;
+        let mut bytes = Vec::new();
+        let mut reference = Vec::new();
+        for i in 0..n {
+            let img = test_image(c, h, w, 7 + i as u64, true);
+            bytes.extend(img.iter().map(|&v| v as u8));
+            reference.extend(
+                preprocess_reference(&img, c, h, w, mode)
+                    .into_iter()
+                    .map(|v| v as f32),
+            );
+        }
+        let (c, h, w, s) = (c as i64, h as i64, w as i64, INPUT_SIDE as i64);
+        let got = ours.features(&Tensor::from_slice(&bytes).view([n, c, h, w]));
+        let x = Tensor::from_slice(&reference).view([n, 3, s, s]);
+        let want = tch::no_grad(|| script.forward_ts(&[&x])).expect("torchscript forward");
+        let d = max_abs(&got, &want);
+        println!("{mode} {c}x{h}x{w}: max |ours - torchscript(reference preprocessing)| = {d:e}");
+        assert!(d <= 1e-4, "{mode}: features differ by {d:e}");
+        assert!(max_abs(&got.get(0), &got.get(1)) > 1e-2);
+    }
+}
+
 /// [C, H, W] test image with a gradient plus noise, values 0..255 (integers when `uint8`).
 fn test_image(c: usize, h: usize, w: usize, seed: u64, uint8: bool) -> Vec<f64> {
     let u = pagan_shared::latent::uniform(seed, 1, c * h * w);

@@ -248,3 +248,42 @@ fn grouped_kernels_compute_what_per_model_kernels_compute() {
     }
     assert!(a.len() > 40, "compared {} tensors", a.len());
 }
+
+/// A stack evaluates all its runs with shared Inception calls, on the device; each run's
+/// KID equals the KID of the same run trained and evaluated alone.
+#[test]
+fn a_stacks_evaluation_equals_each_runs_own() {
+    let _weights = crate::common::weights();
+    let _rng = torch_rng();
+    tch::set_num_threads(1);
+    let set = synthetic_set(40);
+    let cfgs: Vec<TrainConfig> = three_runs(LossKind::Ns, GpKind::None)
+        .into_iter()
+        .map(|c| {
+            let mut c = c;
+            c.eval.samples = 8;
+            c.eval.batch = 6;
+            c
+        })
+        .collect();
+    let mut stack = Trainer::ephemeral_stack(cfgs.clone(), Device::Cpu, &set).expect("stack");
+    stack.steps(3).expect("steps");
+    let stacked = stack.evaluate_all().expect("stacked evaluation");
+    for (k, cfg) in cfgs.into_iter().enumerate() {
+        let mut solo = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("solo");
+        solo.steps(3).expect("steps");
+        let alone = solo.evaluate().expect("solo evaluation");
+        let d = (stacked[k].kid - alone.kid).abs();
+        println!(
+            "run {k}: KID stacked {} alone {} (|d| = {d:e})",
+            stacked[k].kid, alone.kid
+        );
+        assert!(
+            d <= 1e-6 * alone.kid.abs().max(1e-3),
+            "run {k}: stacked {:?} vs alone {alone:?}",
+            stacked[k]
+        );
+    }
+    // The runs differ, so agreeing run by run is not trivial.
+    assert!((stacked[0].kid - stacked[2].kid).abs() > 1e-4, "{stacked:?}");
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Stacked training: K runs in one set of kernels vs one PyTorch eager run and vs K PyTorch
+# eager processes at once, aggregate run-iterations/s, side by side in one run.
+# On CUDA also the CUDA-graph step and peak GPU memory per process (nvidia-smi).
+# Env: DEVICE=cpu|cuda (default cpu), THREADS (default: all cores), KS (default "1 3 9"),
+#      IMAGE, PRESET, PA, ITERS (timed iterations of a K=1 repeat; a stack of K runs does
+#      ITERS/K, at least 2), REPEATS.
+set -euo pipefail
+source "$(dirname "$0")/trainer_lib.sh"
+KS=${KS:-"1 3 9"}
+if [ "$DEVICE" = cpu ]; then
+  IMAGE=${IMAGE:-1x28x28}; PRESET=${PRESET:-demo}; ITERS=${ITERS:-18}
+else
+  IMAGE=${IMAGE:-3x32x32}; PRESET=${PRESET:-paper}; ITERS=${ITERS:-300}
+fi
+PA=${PA:-input}
+REPEATS=${REPEATS:-3}
+export RUST_LOG=${RUST_LOG:-warn}
+
+rows=$(mktemp)
+mem_file=$(mktemp)
+trap 'rm -f "$rows" "$mem_file"' EXIT
+# Peak GPU memory (MiB) of the processes with the given pids, sampled while they run.
+watch_mem() {
+  local peak=0 v pid
+  while :; do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 1 ] || break
+    if [ "$DEVICE" = cuda ]; then
+      v=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null \
+          | awk -F', ' -v p=" $* " 'index(p, " " $1 " ") {s += $2} END {print s + 0}')
+      [ "$v" -gt "$peak" ] && peak=$v
+    fi
+    sleep 0.2
+  done
+  echo "$peak" >"$mem_file"
+}
+common=(--image "$IMAGE" --preset "$PRESET" --pa "$PA" --batch 64 --device "$DEVICE")
+# One labelled JSON row: label, step mode wanted, K, then the command.
+ours() {
+  local label=$1 k=$2; shift 2
+  local iters
+  iters=$(( ITERS / k )); [ "$iters" -lt 2 ] && iters=2
+  echo "[bench] stack K=$k $label ..." >&2
+  "$BIN" bench "${common[@]}" --models "$k" --iters "$iters" --warmup 3 --repeats "$REPEATS" \
+    --threads "$THREADS" "$@" >"$rows.one" &
+  local pid=$!
+  watch_mem "$pid"; wait "$pid"
+  "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
+    "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
+}
+# K PyTorch eager processes at once (CPU threads split between them), their it/s summed.
+torch_k() {
+  local k=$1
+  local t=$(( THREADS / k )); [ "$t" -lt 1 ] && t=1
+  local iters=$(( ITERS / k )); [ "$iters" -lt 2 ] && iters=2
+  echo "[bench] PyTorch eager x $k processes ..." >&2
+  local pids=() i
+  for i in $(seq 1 "$k"); do
+    "$PY" -W ignore bench/train_step.py "${common[@]}" --iters "$iters" --warmup 3 --repeats "$REPEATS" \
+      --threads "$t" >"$rows.p$i" &
+    pids+=($!)
+  done
+  watch_mem "${pids[@]}"
+  for p in "${pids[@]}"; do wait "$p"; done
+  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$t" <<'PY'
+import json, sys
+k, mem, rows, t = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+rs = [json.load(open(f"{rows}.p{i}")) for i in range(1, k + 1)]
+total = sum(r["it_per_s"] for r in rs)
+print(json.dumps({"label": f"PyTorch eager, {k} process(es)", "models": k, "step_mode": "eager", "kernels": "-",
+                  "threads": t, "it_per_s": total / k, "run_it_per_s": total, "mem": mem}))
+PY
+  rm -f "$rows".p*
+}
+
+torch_k 1 >>"$rows"
+for k in $KS; do
+  if [ "$k" -gt 1 ]; then torch_k "$k" >>"$rows"; fi
+  ours "pagan-train" "$k"
+  if [ "$k" = 1 ]; then
+    # What the malloc setting (native::keep_freed_memory) contributes, measured alongside.
+    PAGAN_KEEP_FREED_MEMORY=0 ours "pagan-train, glibc malloc defaults" 1
+  fi
+  if [ "$DEVICE" = cpu ] && [ "$k" -gt 1 ]; then ours "pagan-train" "$k" --kernels grouped; fi
+  if [ "$DEVICE" = cuda ]; then ours "pagan-train" "$k" --cuda-graph; fi
+done
+
+"$PY" - "$rows" "$DEVICE" "$IMAGE" "$PRESET" "$PA" "$THREADS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+gpu = sys.argv[2] == "cuda"
+ref = rows[0]["run_it_per_s"]
+print(f"\n### Stacked training: K runs per process, {sys.argv[3]} {sys.argv[4]} PA {sys.argv[5]}, batch 64, "
+      f"{sys.argv[2]}, {sys.argv[6]} threads\n")
+print("Aggregate run-it/s = iterations/s x runs. Ratio: vs one PyTorch eager run.\n")
+head = "| K | implementation | step | kernels | stack it/s | run-it/s | ratio |"
+print(head + (" peak GPU MiB |" if gpu else ""))
+print("|---:|---|---|---|---:|---:|---:|" + ("---:|" if gpu else ""))
+for r in rows:
+    line = (f"| {r['models']} | {r['label']} | {r['step_mode']} | {r['kernels']} | {r['it_per_s']:.2f} | "
+            f"{r['run_it_per_s']:.2f} | {r['run_it_per_s'] / ref:.2f}x |")
+    if gpu:
+        line += f" {r['mem']} |"
+    print(line)
+PY

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The one prepared command of each device call (scripts/device/README.md). Results come back
+# as files in $OUT; everything else lives under $P (/tmp/pg) while the machine stays warm.
+#
+#   bash scripts/device/run.sh 1   (carry .device/1): unpack; CUDA graph vs eager, number
+#                                  by number; stacked-training benchmark (bench/stack.sh);
+#                                  the study's size, from the measured speed
+#   bash scripts/device/run.sh 2   (carry .device/2), right after: join the Inception
+#                                  weights; the Fashion-MNIST test reference; the study
+#                                  (experiments/fmnist.toml, 3 variants x 3 seeds, stacked)
+#                                  until it ends or STUDY_S; then the Inception benchmark
+#                                  if time is left
+# Env: ITERS (study length; default: stage 1's plan), STUDY_S (default 480), GRAPH=0|1
+# (default: stage 1's verdict), DEV=cpu SMALL=1 (rehearsal, see rehearse.sh).
+set -uo pipefail
+T0=$SECONDS
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+source scripts/device/env.sh
+stage=${1:?usage: run.sh 1|2}
+left() { echo $(( ${1} - (SECONDS - T0) )); }
+
+if [ "$stage" = 1 ]; then
+  gunzip -c .device/1/pagan-train.gz >"$BIN" && chmod +x "$BIN" || exit 1
+  cp .device/1/weights.part-aa .device/1/weights.sha1 "$P/"
+  mkdir -p "$P/data/fashion-mnist"
+  cp .device/1/*-ubyte.gz "$P/data/fashion-mnist/"
+  { nvidia-smi || echo "(no nvidia-smi)"; } >"$OUT/nvidia-smi.txt" 2>&1
+  head -12 "$OUT/nvidia-smi.txt"
+
+  stamp "CUDA graph vs eager: the same run twice, every metrics line compared"
+  check=(--dataset fashion-mnist --preset "$(pick demo paper)" --pa input --start-level 1 --iters "$(pick 8 40)"
+         --log-every 1 --seed 0 --device "$DEV" --quiet --limit "$(pick 512 60000)")
+  PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${check[@]}" --out "$P/check-eager" 2>"$P/check-eager.log"
+  PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${check[@]}" --cuda-graph --out "$P/check-graph" 2>"$P/check-graph.log"
+  grep -h "step mode\|CUDA graph" "$P/check-graph.log" | tee "$OUT/graph-check.txt"
+  if "$PY" scripts/device/compare_runs.py "$P/check-eager" "$P/check-graph" >>"$OUT/graph-check.txt" \
+     && grep -q "CUDA graph captured" "$P/check-graph.log"; then
+    echo 1 >"$P/graph-ok"
+  else
+    echo 0 >"$P/graph-ok"
+  fi
+  tail -3 "$OUT/graph-check.txt"
+
+  stamp "stacked training: bench/stack.sh"
+  DEVICE=$DEV BIN="$BIN" PY="$PY" KS="$(pick "1 3" "1 3 9")" ITERS="$(pick 6 300)" REPEATS="$(pick 1 3)" \
+    IMAGE=1x28x28 PRESET="$(pick demo paper)" bash bench/stack.sh 2>"$P/bench-stack.log" | tee "$OUT/bench-stack.md"
+
+  # The study's length: 9 runs stacked at the measured rate, half of STUDY_S for training
+  # (evaluations take the rest), whole 10k blocks, 20k to 100k.
+  mode=$([ "$(cat "$P/graph-ok")" = 1 ] && echo cuda-graph || echo eager)
+  "$BIN" bench --device "$DEV" --image 1x28x28 --preset "$(pick demo paper)" --models 9 \
+    --iters "$(pick 2 100)" --warmup 3 --repeats 1 $([ "$mode" = cuda-graph ] && echo --cuda-graph) \
+    2>/dev/null >"$P/plan.json"
+  "$PY" - "$P/plan.json" "${STUDY_S:-480}" <<'PY' | tee "$OUT/plan.txt" "$P/plan"
+import json, sys
+r = json.load(open(sys.argv[1]))
+iters = int(r["it_per_s"] * float(sys.argv[2]) * 0.5) // 10000 * 10000
+print(max(20000, min(100000, iters)))
+PY
+  stamp "stage 1 done in $((SECONDS - T0)) s"
+  exit 0
+fi
+
+[ "$stage" = 2 ] || { echo "usage: run.sh 1|2" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
+cat "$P/weights.part-aa" .device/2/weights.part-ab >"$P/inception.pt"
+[ "$(sha1sum "$P/inception.pt" | cut -d' ' -f1)" = "$(cat "$P/weights.sha1")" ] || { echo "weights sha1 mismatch"; exit 1; }
+mkdir -p "$P/refs" weights
+ln -sf "$P/inception.pt" weights/pt_inception-2015-12-05.torchscript.pt
+
+REF=$P/refs/fashion-mnist-test.npz
+stamp "Fashion-MNIST test reference ($(pick 200 10000) images)"
+"$BIN" stats --dataset fashion-mnist --split test ${SMALL:+--n 200} --out "$REF" --device "$DEV" --batch 500 --quiet 2>&1 | tail -2
+
+ITERS=${ITERS:-$(pick 20 "$(cat "$P/plan" 2>/dev/null || echo 100000)")}
+GRAPH=${GRAPH:-$(cat "$P/graph-ok" 2>/dev/null || echo 0)}
+STUDY_S=${STUDY_S:-480}
+SETS=(--set device="$DEV" --set "iters=$ITERS" --set "eval-fid-reference=$REF" --set eval-batch=500
+      --set sample-every="$(pick 10 10000)" --set checkpoint-every="$(pick 10 10000)")
+[ "$GRAPH" = 1 ] && SETS+=(--set cuda-graph=true)
+# Rehearsal: the demo network on a subset, evaluations every 10 iterations on 60 images.
+[ -n "${SMALL:-}" ] && SETS+=(--set preset=demo --set limit=512 --set eval-every=10 --set eval-samples=60 --set threads=2)
+stamp "study: experiments/fmnist.toml --stack, iters=$ITERS, CUDA graph=$GRAPH, for at most $STUDY_S s"
+printf '%s ' "${SETS[@]}" >"$OUT/study-settings.txt"
+(cd "$P" && timeout --signal=INT "$STUDY_S" "$BIN" sweep "$REPO/experiments/fmnist.toml" --stack \
+   --out "$P/runs/fmnist" "${SETS[@]}" >"$P/sweep.log" 2>&1) &
+SWEEP=$!
+while kill -0 "$SWEEP" 2>/dev/null; do
+  sleep "$(pick 15 30)"
+  echo "$(date -u +%H:%M:%S) $("$PY" scripts/device/progress.py "$P/runs/fmnist" 2>/dev/null)"
+done
+wait "$SWEEP"; rc=$?
+stamp "study ended (exit $rc) after $((SECONDS - T0)) s"
+tail -5 "$P/sweep.log" | tee "$OUT/sweep.log"
+for r in "$P"/runs/fmnist/*/; do [ -f "$r/train.log" ] && tail -30 "$r/train.log" >"$OUT/train-$(basename "$r").log.txt" && break; done
+(cd "$P/runs" && tar czf "$OUT/study.tgz" --exclude='checkpoints/*.safetensors' fmnist)
+ls -la "$OUT"
+
+if [ "$(left 560)" -gt 60 ] && [ -z "${SKIP_BENCH:-}" ]; then
+  stamp "Inception throughput (bench/inception.sh)"
+  DEVICE=$DEV BIN="$BIN" PY="$PY" BATCH=$(pick 5 250) BATCHES=$(pick 1 10) SIDES=1x28 \
+    timeout "$(left 570)" bash bench/inception.sh 2>/dev/null | tee "$OUT/bench-inception.md"
+fi
+stamp "stage 2 done in $((SECONDS - T0)) s"
