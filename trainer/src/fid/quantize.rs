@@ -30,11 +30,7 @@ mod tests {
         for k in 0..=256 {
             // (v + 1) * 127.5 = k + 0.5 exactly where representable, and the floats around it.
             let half = (k as f32 + 0.5) / 127.5 - 1.0;
-            v.extend([
-                half,
-                f32::from_bits(half.to_bits() + 1),
-                f32::from_bits(half.to_bits() - 1),
-            ]);
+            v.extend([half, half.next_up(), half.next_down()]);
             v.push(k as f32 / 127.5 - 1.0);
         }
         v.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e30, -1e30]);

@@ -1,28 +1,27 @@
-//! The training loop: one D step and one G step per iteration (`step`), with our Adam
-//! (`adam`), the metrics window (`window`), level-ups, evaluations, sample grids and
-//! checkpoints by iteration count and by wall time. A trainer holds one run, or a stack of
-//! runs trained in one set of kernels (`model::stack`): each run keeps its own seed
-//! stream, data order, PA state, level-up rule, evaluations and run folder.
+//! The training loop: one D step and one G step per iteration (`step`, run eager or as a
+//! CUDA graph by `graph`), with our Adam (`adam`), the metrics window (`window`), level-ups,
+//! evaluations, sample grids and checkpoints by iteration count and by wall time. A trainer
+//! (built by `open`) holds one run, or a stack of runs trained in one set of kernels
+//! (`model::stack`): each run (`runs`) keeps its own seed stream, data order, PA state,
+//! level-up rule, evaluations and run folder.
 
 pub mod adam;
 mod graph;
+mod open;
 mod runs;
 mod step;
 pub mod window;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
-use crate::data::ImageSet;
 use crate::fid::evaluate::{EvalResult, TrainingEval};
 use crate::model::Gan;
 use crate::model::stack::StackLayout;
-use crate::ops::StackKernels;
-use crate::run_dir::{CheckpointMeta, MetricsWriter, RunDir, checkpoint};
+use crate::run_dir::{CheckpointMeta, MetricsWriter, checkpoint};
 use adam::Adam;
 use graph::Engine;
 pub use graph::StepMode;
@@ -65,179 +64,6 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh run in `dir` (created; refuses a folder that already holds a run).
-    pub fn create(cfg: TrainConfig, dir: &Path, device: Device, data: &ImageSet) -> Result<Self> {
-        Self::create_stack(vec![cfg], &[dir], device, data)
-    }
-
-    /// Fresh runs `cfgs` in `dirs` (created), trained as one stack.
-    pub fn create_stack(
-        cfgs: Vec<TrainConfig>,
-        dirs: &[&Path],
-        device: Device,
-        data: &ImageSet,
-    ) -> Result<Self> {
-        crate::config::check_stackable(&cfgs)?;
-        let mut folders = Vec::new();
-        for (cfg, dir) in cfgs.iter().zip(dirs) {
-            folders.push(Some(RunDir::create(dir, cfg)?));
-        }
-        Self::build(cfgs, folders, device, data)
-    }
-
-    /// A run that writes nothing (benchmarks, tests): same networks and step, no folder.
-    pub fn ephemeral(cfg: TrainConfig, device: Device, data: &ImageSet) -> Result<Self> {
-        Self::build(vec![cfg], vec![None], device, data)
-    }
-
-    /// Runs that write nothing, as one stack.
-    pub fn ephemeral_stack(cfgs: Vec<TrainConfig>, device: Device, data: &ImageSet) -> Result<Self> {
-        crate::config::check_stackable(&cfgs)?;
-        let folders = cfgs.iter().map(|_| None).collect();
-        Self::build(cfgs, folders, device, data)
-    }
-
-    /// Reopens a run at its newest checkpoint, or at iteration 0 when it was stopped before
-    /// its first one; the config comes from its config.json.
-    pub fn open(dir: &Path, device: Device, data: &ImageSet) -> Result<Self> {
-        Self::open_stack(&[dir], device, data)
-    }
-
-    /// Reopens runs as one stack; they must be stackable and at the same iteration.
-    pub fn open_stack(dirs: &[&Path], device: Device, data: &ImageSet) -> Result<Self> {
-        let folders: Vec<RunDir> = dirs.iter().map(|d| RunDir::at(*d)).collect();
-        let cfgs = folders.iter().map(RunDir::config).collect::<Result<Vec<_>>>()?;
-        crate::config::check_stackable(&cfgs)?;
-        let saved = folders
-            .iter()
-            .map(RunDir::load_checkpoint)
-            .collect::<Result<Vec<_>>>()?;
-        let iters: Vec<u64> = saved
-            .iter()
-            .map(|s| s.as_ref().map_or(0, |(m, _)| m.iter))
-            .collect();
-        if iters.iter().any(|&i| i != iters[0]) {
-            let list: Vec<String> = dirs
-                .iter()
-                .zip(&iters)
-                .map(|(d, i)| format!("{} at {i}", d.display()))
-                .collect();
-            bail!(
-                "runs at different iterations cannot continue as one stack: {}",
-                list.join(", ")
-            );
-        }
-        let levels: Vec<i64> = saved
-            .iter()
-            .zip(&cfgs)
-            .map(|(s, c)| s.as_ref().map_or(c.start_level, |(m, _)| m.pa.level))
-            .collect();
-        let mut t = Self::build_at(
-            cfgs,
-            folders.into_iter().map(Some).collect(),
-            device,
-            data,
-            &levels,
-        )?;
-        for (k, s) in saved.into_iter().enumerate() {
-            match s {
-                Some((meta, tensors)) => t.restore_run(k, meta, &tensors)?,
-                None => {
-                    tracing::info!(run = %dirs[k].display(), "no checkpoint yet: starting again from iteration 0")
-                }
-            }
-        }
-        t.iter = iters[0];
-        for r in &t.runs {
-            if let Some(d) = &r.dir {
-                d.metrics().truncate_after(t.iter)?;
-            }
-        }
-        Ok(t)
-    }
-
-    fn build(
-        cfgs: Vec<TrainConfig>,
-        dirs: Vec<Option<RunDir>>,
-        device: Device,
-        data: &ImageSet,
-    ) -> Result<Self> {
-        let levels: Vec<i64> = cfgs.iter().map(|c| c.start_level.clamp(0, c.max_level)).collect();
-        Self::build_at(cfgs, dirs, device, data, &levels)
-    }
-
-    fn build_at(
-        cfgs: Vec<TrainConfig>,
-        dirs: Vec<Option<RunDir>>,
-        device: Device,
-        data: &ImageSet,
-        levels: &[i64],
-    ) -> Result<Self> {
-        let [n, c, h, w] = data.shape();
-        let first = cfgs.first().context("no runs to train")?;
-        if [c as i64, h as i64, w as i64] != first.arch.image {
-            bail!(
-                "dataset images are {c}x{h}x{w}, the run expects {:?}",
-                first.arch.image
-            );
-        }
-        let (gan, layout) = if cfgs.len() == 1 {
-            (Gan::new(first, device, levels[0]), None)
-        } else {
-            let (mut g, l) = Gan::stacked(&cfgs, device, levels)?;
-            g.set_kernels(StackKernels::for_device(device));
-            (g, Some(l))
-        };
-        let opt_g = Adam::new(first.adam_g, gan.params("g."));
-        let opt_d = Adam::new(first.adam_d, gan.params("d."));
-        let runs = cfgs
-            .into_iter()
-            .zip(dirs)
-            .map(|(cfg, dir)| Run::new(cfg, dir, n, device))
-            .collect();
-        let images = Tensor::from_slice(&data.data)
-            .view([n as i64, c as i64, h as i64, w as i64])
-            .to_device(device);
-        Ok(Self {
-            runs,
-            device,
-            gan,
-            opt_g,
-            opt_d,
-            iter: 0,
-            layout,
-            data: images,
-            engine: Engine::Eager,
-            evaluator: None,
-        })
-    }
-
-    /// Puts run `k`'s checkpoint (weights, Adam moments, PA and schedule state) in place.
-    fn restore_run(&mut self, k: usize, meta: CheckpointMeta, saved: &[(String, Tensor)]) -> Result<()> {
-        let targets: Vec<(String, Tensor)> = self
-            .gan
-            .named()
-            .into_iter()
-            .chain(self.opt_g.state("adam_g"))
-            .chain(self.opt_d.state("adam_d"))
-            .collect();
-        match &self.layout {
-            None => checkpoint::restore(&targets, saved, "checkpoint")?,
-            Some(l) => l.load_run(&targets, saved, k, "checkpoint")?,
-        }
-        if k > 0 && (meta.adam_g_step != self.opt_g.step || meta.adam_d_step != self.opt_d.step) {
-            bail!("runs of one stack must share their Adam step counts (run {k} differs)");
-        }
-        self.opt_g.step = meta.adam_g_step;
-        self.opt_d.step = meta.adam_d_step;
-        let run = &mut self.runs[k];
-        run.pa = meta.pa;
-        run.schedule.restore(&meta.schedule_state)?;
-        run.train_seconds = meta.train_seconds;
-        self.gan.d.set_model_level(k, run.pa.level);
-        Ok(())
-    }
-
     /// The single run's configuration (the first run's in a stack).
     pub fn cfg(&self) -> &TrainConfig {
         &self.runs[0].cfg
