@@ -48,6 +48,10 @@ have onnx 1.19.1 || need+=("onnx==1.19.1")
 # CUDA's crt/ headers (not in the nvidia-cuda-runtime wheel torch pulls in): the trainer's
 # CUDA graph shim compiles against them (no GPU needed). 13.0.x matches torch 2.11's CUDA.
 have nvidia-cuda-crt 13.0.88 || need+=("nvidia-cuda-crt==13.0.88")
+# The API tests' outside tools: schemathesis fuzzes the server against its OpenAPI document;
+# tritonclient is the KServe V2 client the V2 routes are tested with.
+have schemathesis 4.32.5 || need+=("schemathesis==4.32.5")
+have tritonclient 2.73.0 || need+=("tritonclient[http]==2.73.0")
 if [ ${#need[@]} -gt 0 ]; then
   say "pip install ${need[*]} (torch is ~4 GB with its CUDA libraries; a few minutes)"
   "$VPY" -m pip install -q --disable-pip-version-check "${need[@]}"

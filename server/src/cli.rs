@@ -43,6 +43,21 @@ pub struct Cli {
     /// Images per feature-extractor run when scoring.
     #[arg(long, default_value_t = 16, env = "PAGAN_SCORE_BATCH")]
     pub score_batch: usize,
+    /// Bearer token required by every write and compute-heavy route (clients send
+    /// `Authorization: Bearer TOKEN`); health, readiness, metrics and listings stay open.
+    #[arg(
+        long,
+        env = "PAGAN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
+    pub token: Option<String>,
+    /// File holding the token (its first line; keeps it out of the process list).
+    #[arg(long, env = "PAGAN_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Listen on a non-loopback address without a token (only behind something that authenticates).
+    #[arg(long, env = "PAGAN_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
     /// Limits on client input.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -83,6 +98,11 @@ pub struct LimitArgs {
 impl Cli {
     /// The service configuration these flags describe.
     pub fn config(self) -> Result<Config, String> {
+        let token = match (self.token, &self.token_file) {
+            (Some(t), _) => Some(t),
+            (None, Some(path)) => Some(read_token(path)?),
+            (None, None) => None,
+        };
         let l = self.limits;
         Ok(Config {
             models: self.models,
@@ -104,8 +124,16 @@ impl Cli {
                 job_threshold: l.job_threshold,
                 job_queue: l.job_queue,
             },
+            token,
+            allow_unauthenticated: self.allow_unauthenticated,
         })
     }
+}
+
+/// The first line of a token file, trimmed.
+fn read_token(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("token file {}: {e}", path.display()))?;
+    Ok(text.lines().next().unwrap_or("").trim().to_owned())
 }
 
 #[cfg(test)]

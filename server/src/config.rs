@@ -110,6 +110,25 @@ pub struct Config {
     pub score_batch: usize,
     /// Limits on client input.
     pub limits: Limits,
+    /// Bearer token every write and compute-heavy route requires (None: no authentication).
+    pub token: Option<String>,
+    /// Serve a non-loopback address without a token (otherwise start-up refuses).
+    pub allow_unauthenticated: bool,
+}
+
+/// Why a configuration must not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ExposureError {
+    /// A non-loopback address without a token: anyone who can reach it could write.
+    #[error(
+        "refusing to listen on {0} without a token: every client that can reach it could upload references \
+         and run scoring jobs. Set --token (PAGAN_TOKEN) or --token-file, bind 127.0.0.1, or pass \
+         --allow-unauthenticated if something in front of the service authenticates"
+    )]
+    Unauthenticated(SocketAddr),
+    /// An empty token would let every request through.
+    #[error("the token is empty (check --token, PAGAN_TOKEN or the token file)")]
+    EmptyToken,
 }
 
 impl Config {
@@ -125,6 +144,18 @@ impl Config {
             generate_batch: 64,
             score_batch: 16,
             limits: Limits::default(),
+            token: None,
+            allow_unauthenticated: false,
+        }
+    }
+
+    /// Refuses a non-loopback address without a token (unless allowed) and an empty token.
+    pub fn check_exposure(&self) -> Result<(), ExposureError> {
+        match &self.token {
+            Some(t) if t.trim().is_empty() => Err(ExposureError::EmptyToken),
+            Some(_) => Ok(()),
+            None if self.bind.ip().is_loopback() || self.allow_unauthenticated => Ok(()),
+            None => Err(ExposureError::Unauthenticated(self.bind)),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, ExposureError};
 use crate::metrics::Metrics;
 use crate::models::registry::Registry;
 use crate::models::runtime::{self, RuntimeError};
@@ -33,6 +33,9 @@ pub enum StartError {
          `pagan-train export` and `export-inception` write to"
     )]
     ModelsMissing(PathBuf),
+    /// The address would be served without authentication.
+    #[error(transparent)]
+    Exposure(#[from] ExposureError),
     /// The provider choice is impossible in this build.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -45,9 +48,20 @@ impl AppState {
     /// Loads the registry for `config` (broken models are listed, not fatal; a missing
     /// models folder is).
     pub fn new(config: Config) -> Result<Self, StartError> {
+        config.check_exposure()?;
         runtime::check_provider_choice(config.provider)?;
         if !config.models.is_dir() {
             return Err(StartError::ModelsMissing(config.models.clone()));
+        }
+        // A server killed mid-upload leaves its temp files; they are never renamed into place.
+        let leftovers = [
+            config.models.join(crate::models::registry::REFERENCES_DIR),
+            std::env::temp_dir(),
+        ];
+        for dir in leftovers {
+            for path in pagan_shared::fs::remove_orphaned_temps(&dir) {
+                tracing::info!(path = %path.display(), "removed a temp file left by a stopped server");
+            }
         }
         let metrics = Metrics::new()?;
         let registry = Registry::load(&config, &metrics);

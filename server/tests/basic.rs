@@ -75,9 +75,9 @@ async fn openapi_lists_exactly_the_registered_routes() {
     let _app = App::new().configure(|cfg| registered = pagan_server::http::register(cfg));
     let registered: BTreeSet<(String, String)> = registered
         .into_iter()
-        .map(|(m, p)| (m.as_str().to_lowercase(), p.to_owned()))
+        .map(|(m, p, _)| (m.as_str().to_lowercase(), p.to_owned()))
         .collect();
-    let doc = pagan_server::http::openapi::document();
+    let doc = pagan_server::http::openapi::document(&Config::with_models("models"));
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().expect("paths") {
         for method in ops.as_object().expect("ops").keys() {

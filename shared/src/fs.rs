@@ -37,6 +37,54 @@ pub fn persist_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<
     done
 }
 
+/// Prefix of the folders uploads stream into (`{UPLOAD_DIR_PREFIX}{pid}-...` in the temp dir).
+pub const UPLOAD_DIR_PREFIX: &str = "pagan-upload-";
+
+/// The process that made `name`, if it is one of our temp files (`.X.tmpPID-K`, from
+/// [`temp_beside`]) or upload folders (`pagan-upload-PID-...`).
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = if let Some(r) = name.strip_prefix(UPLOAD_DIR_PREFIX) {
+        r
+    } else if name.starts_with('.') {
+        &name[name.rfind(".tmp")? + 4..]
+    } else {
+        return None;
+    };
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` still runs (Linux: `/proc/PID`; elsewhere assumed to).
+fn alive(pid: u32) -> bool {
+    !cfg!(target_os = "linux") || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes, from `dir`, the temp files and upload folders of processes that no longer
+/// run (killed mid-write: a rename or a drop never happened). Returns what it removed.
+pub fn remove_orphaned_temps(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_owner(&name) else { continue };
+        if pid == std::process::id() || alive(pid) {
+            continue;
+        }
+        let path = e.path();
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if gone.is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +109,48 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 1, "temp files left: {names:?}");
         assert_ne!(temp_beside(&p), temp_beside(&p), "temp names are unique");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn orphaned_temps_of_dead_processes_are_removed_and_nothing_else() {
+        assert_eq!(temp_owner(".fm.npz.tmp4242-7"), Some(4242));
+        assert_eq!(temp_owner("pagan-upload-4242-abc"), Some(4242));
+        assert_eq!(temp_owner("fm.npz"), None);
+        assert_eq!(temp_owner(".hidden"), None);
+        let dir = std::env::temp_dir().join(format!("pagan-orphans-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        // pid_max on Linux is at most 2^22: this process cannot exist.
+        let dead = 4_194_304 + 17;
+        let mine = std::process::id();
+        let keep = [
+            "a.npz".to_owned(),
+            format!(".a.npz.tmp{mine}-0"),
+            format!("{UPLOAD_DIR_PREFIX}{mine}-x"),
+        ];
+        let orphans = [
+            format!(".a.npz.tmp{dead}-3"),
+            format!("{UPLOAD_DIR_PREFIX}{dead}-y"),
+        ];
+        for n in keep.iter().chain(&orphans) {
+            if n.starts_with(UPLOAD_DIR_PREFIX) {
+                std::fs::create_dir_all(dir.join(n).join("sub")).expect("mkdir");
+            } else {
+                std::fs::write(dir.join(n), b"x").expect("write");
+            }
+        }
+        let mut removed: Vec<String> = remove_orphaned_temps(&dir)
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        removed.sort();
+        let mut want = orphans.to_vec();
+        want.sort();
+        assert_eq!(removed, want);
+        for n in &keep {
+            assert!(dir.join(n).exists(), "{n} kept");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -63,6 +63,61 @@ pub fn python() -> Command {
     Command::new(p)
 }
 
+/// Builds the service's smallest real models folder under `dir`: a tiny Fashion-MNIST run
+/// (3 iterations, seconds) exported as model `tiny`, the Inception extractor, and the
+/// 12-image test reference `fm12` (with features, for KID). Returns (models, run).
+pub fn tiny_models(dir: &Path) -> (PathBuf, PathBuf) {
+    let (models, run) = (dir.join("models"), dir.join("run"));
+    let train = || command("pagan-train");
+    let tiny_run = [
+        "--dataset",
+        "fashion-mnist",
+        "--preset",
+        "demo",
+        "--limit",
+        "64",
+        "--batch",
+        "8",
+    ];
+    run_ok(
+        train()
+            .arg("train")
+            .args(tiny_run)
+            .args(["--iters", "3", "--quiet", "--out"])
+            .arg(&run),
+    );
+    run_ok(
+        train()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(models.join("tiny")),
+    );
+    run_ok(
+        train()
+            .arg("export-inception")
+            .arg("--out")
+            .arg(models.join("inception")),
+    );
+    let reference = [
+        "--dataset",
+        "fashion-mnist",
+        "--split",
+        "test",
+        "--n",
+        "12",
+        "--quiet",
+    ];
+    run_ok(
+        train()
+            .arg("stats")
+            .args(reference)
+            .arg("--out")
+            .arg(models.join("references/fm12.npz")),
+    );
+    (models, run)
+}
+
 /// A running `pagan-serve`, killed when dropped.
 pub struct Server {
     /// The process.
@@ -77,7 +132,12 @@ impl Server {
     /// Starts `pagan-serve --models MODELS --bind 127.0.0.1:0 ARGS` and waits for the log
     /// line that names the port.
     pub fn start(models: &Path, args: &[&str]) -> Server {
-        let mut child = command("pagan-serve")
+        Self::start_command(command("pagan-serve"), models, args)
+    }
+
+    /// Like [`Server::start`], from a prepared `pagan-serve` command (extra environment).
+    pub fn start_command(mut cmd: Command, models: &Path, args: &[&str]) -> Server {
+        let mut child = cmd
             .arg("--models")
             .arg(models)
             .args(["--bind", "127.0.0.1:0"])
@@ -181,6 +241,11 @@ pub fn request(port: u16, method: &str, path: &str, ctype: &str, body: &[u8]) ->
     );
     s.write_all(head.as_bytes()).expect("write head");
     s.write_all(body).expect("write body");
+    read_response(s)
+}
+
+/// Reads a whole response (the request was sent with `Connection: close`).
+pub fn read_response(mut s: TcpStream) -> Response {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");

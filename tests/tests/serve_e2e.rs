@@ -9,65 +9,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pagan_e2e::{Server, command, get, multipart, post_json, proc_status_kib, python, repo, request, run_ok};
+use pagan_e2e::{
+    Server, command, get, multipart, post_json, proc_status_kib, python, repo, request, run_ok, tiny_models,
+};
 
 #[test]
 fn service_end_to_end() {
     let train = || command("pagan-train");
     let tmp = tempfile::tempdir().expect("tmp");
     let t = tmp.path();
-    let models = t.join("models");
-    let run = t.join("run");
-
     // A tiny model (seconds), its export, the Inception export and a 12-image reference.
-    run_ok(
-        train()
-            .args([
-                "train",
-                "--dataset",
-                "fashion-mnist",
-                "--preset",
-                "demo",
-                "--limit",
-                "64",
-                "--batch",
-                "8",
-                "--iters",
-                "3",
-                "--quiet",
-                "--out",
-            ])
-            .arg(&run),
-    );
-    run_ok(
-        train()
-            .arg("export")
-            .arg(&run)
-            .arg("--out")
-            .arg(models.join("tiny")),
-    );
-    run_ok(
-        train()
-            .arg("export-inception")
-            .arg("--out")
-            .arg(models.join("inception")),
-    );
+    let (models, run) = tiny_models(t);
     let reference = models.join("references/fm12.npz");
-    run_ok(
-        train()
-            .args([
-                "stats",
-                "--dataset",
-                "fashion-mnist",
-                "--split",
-                "test",
-                "--n",
-                "12",
-                "--quiet",
-                "--out",
-            ])
-            .arg(&reference),
-    );
 
     let mut server = Server::start(&models, &["--workers", "2"]);
     let port = server.port;

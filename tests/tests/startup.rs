@@ -66,3 +66,29 @@ fn a_port_in_use_is_refused_naming_it() {
     assert!(text.contains(&addr) && text.contains("cannot listen"), "{text}");
     drop(taken);
 }
+
+#[test]
+fn a_public_address_without_a_token_is_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let models = tmp.path().display().to_string();
+    let o = serve(&["--models", &models, "--bind", "0.0.0.0:0"]);
+    let text = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("0.0.0.0:0") && text.contains("--token") && text.contains("--allow-unauthenticated"),
+        "{text}"
+    );
+    let empty = tmp.path().join("empty-token");
+    std::fs::write(&empty, "\n").expect("write");
+    let o = serve(&[
+        "--models",
+        &models,
+        "--bind",
+        "127.0.0.1:0",
+        "--token-file",
+        &empty.display().to_string(),
+    ]);
+    let text = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("token is empty"), "{text}");
+}

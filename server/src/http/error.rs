@@ -25,6 +25,9 @@ pub enum ApiError {
         /// Human-readable detail.
         message: String,
     },
+    /// A write or compute-heavy route without the right bearer token (401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// Unknown model, reference, job or route (404).
     #[error("{message}")]
     NotFound {
@@ -32,6 +35,14 @@ pub enum ApiError {
         code: &'static str,
         /// Human-readable detail.
         message: String,
+    },
+    /// A known path with a method it does not serve (405).
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// Human-readable detail.
+        message: String,
+        /// The methods the path serves, for the `Allow` header.
+        allow: String,
     },
     /// The resource already exists (409).
     #[error("{0}")]
@@ -116,6 +127,8 @@ impl ApiError {
             | Self::NotFound { code, .. }
             | Self::TooLarge { code, .. }
             | Self::Unprocessable { code, .. } => code,
+            Self::Unauthorized(_) => "unauthorized",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::UnsupportedMedia(_) => "unsupported_media_type",
             Self::Busy { .. } => "busy",
@@ -134,7 +147,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -150,8 +165,17 @@ impl ResponseError for ApiError {
             tracing::error!(error = %self, "internal error");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if let Self::Busy { retry_after_s, .. } = self {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_s)));
+        match self {
+            Self::Busy { retry_after_s, .. } => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_s)));
+            }
+            Self::MethodNotAllowed { allow, .. } => {
+                res.insert_header((header::ALLOW, allow.as_str()));
+            }
+            Self::Unauthorized(_) => {
+                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
         }
         res.json(error_body(self.code(), &self.to_string()))
     }
@@ -231,6 +255,19 @@ impl From<EncodeError> for ApiError {
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
         Self::internal(e.to_string())
+    }
+}
+
+/// `e` in the shape of the API `path` belongs to: the KServe V2 protocol's
+/// `{"error": "message"}` under `/v2`, ours elsewhere (same status and headers).
+pub fn response_for(path: &str, e: &ApiError) -> HttpResponse {
+    let res = e.error_response();
+    if path == "/v2" || path.starts_with("/v2/") {
+        res.set_body(actix_web::body::BoxBody::new(
+            json!({ "error": e.to_string() }).to_string(),
+        ))
+    } else {
+        res
     }
 }
 

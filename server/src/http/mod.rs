@@ -1,9 +1,12 @@
 //! The HTTP layer: routes (`routes`), the mapping of domain errors to statuses and codes
 //! (`error`), streaming uploads to disk (`upload`), the OpenAPI document (`openapi`) and
-//! the request-metrics middleware. Every route is registered through [`Routes`], which
-//! records it, so a test can hold the OpenAPI document to exactly the routes served.
+//! the request-metrics middleware, bearer tokens (`auth`). Every route is registered
+//! through [`Routes`], which records it, so a test can hold the OpenAPI document to
+//! exactly the routes served, and answers a known path's other methods with 405.
 
+pub mod auth;
 pub mod error;
+mod json;
 mod middleware;
 pub mod openapi;
 mod routes;
@@ -17,48 +20,104 @@ use actix_web::{App, Error, FromRequest, Handler, HttpResponse, Responder, web};
 
 use crate::models::{Extractor, Generator, Reference};
 use crate::state::AppState;
+pub use auth::Access;
 use error::{ApiError, extractor_error};
-use routes::{fid, health, jobs, models, references};
+use routes::{fid, health, jobs, models, references, v2};
 
-/// Registers routes on a `ServiceConfig` and remembers (method, path) of each.
-pub struct Routes<'a> {
-    cfg: &'a mut web::ServiceConfig,
-    /// Routes registered so far.
-    pub seen: Vec<(Method, &'static str)>,
+/// Collects the routes of each path, so that a path answers every method it does not
+/// serve with 405 and an `Allow` header, and each path's access rule ([`Access`]) wraps
+/// all of its methods.
+pub struct Routes {
+    paths: Vec<PathRoutes>,
 }
 
-impl Routes<'_> {
-    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+/// One path, its access rule and its routes by method.
+type PathRoutes = (&'static str, Access, Vec<(Method, actix_web::Route)>);
+
+impl Routes {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, access: Access, handler: F)
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.cfg.route(path, web::method(method.clone()).to(handler));
-        self.seen.push((method, path));
+        let route = web::method(method.clone()).to(handler);
+        match self.paths.iter_mut().find(|(p, ..)| *p == path) {
+            Some((_, a, routes)) => {
+                assert_eq!(*a, access, "{path}: one access rule per path");
+                routes.push((method, route));
+            }
+            None => self.paths.push((path, access, vec![(method, route)])),
+        }
+    }
+
+    /// Registers every collected path on `cfg`; returns (method, path, access) of each route.
+    fn install(self, cfg: &mut web::ServiceConfig) -> Vec<(Method, &'static str, Access)> {
+        let mut seen = Vec::new();
+        for (path, access, routes) in self.paths {
+            let allow = routes
+                .iter()
+                .map(|(m, _)| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut resource = web::resource(path);
+            for (method, route) in routes {
+                seen.push((method, path, access));
+                resource = resource.route(route);
+            }
+            let resource = resource
+                .default_service(web::to(move |req: actix_web::HttpRequest| {
+                    let allow = allow.clone();
+                    async move {
+                        let e = ApiError::MethodNotAllowed {
+                            message: format!(
+                                "{} {} is not served; allowed: {allow}",
+                                req.method(),
+                                req.path()
+                            ),
+                            allow,
+                        };
+                        error::response_for(req.path(), &e)
+                    }
+                }))
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    auth::guard(access, req, next)
+                }));
+            cfg.service(resource);
+        }
+        seen
     }
 }
 
-/// Registers every route; returns what was registered.
-pub fn register(cfg: &mut web::ServiceConfig) -> Vec<(Method, &'static str)> {
-    let mut r = Routes {
-        cfg,
-        seen: Vec::new(),
-    };
-    r.add(Method::GET, "/healthz", health::healthz);
-    r.add(Method::GET, "/readyz", health::readyz);
-    r.add(Method::GET, "/metrics", health::metrics);
-    r.add(Method::GET, "/openapi.json", health::openapi);
-    r.add(Method::GET, "/v1/models", models::list);
-    r.add(Method::GET, "/v1/models/{name}", models::get);
-    r.add(Method::POST, "/v1/models/{name}/generate", models::generate);
-    r.add(Method::GET, "/v1/models/{name}/grid.png", models::grid);
-    r.add(Method::POST, "/v1/models/{name}/fid", fid::model_fid);
-    r.add(Method::GET, "/v1/references", references::list);
-    r.add(Method::POST, "/v1/references/{name}", references::upload);
-    r.add(Method::POST, "/v1/fid", fid::fid);
-    r.add(Method::GET, "/v1/jobs/{id}", jobs::get);
-    r.seen
+/// Registers every route; returns (method, path, access) of each.
+pub fn register(cfg: &mut web::ServiceConfig) -> Vec<(Method, &'static str, Access)> {
+    use Access::{Open, Token};
+    let mut r = Routes { paths: Vec::new() };
+    r.add(Method::GET, "/healthz", Open, health::healthz);
+    r.add(Method::GET, "/readyz", Open, health::readyz);
+    r.add(Method::GET, "/metrics", Open, health::metrics);
+    r.add(Method::GET, "/openapi.json", Open, health::openapi);
+    r.add(Method::GET, "/v1/models", Open, models::list);
+    r.add(Method::GET, "/v1/models/{name}", Open, models::get);
+    r.add(
+        Method::POST,
+        "/v1/models/{name}/generate",
+        Token,
+        models::generate,
+    );
+    r.add(Method::GET, "/v1/models/{name}/grid.png", Token, models::grid);
+    r.add(Method::POST, "/v1/models/{name}/fid", Token, fid::model_fid);
+    r.add(Method::GET, "/v1/references", Open, references::list);
+    r.add(Method::POST, "/v1/references/{name}", Token, references::upload);
+    r.add(Method::POST, "/v1/fid", Token, fid::fid);
+    r.add(Method::GET, "/v1/jobs/{id}", Token, jobs::get);
+    r.add(Method::GET, "/v2", Open, v2::server_metadata);
+    r.add(Method::GET, "/v2/health/live", Open, v2::live);
+    r.add(Method::GET, "/v2/health/ready", Open, v2::ready);
+    r.add(Method::GET, "/v2/models/{name}", Open, v2::model_metadata);
+    r.add(Method::GET, "/v2/models/{name}/ready", Open, v2::model_ready);
+    r.add(Method::POST, "/v2/models/{name}/infer", Token, v2::infer);
+    r.install(cfg)
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {

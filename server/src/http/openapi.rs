@@ -1,135 +1,250 @@
-//! The hand-written OpenAPI 3 document served at `/openapi.json`. A test holds its paths
-//! to exactly the routes registered in `http::register`.
+//! The hand-written OpenAPI 3 document served at `/openapi.json`. It declares every
+//! constraint the handlers enforce, with this server's limits filled in; a test holds its
+//! paths to exactly the routes registered in `http::register`, and schemathesis holds the
+//! server to it.
 
 use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::http::routes::{fid, models};
+
+/// Names of models and references: 1-64 letters, digits, `-`, `_` or `.`, not starting with `.`.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$";
 
 fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }
 
-fn name_param(name: &str, what: &str) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "description": what, "schema": { "type": "string" } })
+fn v2_error(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/V2Error" } } } })
 }
 
-fn query(name: &str, ty: &str, required: bool, what: &str) -> Value {
-    json!({ "name": name, "in": "query", "required": required, "description": what, "schema": { "type": ty } })
+fn name_param(name: &str, what: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": what,
+        "schema": { "type": "string", "pattern": NAME_PATTERN } })
+}
+
+fn query(name: &str, schema: Value, required: bool, what: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "description": what, "schema": schema })
 }
 
 fn json_ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn seed_schema() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX, "default": 0 })
+}
+
 fn upload_body(what: &str) -> Value {
+    let binary = json!({ "schema": { "type": "string", "format": "binary" } });
     json!({
         "description": what,
         "required": true,
         "content": {
             "multipart/form-data": { "schema": { "type": "object", "properties": {
                 "file": { "type": "array", "items": { "type": "string", "format": "binary" } } } } },
-            "application/octet-stream": { "schema": { "type": "string", "format": "binary" } },
-            "application/zip": { "schema": { "type": "string", "format": "binary" } },
-            "application/x-tar": { "schema": { "type": "string", "format": "binary" } },
-            "image/png": { "schema": { "type": "string", "format": "binary" } },
-            "image/jpeg": { "schema": { "type": "string", "format": "binary" } }
+            "application/octet-stream": binary,
+            "application/zip": binary,
+            "application/x-tar": binary,
+            "image/png": binary,
+            "image/jpeg": binary
         }
     })
 }
 
+const UNAUTHORIZED: &str = "Missing or wrong bearer token (only when the server has --token)";
+
 fn scoring_responses() -> Value {
     json!({
-        "200": json_ok("Scores", json!({ "$ref": "#/components/schemas/Score" })),
-        "202": json_ok("Accepted as a background job", json!({ "$ref": "#/components/schemas/Accepted" })),
-        "400": error_response("Corrupt or unsupported input, unsafe archive paths"),
+        "200": json_ok("Scores", schema_ref("Score")),
+        "202": { "description": "Accepted as a background job; poll the Location",
+            "headers": { "Location": { "schema": { "type": "string" } } },
+            "content": { "application/json": { "schema": schema_ref("Accepted") } } },
+        "400": error_response("Bad query, corrupt or unsupported input, unsafe archive paths"),
+        "401": error_response(UNAUTHORIZED),
         "404": error_response("Unknown model or reference"),
         "413": error_response("Over a limit (body, images, pixels, archive entries or bytes, n)"),
         "415": error_response("Not a PNG, JPEG, zip, tar or .npz"),
-        "422": error_response("Empty set, fewer than 2 images, reference without features for KID"),
-        "429": error_response("Job queue full (see Retry-After)"),
+        "422": error_response("Empty set, fewer than 2 images, reference without features for KID, resize mode mismatch"),
+        "429": { "description": "Job queue full; retry after Retry-After seconds",
+            "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+            "content": { "application/json": { "schema": schema_ref("Error") } } },
         "503": error_response("No feature extractor loaded")
     })
 }
 
-/// The OpenAPI 3.0 document.
-pub fn document() -> Value {
-    json!({
+/// The OpenAPI 3.0 document for a server running with `config`.
+pub fn document(config: &Config) -> Value {
+    let l = &config.limits;
+    let object = json!({ "type": "object" });
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "pagan-serve",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "PA-GAN service: generated images and FID/KID scoring. Errors are {\"error\": {\"code\", \"message\"}}."
+            "description": "PA-GAN service: generated images and FID/KID scoring, and the KServe V2 (Open Inference \
+    Protocol) REST API for the generators. /v1 errors are {\"error\": {\"code\", \"message\"}}; /v2 errors are \
+    {\"error\": \"message\"}. A known path with a method it does not serve answers 405 with an Allow header. With \
+    --token, writes and compute-heavy routes need Authorization: Bearer <token>."
         },
         "paths": {
-            "/healthz": { "get": { "summary": "Liveness", "responses": { "200": json_ok("Up", json!({ "type": "object" })) } } },
+            "/healthz": { "get": { "summary": "Liveness", "responses": { "200": json_ok("Up", object.clone()) } } },
             "/readyz": { "get": { "summary": "Readiness with per-model detail", "responses": {
-                "200": json_ok("Something can be served", json!({ "type": "object" })),
-                "503": json_ok("Nothing loaded", json!({ "type": "object" })) } } },
+                "200": json_ok("Something can be served", object.clone()),
+                "503": json_ok("Nothing loaded", object.clone()) } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": {
                 "200": { "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
-            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": json_ok("OpenAPI 3", json!({ "type": "object" })) } } },
+            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": json_ok("OpenAPI 3", object.clone()) } } },
             "/v1/models": { "get": { "summary": "Loaded models (and ones that failed to load)", "responses": {
-                "200": json_ok("Models", json!({ "type": "object" })) } } },
+                "200": json_ok("Models", json!({ "type": "object", "required": ["models", "failed"] })) } } },
             "/v1/models/{name}": { "get": { "summary": "One model with its manifest",
                 "parameters": [name_param("name", "Model name")],
-                "responses": { "200": json_ok("Model", json!({ "type": "object" })), "404": error_response("Unknown model") } } },
+                "responses": { "200": json_ok("Model", json!({ "type": "object", "required": ["name", "manifest"] })),
+                    "404": error_response("Unknown model") } } },
             "/v1/models/{name}/generate": { "post": { "summary": "Generate images",
                 "parameters": [name_param("name", "Model name")],
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/GenerateRequest" } } } },
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("GenerateRequest") } } },
                 "responses": {
                     "200": { "description": "png/grid: image/png; zip: application/zip; npy: float32 [n,C,H,W] .npy",
                         "content": { "image/png": {}, "application/zip": {}, "application/octet-stream": {} } },
-                    "400": error_response("Bad JSON, n = 0, png with n > 1"),
+                    "400": error_response("Not a JSON object, unknown fields, n = 0, png with n > 1"),
+                    "401": error_response(UNAUTHORIZED),
                     "404": error_response("Unknown model"),
                     "413": error_response("n over --max-generate-n") } } },
             "/v1/models/{name}/grid.png": { "get": { "summary": "A PNG grid for browsers",
                 "parameters": [name_param("name", "Model name"),
-                    query("n", "integer", false, "Images (default 64)"),
-                    query("seed", "integer", false, "Latent seed (default 0)")],
+                    query("n", json!({ "type": "integer", "minimum": 1, "maximum": l.max_generate_n, "default": models::DEFAULT_GRID_N.min(l.max_generate_n) }),
+                        false, "Images"),
+                    query("seed", seed_schema(), false, "Latent seed")],
                 "responses": { "200": { "description": "PNG", "content": { "image/png": {} } },
-                    "400": error_response("Bad query"), "404": error_response("Unknown model"),
+                    "400": error_response("Bad query"), "401": error_response(UNAUTHORIZED),
+                    "404": error_response("Unknown model"),
                     "413": error_response("n over --max-generate-n") } } },
             "/v1/models/{name}/fid": { "post": { "summary": "Generate n images in-process and score them",
                 "parameters": [name_param("name", "Model name"),
-                    query("reference", "string", true, "Reference statistics"),
-                    query("n", "integer", false, "Images (default 1000)"),
-                    query("seed", "integer", false, "Latent seed (default 0)"),
-                    query("kid", "boolean", false, "Also compute KID"),
-                    query("async", "boolean", false, "Always run as a job")],
+                    query("reference", json!({ "type": "string", "pattern": NAME_PATTERN }), true, "Reference statistics"),
+                    query("n", json!({ "type": "integer", "minimum": 2, "maximum": l.max_score_n, "default": fid::DEFAULT_SCORE_N.min(l.max_score_n) }),
+                        false, "Images to generate; above the job threshold the request becomes a job"),
+                    query("seed", seed_schema(), false, "Latent seed"),
+                    query("kid", json!({ "type": "boolean", "default": false }), false, "Also compute KID (the reference must store features)"),
+                    query("async", json!({ "type": "boolean", "default": false }), false, "Always run as a job")],
                 "responses": scoring_responses() } },
             "/v1/references": { "get": { "summary": "Reference statistics", "responses": {
-                "200": json_ok("References", json!({ "type": "object" })) } } },
+                "200": json_ok("References", json!({ "type": "object", "required": ["references"],
+                    "properties": { "references": { "type": "array", "items": schema_ref("ReferenceInfo") } } })) } } },
             "/v1/references/{name}": { "post": { "summary": "Upload a pytorch-fid .npz (mu, sigma; optional features)",
                 "parameters": [name_param("name", "Reference name")],
                 "requestBody": upload_body("One .npz file"),
-                "responses": { "201": json_ok("Stored", json!({ "type": "object" })),
-                    "400": error_response("Bad name or not an .npz"), "409": error_response("Name taken"),
+                "responses": { "201": json_ok("Stored", schema_ref("ReferenceInfo")),
+                    "400": error_response("Bad name, not one file, not an .npz"), "401": error_response(UNAUTHORIZED),
+                    "409": error_response("Name taken (of two concurrent uploads of one name, one wins)"),
                     "413": error_response("Body over --max-body-bytes"),
                     "422": error_response("NaN, wrong shapes, asymmetric sigma, wrong dimension") } } },
             "/v1/fid": { "post": { "summary": "Score uploaded images against a reference",
-                "parameters": [query("reference", "string", true, "Reference statistics"),
-                    query("kid", "boolean", false, "Also compute KID"),
-                    query("async", "boolean", false, "Always run as a job")],
+                "parameters": [query("reference", json!({ "type": "string", "pattern": NAME_PATTERN }), true, "Reference statistics"),
+                    query("kid", json!({ "type": "boolean", "default": false }), false, "Also compute KID"),
+                    query("async", json!({ "type": "boolean", "default": false }), false, "Always run as a job")],
                 "requestBody": upload_body("PNG/JPEG files, a zip, a tar, or an .npz of uint8 images [N,H,W] or [N,H,W,C]"),
                 "responses": scoring_responses() } },
             "/v1/jobs/{id}": { "get": { "summary": "Progress and result of a scoring job",
-                "parameters": [name_param("id", "Job id")],
-                "responses": { "200": json_ok("Job", json!({ "type": "object" })), "404": error_response("Unknown job") } } }
+                "parameters": [{ "name": "id", "in": "path", "required": true, "description": "Job id",
+                    "schema": { "type": "string" } }],
+                "responses": { "200": json_ok("Job", schema_ref("Job")), "401": error_response(UNAUTHORIZED),
+                    "404": error_response("Unknown job") } } },
+            "/v2": { "get": { "summary": "KServe V2 server metadata", "responses": {
+                "200": json_ok("Server metadata", json!({ "type": "object", "required": ["name", "version", "extensions"] })) } } },
+            "/v2/health/live": { "get": { "summary": "KServe V2 liveness", "responses": {
+                "200": json_ok("Live", json!({ "type": "object", "required": ["live"] })) } } },
+            "/v2/health/ready": { "get": { "summary": "KServe V2 readiness: a generator is loaded", "responses": {
+                "200": json_ok("Ready", json!({ "type": "object", "required": ["ready"] })),
+                "503": json_ok("Not ready", json!({ "type": "object", "required": ["ready"] })) } } },
+            "/v2/models/{name}": { "get": { "summary": "KServe V2 model metadata (inputs and outputs)",
+                "parameters": [name_param("name", "Model name")],
+                "responses": { "200": json_ok("Model metadata", schema_ref("V2ModelMetadata")), "404": v2_error("Unknown model") } } },
+            "/v2/models/{name}/ready": { "get": { "summary": "KServe V2 model readiness",
+                "parameters": [name_param("name", "Model name")],
+                "responses": { "200": json_ok("Ready", json!({ "type": "object", "required": ["name", "ready"] })),
+                    "404": v2_error("Unknown model") } } },
+            "/v2/models/{name}/infer": { "post": { "summary": "KServe V2 inference: latents z FP32 [N, latent] to images FP32 [N, C, H, W]",
+                "parameters": [name_param("name", "Model name")],
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": schema_ref("V2InferRequest") },
+                    "application/octet-stream": { "schema": { "type": "string", "format": "binary",
+                        "description": "Binary tensor extension: the JSON request (Inference-Header-Content-Length bytes), then raw little-endian FP32 tensors" } } } },
+                "responses": {
+                    "200": { "description": "JSON outputs, or (binary_data) the JSON part (Inference-Header-Content-Length bytes) followed by raw FP32",
+                        "content": { "application/json": { "schema": schema_ref("V2InferResponse") }, "application/octet-stream": {} } },
+                    "400": v2_error("Malformed request: names, datatype, shape vs data, non-finite values"),
+                    "401": v2_error(UNAUTHORIZED),
+                    "404": v2_error("Unknown model"),
+                    "413": v2_error("N over --max-generate-n, or body too large") } } }
         },
         "components": { "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
                 "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } },
-            "GenerateRequest": { "type": "object", "properties": {
-                "n": { "type": "integer", "minimum": 1, "default": 1 },
-                "seed": { "type": "integer", "minimum": 0, "default": 0 },
-                "format": { "type": "string", "enum": ["png", "grid", "zip", "npy"], "default": "png" } } },
-            "Score": { "type": "object", "properties": {
+            "V2Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+            "GenerateRequest": { "type": "object", "additionalProperties": false,
+                "description": "format png returns one image: n must be 1 with png (the default format)",
+                "properties": {
+                    "n": { "type": "integer", "minimum": 1, "maximum": l.max_generate_n, "default": 1 },
+                    "seed": seed_schema(),
+                    "format": { "type": "string", "enum": ["png", "grid", "zip", "npy"], "default": "png" } },
+                "anyOf": [
+                    { "required": ["format"], "properties": { "format": { "enum": ["grid", "zip", "npy"] } } },
+                    { "properties": { "n": { "maximum": 1 }, "format": { "enum": ["png"] } } } ] },
+            "Score": { "type": "object", "required": ["fid", "n", "reference", "resize_mode", "provider", "seconds", "warnings"],
+                "properties": {
                 "fid": { "type": "number" }, "kid": { "type": "number", "nullable": true },
                 "kid_std": { "type": "number", "nullable": true }, "n": { "type": "integer" },
                 "reference": { "type": "string" }, "resize_mode": { "type": "string" },
                 "provider": { "type": "string" }, "seconds": { "type": "number" },
                 "warnings": { "type": "array", "items": { "type": "string" } } } },
-            "Accepted": { "type": "object", "properties": {
+            "Accepted": { "type": "object", "required": ["id", "status", "href", "total"], "properties": {
                 "id": { "type": "string" }, "status": { "type": "string" },
-                "href": { "type": "string" }, "total": { "type": "integer" } } }
+                "href": { "type": "string" }, "total": { "type": "integer" } } },
+            "Job": { "type": "object", "required": ["id", "status", "done", "total"], "properties": {
+                "id": { "type": "string" }, "status": { "type": "string", "enum": ["queued", "running", "done", "failed"] },
+                "done": { "type": "integer" }, "total": { "type": "integer" }, "age_seconds": { "type": "number" },
+                "result": { "nullable": true, "allOf": [schema_ref("Score")] },
+                "error": { "type": "object", "nullable": true } } },
+            "ReferenceInfo": { "type": "object", "required": ["name", "dim"], "properties": {
+                "name": { "type": "string" }, "dim": { "type": "integer" },
+                "n": { "type": "integer", "nullable": true }, "resize_mode": { "type": "string", "nullable": true },
+                "feature_rows": { "type": "integer", "nullable": true } } },
+            "V2Tensor": { "type": "object", "required": ["name", "datatype", "shape"], "properties": {
+                "name": { "type": "string" }, "datatype": { "type": "string" },
+                "shape": { "type": "array", "items": { "type": "integer" } } } },
+            "V2ModelMetadata": { "type": "object", "required": ["name", "platform", "inputs", "outputs"], "properties": {
+                "name": { "type": "string" }, "versions": { "type": "array", "items": { "type": "string" } },
+                "platform": { "type": "string" },
+                "inputs": { "type": "array", "items": schema_ref("V2Tensor") },
+                "outputs": { "type": "array", "items": schema_ref("V2Tensor") } } },
+            "V2InferRequest": { "type": "object", "additionalProperties": false, "required": ["inputs"], "properties": {
+                "id": { "type": "string" },
+                "parameters": { "type": "object", "properties": { "binary_data_output": { "type": "boolean" } } },
+                "inputs": { "type": "array", "minItems": 1, "maxItems": 1, "items": {
+                    "type": "object", "additionalProperties": false, "required": ["name", "shape", "datatype"], "properties": {
+                        "name": { "type": "string", "enum": ["z"] },
+                        "shape": { "type": "array", "minItems": 2, "maxItems": 2,
+                            "items": { "type": "integer", "minimum": 1, "maximum": l.max_generate_n } },
+                        "datatype": { "type": "string", "enum": ["FP32"] },
+                        "parameters": { "type": "object", "properties": { "binary_data_size": { "type": "integer", "minimum": 0 } } },
+                        "data": { "type": "array", "description": "N x latent finite numbers, flat or nested row-major" } } } },
+                "outputs": { "type": "array", "items": { "type": "object", "additionalProperties": false, "required": ["name"],
+                    "properties": { "name": { "type": "string", "enum": ["images"] },
+                        "parameters": { "type": "object", "properties": { "binary_data": { "type": "boolean" } } } } } } } },
+            "V2InferResponse": { "type": "object", "required": ["model_name", "outputs"], "properties": {
+                "model_name": { "type": "string" }, "model_version": { "type": "string" }, "id": { "type": "string" },
+                "outputs": { "type": "array", "items": schema_ref("V2Tensor") } } }
         } }
-    })
+    });
+    if config.token.is_some() {
+        doc["components"]["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer" } });
+    }
+    doc
 }

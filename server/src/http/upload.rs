@@ -24,6 +24,19 @@ fn io_err(e: std::io::Error) -> ApiError {
     ApiError::internal(format!("writing upload to a temp file: {e}"))
 }
 
+/// 413 before reading a byte when the declared Content-Length is over `limit`.
+fn refuse_declared_over(req: &HttpRequest, limit: u64) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    Ok(())
+}
+
 /// Streams chunks into `file`, failing with 413 once `total` passes `limit`.
 /// The writes are synchronous: they go to the page cache in chunk-sized pieces, which
 /// costs far less than a hop to the blocking pool per chunk.
@@ -53,16 +66,14 @@ where
 /// Receives the body of `req` into temp files: every file field of a
 /// `multipart/form-data` body (fields without a file name are ignored), or the raw body.
 pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Result<Upload, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
-    }
+    refuse_declared_over(req, limit)?;
+    // The pid in the name lets a restarted server remove what a killed one left behind.
     let dir = tempfile::Builder::new()
-        .prefix("pagan-upload-")
+        .prefix(&format!(
+            "{}{}-",
+            pagan_shared::fs::UPLOAD_DIR_PREFIX,
+            std::process::id()
+        ))
         .tempdir()
         .map_err(io_err)?;
     let content_type = req
@@ -117,4 +128,22 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Re
         }
     }
     Ok(Upload { dir, parts })
+}
+
+/// Reads a (small) body into memory, failing with 413 past `limit` bytes.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: u64,
+) -> Result<Vec<u8>, ApiError> {
+    refuse_declared_over(req, limit)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad("bad_body", format!("reading the request body: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -236,21 +236,24 @@ impl Registry {
         }
         let r = Reference::load(name, upload)?;
         std::fs::create_dir_all(&self.references_dir)?;
-        // Copied beside the target first, then renamed under the lock: readers never see
-        // a half-written file, and the name check and the store are one step.
+        // Copied beside the target first (a temp file of its own per upload), then linked
+        // into place under the lock: readers never see a half-written file, and the name
+        // check and the store are one step.
         let target = self.references_dir.join(format!("{name}.npz"));
         let tmp = pagan_shared::fs::temp_beside(&target);
         let copied = std::fs::copy(upload, &tmp);
         let mut refs = self.references.write().unwrap_or_else(PoisonError::into_inner);
+        // A hard link never replaces an existing file, so a server sharing the folder (or a
+        // file put there by hand) cannot be overwritten either.
         let stored = copied.and_then(|_| {
             if refs.contains_key(name) {
                 Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
             } else {
-                std::fs::rename(&tmp, &target)
+                std::fs::hard_link(&tmp, &target)
             }
         });
+        let _ = std::fs::remove_file(&tmp);
         if let Err(e) = stored {
-            let _ = std::fs::remove_file(&tmp);
             return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
                 ReferenceError::Exists(name.to_owned())
             } else {

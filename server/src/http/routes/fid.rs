@@ -34,9 +34,9 @@ pub struct FidQuery {
 pub struct ModelFidQuery {
     /// Reference statistics to compare with.
     reference: String,
-    /// Images to generate and score (default 1000).
-    #[serde(default = "default_n")]
-    n: usize,
+    /// Images to generate and score (default 1000, or --max-score-n if lower).
+    #[serde(default)]
+    n: Option<usize>,
     /// Latent seed (default 0).
     #[serde(default)]
     seed: u64,
@@ -48,9 +48,8 @@ pub struct ModelFidQuery {
     run_async: bool,
 }
 
-fn default_n() -> usize {
-    1000
-}
+/// `n` when the query leaves it out (never over the server's limit).
+pub const DEFAULT_SCORE_N: usize = 1000;
 
 /// Runs `task` in the request, or as a job when `n` is over the threshold or asked for.
 async fn dispatch(state: &AppState, n: usize, run_async: bool, task: Task) -> Result<HttpResponse, ApiError> {
@@ -121,20 +120,19 @@ pub async fn model_fid(
     let x = extractor(&state)?;
     let reference = find_reference(&state, &q.reference)?;
     check_reference(&reference, &x, q.kid)?;
-    if q.n < 2 {
-        return Err(ScoreError::TooFewImages { n: q.n as u64 }.into());
+    let max = state.config.limits.max_score_n;
+    let n = q.n.unwrap_or(DEFAULT_SCORE_N.min(max));
+    if n < 2 {
+        return Err(ScoreError::TooFewImages { n: n as u64 }.into());
     }
-    if q.n > state.config.limits.max_score_n {
+    if n > max {
         return Err(ApiError::too_large(
             "n_too_large",
-            format!(
-                "n = {} exceeds the limit of {} (--max-score-n)",
-                q.n, state.config.limits.max_score_n
-            ),
+            format!("n = {n} exceeds the limit of {max} (--max-score-n)"),
         ));
     }
     let st = state.clone();
-    let (n, seed) = (q.n, q.seed);
+    let seed = q.seed;
     let task: Task = Box::new(move |progress| {
         let scorer = Scorer {
             extractor: &x,

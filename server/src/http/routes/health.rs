@@ -50,6 +50,6 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 }
 
 /// `GET /openapi.json`: the hand-written OpenAPI 3 document.
-pub async fn openapi() -> HttpResponse {
-    ok_json(crate::http::openapi::document())
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    ok_json(crate::http::openapi::document(&state.config))
 }

@@ -5,3 +5,4 @@ pub mod health;
 pub mod jobs;
 pub mod models;
 pub mod references;
+pub mod v2;

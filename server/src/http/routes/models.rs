@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::http::error::ApiError;
-use crate::http::{blocking, find_model, ok_json};
+use crate::http::{blocking, find_model, json, ok_json};
 use crate::models::Generator;
 use crate::models::encode::{Format, encode};
 use crate::models::generator::runs_inline;
@@ -112,26 +112,25 @@ async fn run(state: web::Data<AppState>, name: &str, req: GenerateRequest) -> Re
 pub async fn generate(
     state: web::Data<AppState>,
     name: web::Path<String>,
-    body: web::Json<GenerateRequest>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    run(state, &name, body.into_inner()).await
+    run(state, &name, json::object(body.into_inner())?).await
 }
 
 /// Query of `GET /v1/models/{name}/grid.png`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GridQuery {
-    /// Images in the grid (default 64).
-    #[serde(default = "default_grid_n")]
-    n: usize,
+    /// Images in the grid (default 64, or --max-generate-n if lower).
+    #[serde(default)]
+    n: Option<usize>,
     /// Latent seed (default 0).
     #[serde(default)]
     seed: u64,
 }
 
-fn default_grid_n() -> usize {
-    64
-}
+/// Grid size when the query leaves it out (never over the server's limit).
+pub const DEFAULT_GRID_N: usize = 64;
 
 /// `GET /v1/models/{name}/grid.png?n=64&seed=7`: a PNG grid for browsers.
 pub async fn grid(
@@ -140,7 +139,8 @@ pub async fn grid(
     q: web::Query<GridQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let req = GenerateRequest {
-        n: q.n,
+        n: q.n
+            .unwrap_or(DEFAULT_GRID_N.min(state.config.limits.max_generate_n)),
         seed: q.seed,
         format: Format::Grid,
     };
