@@ -6,8 +6,11 @@ bash bench/train_step.sh
 bash bench/stack.sh
 if [ -f bench/frechet.sh ]; then bash bench/frechet.sh; fi
 bash bench/inception.sh
+bash bench/contract.sh
 if [ -f models/fmnist-demo/manifest.json ] && [ -x target/release/pagan-serve ]; then
   bash bench/serve.sh
+  # 32 clients x 60 s of mixed traffic, RSS sampled; then the fault scenarios.
+  bash bench/soak.sh target/release/pagan-serve models --model fmnist-demo --reference fashion-mnist-test-500
 else
   echo; echo "(service benchmark skipped: needs the demo model and reference; run 'make demo' first)"
 fi

@@ -1,7 +1,7 @@
 """pagan-serve overhead, side by side in one run: generation latency of the HTTP service vs a
 bare ONNX Runtime session on the same generator.onnx (same ORT 1.31.1 library, in this
 process), and FID scoring images/s through /v1/fid vs the same Inception graph in bare ORT.
-usage: serve.py --url http://127.0.0.1:PORT --models models --model NAME --reference REF"""
+usage: serve.py --url http://127.0.0.1:PORT --models models --model NAME --reference REF [--json OUT.json]"""
 import argparse, http.client, io, json, statistics, time, zipfile
 from urllib.parse import urlparse
 
@@ -16,6 +16,7 @@ p.add_argument("--reference", required=True)
 p.add_argument("--requests", type=int, default=300)
 p.add_argument("--threads", type=int, default=0)
 p.add_argument("--fid-images", type=int, nargs="+", default=[64, 256])
+p.add_argument("--json", help="also write every row as JSON here")
 a = p.parse_args()
 u = urlparse(a.url)
 
@@ -50,6 +51,10 @@ if PROVIDERS[0] not in ort.get_available_providers():
                      f"{ort.get_available_providers()}: install onnxruntime-gpu==1.31.1 for the bare side")
 print(f"provider: {served_on} (server and bare ORT)")
 gen = ort.InferenceSession(f"{a.models}/{a.model}/generator.onnx", so, providers=PROVIDERS)
+# ORT falls back to CPU quietly when the CUDA provider cannot load (a missing cuDNN, say):
+# then the bare side would not be what the server runs.
+if gen.get_providers()[0] != PROVIDERS[0]:
+    raise SystemExit(f"bare ORT asked for {PROVIDERS[0]} but runs on {gen.get_providers()}: the provider did not load")
 latent = man["latent"]["size"]
 rows = []
 inside = []
@@ -157,3 +162,13 @@ for count, b, sv, r, _ in fid_rows:
     print(f"| {count} | {b:.2f} | {sv:.2f} | {r:.2f}x |")
 res = fid_rows[-1][4]
 print(f"\n(/v1/fid reported FID {res['fid']:.3f} on the last set, provider {res['provider']}, server seconds {res['seconds']:.2f})")
+if a.json:
+    keys = ("n", "connection", "requests", "bare_p50_s", "bare_p99_s", "server_p50_s", "server_p99_s", "healthz_p50_s")
+    with open(a.json, "w") as f:
+        json.dump({
+            "provider": served_on,
+            "latency": [dict(zip(keys, r)) for r in rows],
+            "inside": [dict(zip(("n", "connection", "handler_mean_s", "ort_run_mean_s", "bare_mean_s"), r)) for r in inside],
+            "fid_throughput": [{"images": c, "bare_images_per_s": b, "served_images_per_s": sv, "ratio": r, "fid": res["fid"],
+                                "provider": res["provider"]} for c, b, sv, r, res in fid_rows],
+        }, f, indent=1)

@@ -58,6 +58,10 @@ pub struct Cli {
     /// Listen on a non-loopback address without a token (only behind something that authenticates).
     #[arg(long, env = "PAGAN_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
+    /// Scoring requests that decode and run the extractor at once (0: one per session,
+    /// --sessions); more only add memory, since each session runs one batch at a time.
+    #[arg(long, default_value_t = 0, env = "PAGAN_SCORING_CONCURRENCY")]
+    pub scoring_concurrency: usize,
     /// Limits on client input.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -113,6 +117,7 @@ impl Cli {
             sessions: self.sessions,
             generate_batch: self.generate_batch,
             score_batch: self.score_batch,
+            scoring_concurrency: self.scoring_concurrency,
             limits: Limits {
                 max_body_bytes: l.max_body_bytes,
                 max_images: l.max_images,

@@ -108,6 +108,8 @@ pub struct Config {
     pub generate_batch: usize,
     /// Images per feature-extractor run when scoring.
     pub score_batch: usize,
+    /// Inline scoring requests that decode and extract at once (0: one per session).
+    pub scoring_concurrency: usize,
     /// Limits on client input.
     pub limits: Limits,
     /// Bearer token every write and compute-heavy route requires (None: no authentication).
@@ -143,6 +145,7 @@ impl Config {
             sessions: 1,
             generate_batch: 64,
             score_batch: 16,
+            scoring_concurrency: 0,
             limits: Limits::default(),
             token: None,
             allow_unauthenticated: false,

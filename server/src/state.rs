@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::models::registry::Registry;
 use crate::models::runtime::{self, RuntimeError};
 use crate::scoring::jobs::Jobs;
+use crate::scoring::slots::Slots;
 
 /// Everything handlers share (behind `web::Data`, an `Arc`).
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Background scoring jobs.
     pub jobs: Jobs,
+    /// Inline scoring requests allowed to decode and extract at once (one per extractor session).
+    pub scoring_slots: Slots,
     /// When the service started.
     pub started: Instant,
 }
@@ -66,7 +69,13 @@ impl AppState {
         let metrics = Metrics::new()?;
         let registry = Registry::load(&config, &metrics);
         let jobs = Jobs::new(config.limits.job_queue, metrics.jobs_queue_depth.clone());
+        let slots = match config.scoring_concurrency {
+            0 => config.sessions,
+            n => n,
+        };
+        let scoring_slots = Slots::new(slots);
         Ok(AppState {
+            scoring_slots,
             config,
             registry,
             metrics,

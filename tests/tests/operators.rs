@@ -285,7 +285,7 @@ fn a_full_job_queue_answers_429_with_retry_after() {
         let r = request(
             server.port,
             "POST",
-            "/v1/models/tiny/fid?reference=fm12&n=48&async=true",
+            "/v1/models/tiny/fid?reference=fm12&n=64&async=true",
             "text/plain",
             b"",
         );
@@ -302,6 +302,15 @@ fn a_full_job_queue_answers_429_with_retry_after() {
         statuses.push(r.status);
     }
     assert!(statuses.contains(&202) && statuses.contains(&429), "{statuses:?}");
+    // While the queue is full, an async upload is refused before its body is read: the
+    // head announces 100 MB and none of it is sent.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = "POST /v1/fid?reference=fm12&async=true HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+                Content-Type: application/zip\r\nContent-Length: 104857600\r\n\r\n";
+    s.write_all(head.as_bytes()).expect("head");
+    pagan_e2e::read_response(s).assert_error(429, "busy");
 }
 
 #[test]

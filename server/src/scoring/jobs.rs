@@ -106,6 +106,7 @@ pub struct Jobs {
     tx: SyncSender<(Arc<Job>, Task)>,
     table: Mutex<Table>,
     depth: prometheus::IntGauge,
+    capacity: usize,
     counter: AtomicU64,
     epoch: u64,
 }
@@ -157,6 +158,7 @@ impl Jobs {
             tx,
             table: Mutex::new((BTreeMap::new(), VecDeque::new())),
             depth,
+            capacity: capacity.max(1),
             counter: AtomicU64::new(0),
             epoch,
         }
@@ -175,11 +177,7 @@ impl Jobs {
         });
         match self.tx.try_send((job.clone(), task)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(JobError::QueueFull {
-                    retry_after_s: RETRY_AFTER_S,
-                });
-            }
+            Err(TrySendError::Full(_)) => return Err(Self::full_error()),
             Err(TrySendError::Disconnected(_)) => return Err(JobError::WorkerGone),
         }
         self.depth.inc();
@@ -204,6 +202,20 @@ impl Jobs {
             status: "queued",
             total,
         })
+    }
+
+    /// Whether a submission now would most likely be refused (every waiting slot taken
+    /// and one job running): lets a handler answer 429 before reading a large body.
+    /// Only a hint; [`Jobs::submit`] decides.
+    pub fn looks_full(&self) -> bool {
+        usize::try_from(self.depth.get()).is_ok_and(|d| d > self.capacity)
+    }
+
+    /// The error a full queue gives.
+    pub fn full_error() -> JobError {
+        JobError::QueueFull {
+            retry_after_s: RETRY_AFTER_S,
+        }
     }
 
     /// A job by id.

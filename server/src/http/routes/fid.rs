@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::http::error::ApiError;
 use crate::http::{blocking, extractor, find_model, find_reference, upload};
-use crate::scoring::jobs::Task;
+use crate::scoring::jobs::{Jobs, Task};
 use crate::scoring::{Score, ScoreError, Scorer, archive, check_reference};
 use crate::state::AppState;
 
@@ -52,14 +52,24 @@ pub struct ModelFidQuery {
 pub const DEFAULT_SCORE_N: usize = 1000;
 
 /// Runs `task` in the request, or as a job when `n` is over the threshold or asked for.
-async fn dispatch(state: &AppState, n: usize, run_async: bool, task: Task) -> Result<HttpResponse, ApiError> {
+async fn dispatch(
+    state: &web::Data<AppState>,
+    n: usize,
+    run_async: bool,
+    task: Task,
+) -> Result<HttpResponse, ApiError> {
     if run_async || n > state.config.limits.job_threshold {
         let accepted = state.jobs.submit(n as u64, task)?;
         return Ok(HttpResponse::Accepted()
             .insert_header((header::LOCATION, accepted.href.clone()))
             .json(accepted));
     }
-    let score: Score = blocking(move || Ok(task(&AtomicU64::new(0))?)).await?;
+    let st = state.clone();
+    let score: Score = blocking(move || {
+        let _slot = st.scoring_slots.acquire();
+        Ok(task(&AtomicU64::new(0))?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(score))
 }
 
@@ -75,6 +85,10 @@ pub async fn fid(
     let x = extractor(&state)?;
     let reference = find_reference(&state, &q.reference)?;
     check_reference(&reference, &x, q.kid)?;
+    // An async upload into a full queue would be refused after its whole body arrived.
+    if q.run_async && state.jobs.looks_full() {
+        return Err(Jobs::full_error().into());
+    }
     let limits = state.config.limits.clone();
     let up = upload::receive(&req, payload, limits.max_body_bytes).await?;
     if up.parts.is_empty() {
