@@ -1,7 +1,7 @@
 //! Where tensors live: `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
 
 use anyhow::{Result, bail};
-use tch::Device;
+use tch::{Device, Tensor};
 
 use crate::config::Choice;
 
@@ -78,5 +78,19 @@ pub fn describe(d: Device) -> String {
         Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
         Device::Cuda(i) => format!("cuda:{i}"),
         other => format!("{other:?}"),
+    }
+}
+
+/// `host` (a CPU tensor built this iteration) on `device` without a host sync: on CUDA a
+/// plain copy from pageable memory waits for the stream to drain, which in the training
+/// step stalled the host once per copy (the batch indices, each PA run's probabilities).
+/// A pinned staging copy and a non-blocking transfer let the host run ahead; libtorch's
+/// pinned allocator keeps the staging memory until the transfer is done.
+pub fn upload(host: &Tensor, device: Device) -> Tensor {
+    if device.is_cuda() {
+        host.pin_memory(device)
+            .to_device_(device, host.kind(), true, false)
+    } else {
+        host.to_device(device)
     }
 }

@@ -77,9 +77,7 @@ impl PaState {
     /// Samples bits [n, max_level] as 0/1 floats from torch's RNG on `device`.
     pub fn sample_bits(&self, n: i64, t: u64, device: Device) -> Tensor {
         let probs: Vec<f32> = self.probs(t).iter().map(|&p| p as f32).collect();
-        let p = Tensor::from_slice(&probs)
-            .to_device(device)
-            .view([1, self.max_level]);
+        let p = crate::device::upload(&Tensor::from_slice(&probs), device).view([1, self.max_level]);
         Tensor::rand([n, self.max_level], (Kind::Float, device))
             .lt_tensor(&p)
             .to_kind(Kind::Float)

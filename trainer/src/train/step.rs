@@ -83,7 +83,7 @@ impl Trainer {
         self.opt_d.advance();
         self.opt_g.advance();
         StepInputs {
-            idx: Tensor::from_slice(&idx).to_device(dev),
+            idx: crate::device::upload(&Tensor::from_slice(&idx), dev),
             z: cat1(&zs),
             bits: (!bits.is_empty()).then(|| cat1(&bits)),
             eps: (eps.len() == models).then_some(eps),
