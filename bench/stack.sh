@@ -4,7 +4,7 @@
 # On CUDA also the CUDA-graph step and peak GPU memory per process (nvidia-smi).
 # Env: DEVICE=cpu|cuda (default cpu), THREADS (default: all cores), KS (default "1 3 9"),
 #      IMAGE, PRESET, PA, ITERS (timed iterations of a K=1 repeat; a stack of K runs does
-#      ITERS/K, at least 2), REPEATS.
+#      ITERS/K, at least 2), REPEATS, ALT_ROWS=1 (the CUDA-only alternative rows on the CPU too).
 set -euo pipefail
 source "$(dirname "$0")/trainer_lib.sh"
 KS=${KS:-"1 3 9"}
@@ -75,6 +75,31 @@ PY
   rm -f "$rows".p*
 }
 
+# K pagan-train processes at once, one run each (the alternative to one stack of K).
+ours_k() {
+  local k=$1; shift
+  local t=$(( THREADS / k )); [ "$t" -lt 1 ] && t=1
+  echo "[bench] pagan-train x $k processes $* ..." >&2
+  local pids=() i
+  for i in $(seq 1 "$k"); do
+    "$BIN" bench "${common[@]}" --models 1 --iters "$ITERS" --warmup 3 --repeats "$REPEATS" --threads "$t" "$@" \
+      >"$rows.q$i" &
+    pids+=($!)
+  done
+  watch_mem "${pids[@]}"
+  for p in "${pids[@]}"; do wait "$p"; done
+  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$*" <<'PY'
+import json, sys
+k, mem, rows, flags = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rs = [json.load(open(f"{rows}.q{i}")) for i in range(1, k + 1)]
+total = sum(r["it_per_s"] for r in rs)
+mode = "cuda-graph" if "--cuda-graph" in flags else "eager"
+print(json.dumps({"label": f"pagan-train, {k} process(es)", "models": k, "step_mode": mode, "kernels": "-",
+                  "it_per_s": total / k, "run_it_per_s": total, "mem": mem}))
+PY
+  rm -f "$rows".q*
+}
+
 torch_k 1 >>"$rows"
 for k in $KS; do
   if [ "$k" -gt 1 ]; then torch_k "$k" >>"$rows"; fi
@@ -85,6 +110,13 @@ for k in $KS; do
   fi
   if [ "$DEVICE" = cpu ] && [ "$k" -gt 1 ]; then ours "pagan-train" "$k" --kernels grouped; fi
   if [ "$DEVICE" = cuda ]; then ours "pagan-train" "$k" --cuda-graph; fi
+  # The H200 run of 2026-11-29 found grouped kernels slow at K = 9: the alternatives, per-model
+  # kernels in one stack and K separate processes (graphed on CUDA; ALT_ROWS=1 on the CPU).
+  if [ "$k" -gt 1 ] && { [ "$DEVICE" = cuda ] || [ -n "${ALT_ROWS:-}" ]; }; then
+    g=(); [ "$DEVICE" = cuda ] && g=(--cuda-graph)
+    ours "pagan-train" "$k" --kernels per-model "${g[@]}"
+    ours_k "$k" "${g[@]}" >>"$rows"
+  fi
 done
 
 "$PY" - "$rows" "$DEVICE" "$IMAGE" "$PRESET" "$PA" "$THREADS" <<'PY'
