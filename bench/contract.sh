@@ -14,7 +14,8 @@ for b in "$SERVE" "$TRAIN"; do
   [ -x "$b" ] || { echo "missing $b: run 'cargo build --release'"; exit 1; }
 done
 T=$(mktemp -d)
-trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null; rm -rf "$T"' EXIT
+SERVER_PID=
+trap 'kill -TERM ${SERVER_PID:-0} 2>/dev/null; wait ${SERVER_PID:-} 2>/dev/null; rm -rf "$T"' EXIT
 M=$T/models
 "$TRAIN" train --dataset fashion-mnist --preset demo --limit 64 --batch 8 --iters 3 --quiet --out "$T/run" >/dev/null
 "$TRAIN" export "$T/run" --out "$M/tiny" >/dev/null

@@ -129,7 +129,7 @@ impl Cli {
                 job_threshold: l.job_threshold,
                 job_queue: l.job_queue,
             },
-            token,
+            token: token.map(Into::into),
             allow_unauthenticated: self.allow_unauthenticated,
         })
     }

@@ -113,9 +113,38 @@ pub struct Config {
     /// Limits on client input.
     pub limits: Limits,
     /// Bearer token every write and compute-heavy route requires (None: no authentication).
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Serve a non-loopback address without a token (otherwise start-up refuses).
     pub allow_unauthenticated: bool,
+}
+
+/// A value that must not reach logs: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself (compare it; never log it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
 }
 
 /// Why a configuration must not be served.
@@ -155,7 +184,7 @@ impl Config {
     /// Refuses a non-loopback address without a token (unless allowed) and an empty token.
     pub fn check_exposure(&self) -> Result<(), ExposureError> {
         match &self.token {
-            Some(t) if t.trim().is_empty() => Err(ExposureError::EmptyToken),
+            Some(t) if t.expose().trim().is_empty() => Err(ExposureError::EmptyToken),
             Some(_) => Ok(()),
             None if self.bind.ip().is_loopback() || self.allow_unauthenticated => Ok(()),
             None => Err(ExposureError::Unauthenticated(self.bind)),

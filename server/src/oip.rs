@@ -125,7 +125,12 @@ pub fn decode(
         )));
     }
     let (head, mut binary) = body.split_at(json_len);
-    let req: Request = serde_json::from_slice(head).map_err(|e| OipError::Json(e.to_string()))?;
+    let value: Value = serde_json::from_slice(head).map_err(|e| OipError::Json(e.to_string()))?;
+    // serde reads a struct from a JSON array too; the protocol's request is an object.
+    if !value.is_object() {
+        return Err(OipError::Json("the request must be a JSON object".into()));
+    }
+    let req: Request = serde_json::from_value(value).map_err(|e| OipError::Json(e.to_string()))?;
     let [input] = req.inputs.as_slice() else {
         return Err(OipError::Input(format!(
             "a generator takes exactly one input `{INPUT}`, got {}",
@@ -346,7 +351,11 @@ mod tests {
                 "unknown output",
             ),
             (json!({"inputs": [ok], "extra": 1}), "unknown field"),
-            (json!([ok]), "inference request"),
+            (json!([ok]), "must be a JSON object"),
+            (
+                json!([[{"name": "z"}], null, null, null]),
+                "must be a JSON object",
+            ),
         ];
         for (req, needle) in cases {
             let e = decode(&body(req.clone()), None, 2, 8).expect_err("refused");

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use pagan_shared::fs::Orphans;
+
 use crate::config::{Config, ExposureError};
 use crate::metrics::Metrics;
 use crate::models::registry::Registry;
@@ -58,11 +60,14 @@ impl AppState {
         }
         // A server killed mid-upload leaves its temp files; they are never renamed into place.
         let leftovers = [
-            config.models.join(crate::models::registry::REFERENCES_DIR),
-            std::env::temp_dir(),
+            (
+                config.models.join(crate::models::registry::REFERENCES_DIR),
+                Orphans::All,
+            ),
+            (std::env::temp_dir(), Orphans::UploadDirs),
         ];
-        for dir in leftovers {
-            for path in pagan_shared::fs::remove_orphaned_temps(&dir) {
+        for (dir, which) in leftovers {
+            for path in pagan_shared::fs::remove_orphaned_temps(&dir, which) {
                 tracing::info!(path = %path.display(), "removed a temp file left by a stopped server");
             }
         }

@@ -23,8 +23,8 @@ async fn a_known_path_with_another_method_is_405_with_allow() {
     let dir = tempfile::tempdir().expect("tmp");
     let svc = test::init_service(app(state_with(dir.path(), |_| {}))).await;
     for (method, path, allow) in [
-        (Method::TRACE, "/healthz", "GET"),
-        (Method::DELETE, "/v1/models", "GET"),
+        (Method::TRACE, "/healthz", "GET, HEAD"),
+        (Method::DELETE, "/v1/models", "GET, HEAD"),
         (Method::GET, "/v1/fid", "POST"),
         (Method::PUT, "/v1/references/x", "POST"),
         (Method::PATCH, "/v2/models/x/infer", "POST"),
@@ -54,6 +54,12 @@ async fn a_known_path_with_another_method_is_405_with_allow() {
     }
     let res = test::call_service(&svc, test::TestRequest::get().uri("/v1/nothing").to_request()).await;
     assert_error(res, 404, "route_not_found").await;
+    // HEAD wherever GET is served.
+    let head = test::TestRequest::default()
+        .method(Method::HEAD)
+        .uri("/healthz")
+        .to_request();
+    assert_eq!(test::call_service(&svc, head).await.status(), 200);
 }
 
 #[actix_web::test]

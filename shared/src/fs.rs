@@ -59,15 +59,28 @@ fn alive(pid: u32) -> bool {
     !cfg!(target_os = "linux") || Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Which of our temp files a sweep may remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphans {
+    /// Temp files beside targets and upload folders (a folder only this project writes).
+    All,
+    /// Upload folders only (a shared folder such as the system temp dir, where other
+    /// programs' dotfiles could look like ours).
+    UploadDirs,
+}
+
 /// Removes, from `dir`, the temp files and upload folders of processes that no longer
 /// run (killed mid-write: a rename or a drop never happened). Returns what it removed.
-pub fn remove_orphaned_temps(dir: &Path) -> Vec<PathBuf> {
+pub fn remove_orphaned_temps(dir: &Path, which: Orphans) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut removed = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        if which == Orphans::UploadDirs && !name.starts_with(UPLOAD_DIR_PREFIX) {
+            continue;
+        }
         let Some(pid) = temp_owner(&name) else { continue };
         if pid == std::process::id() || alive(pid) {
             continue;
@@ -140,7 +153,16 @@ mod tests {
                 std::fs::write(dir.join(n), b"x").expect("write");
             }
         }
-        let mut removed: Vec<String> = remove_orphaned_temps(&dir)
+        assert_eq!(
+            remove_orphaned_temps(&dir, Orphans::UploadDirs)
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>(),
+            vec![orphans[1].clone()],
+            "upload folders only"
+        );
+        std::fs::create_dir_all(dir.join(&orphans[1]).join("sub")).expect("mkdir again");
+        let mut removed: Vec<String> = remove_orphaned_temps(&dir, Orphans::All)
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();

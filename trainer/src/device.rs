@@ -82,14 +82,13 @@ pub fn describe(d: Device) -> String {
 }
 
 /// `host` (a CPU tensor built this iteration) on `device` without a host sync: on CUDA a
-/// plain copy from pageable memory waits for the stream to drain, which in the training
-/// step stalled the host once per copy (the batch indices, each PA run's probabilities).
-/// A pinned staging copy and a non-blocking transfer let the host run ahead; libtorch's
-/// pinned allocator keeps the staging memory until the transfer is done.
+/// blocking copy makes libtorch synchronise the stream after it, which in the training step
+/// stalled the host once per copy (the batch indices, each PA run's probabilities). A
+/// non-blocking copy from pageable memory is staged by CUDA before the call returns, so the
+/// host buffer may go at once, and the host no longer waits for the GPU to drain.
 pub fn upload(host: &Tensor, device: Device) -> Tensor {
     if device.is_cuda() {
-        host.pin_memory(device)
-            .to_device_(device, host.kind(), true, false)
+        host.to_device_(device, host.kind(), true, false)
     } else {
         host.to_device(device)
     }

@@ -33,11 +33,16 @@ pub fn check(token: &str, authorization: Option<&str>) -> Result<(), ApiError> {
             "this route needs `Authorization: Bearer <token>` (the server was started with --token)".into(),
         ));
     };
-    let presented = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
-    if same(presented.trim().as_bytes(), token.as_bytes()) {
+    // The scheme is case-insensitive (RFC 9110 11.1).
+    let presented = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest,
+        _ => {
+            return Err(ApiError::Unauthorized(
+                "the Authorization header must be `Bearer <token>`".into(),
+            ));
+        }
+    };
+    if same(presented.trim().as_bytes(), token.trim().as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized(
@@ -61,7 +66,7 @@ pub async fn guard(
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Err(e) = check(&token, presented) {
+        if let Err(e) = check(token.expose(), presented) {
             let res = response_for(req.path(), &e);
             return Ok(req.into_response(res));
         }
@@ -78,6 +83,11 @@ mod tests {
     fn only_the_exact_bearer_token_passes() {
         assert!(check("s3cret-token", Some("Bearer s3cret-token")).is_ok());
         assert!(check("s3cret-token", Some("bearer s3cret-token")).is_ok());
+        assert!(check("s3cret-token", Some("BEARER s3cret-token")).is_ok());
+        assert!(
+            check(" s3cret-token\n", Some("Bearer s3cret-token")).is_ok(),
+            "configured token trimmed"
+        );
         for bad in [
             None,
             Some("s3cret-token"),

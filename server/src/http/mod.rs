@@ -41,14 +41,24 @@ impl Routes {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
+        // HEAD wherever GET is served (RFC 9110; load balancers probe with it): actix sends
+        // the GET handler's headers without the body.
+        let head =
+            (method == Method::GET).then(|| (Method::HEAD, web::method(Method::HEAD).to(handler.clone())));
         let route = web::method(method.clone()).to(handler);
-        match self.paths.iter_mut().find(|(p, ..)| *p == path) {
-            Some((_, a, routes)) => {
-                assert_eq!(*a, access, "{path}: one access rule per path");
-                routes.push((method, route));
+        let entry = match self.paths.iter().position(|(p, ..)| *p == path) {
+            Some(i) => {
+                assert_eq!(self.paths[i].1, access, "{path}: one access rule per path");
+                i
             }
-            None => self.paths.push((path, access, vec![(method, route)])),
-        }
+            None => {
+                self.paths.push((path, access, Vec::new()));
+                self.paths.len() - 1
+            }
+        };
+        let routes = &mut self.paths[entry].2;
+        routes.push((method, route));
+        routes.extend(head);
     }
 
     /// Registers every collected path on `cfg`; returns (method, path, access) of each route.
@@ -62,7 +72,10 @@ impl Routes {
                 .join(", ");
             let mut resource = web::resource(path);
             for (method, route) in routes {
-                seen.push((method, path, access));
+                // HEAD is implied by GET in OpenAPI: not listed as a route of its own.
+                if method != Method::HEAD {
+                    seen.push((method, path, access));
+                }
                 resource = resource.route(route);
             }
             let resource = resource

@@ -230,8 +230,8 @@ pub fn document(config: &Config) -> Value {
                 "inputs": { "type": "array", "minItems": 1, "maxItems": 1, "items": {
                     "type": "object", "additionalProperties": false, "required": ["name", "shape", "datatype"], "properties": {
                         "name": { "type": "string", "enum": ["z"] },
-                        "shape": { "type": "array", "minItems": 2, "maxItems": 2,
-                            "items": { "type": "integer", "minimum": 1, "maximum": l.max_generate_n } },
+                        "shape": { "type": "array", "minItems": 2, "maxItems": 2, "items": { "type": "integer", "minimum": 1 },
+                            "description": "[N, latent]; N at most this server's --max-generate-n (413 above it)" },
                         "datatype": { "type": "string", "enum": ["FP32"] },
                         "parameters": { "type": "object", "properties": { "binary_data_size": { "type": "integer", "minimum": 0 } } },
                         "data": { "type": "array", "description": "N x latent finite numbers, flat or nested row-major" } } } },
