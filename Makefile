@@ -5,6 +5,7 @@ CARGO ?= cargo
 DEMO_RUN ?= runs/demo
 DEMO_MODEL ?= models/fmnist-demo
 DEMO_ITERS ?= 2500
+DEMO_EVAL_EVERY ?= 1250
 
 .PHONY: setup build demo test bench lint references clean-runs
 
@@ -21,16 +22,20 @@ DEMO_REF ?= fashion-mnist-test-$(DEMO_REF_N)
 DEMO_BIND ?= 127.0.0.1:8080
 demo: build
 	rm -rf $(DEMO_RUN)
-	./target/release/pagan-train train --dataset fashion-mnist --preset demo --pa input \
-	  --iters $(DEMO_ITERS) --seed 0 --out $(DEMO_RUN)
-	./target/release/pagan-train export $(DEMO_RUN) --out $(DEMO_MODEL)
 	[ -f models/inception/manifest.json ] || ./target/release/pagan-train export-inception --out models/inception
 	[ -f models/references/$(DEMO_REF).npz ] || ./target/release/pagan-train stats --dataset fashion-mnist \
 	  --split test --n $(DEMO_REF_N) --backend onnx --out models/references/$(DEMO_REF).npz
+	# Two evaluations (KID vs training images, FID vs the reference) for the model card's curve.
+	./target/release/pagan-train train --dataset fashion-mnist --preset demo --pa input \
+	  --iters $(DEMO_ITERS) --seed 0 --eval-every $(DEMO_EVAL_EVERY) --eval-samples $(DEMO_REF_N) \
+	  --eval-fid-reference models/references/$(DEMO_REF).npz --out $(DEMO_RUN)
+	./target/release/pagan-train export $(DEMO_RUN) --out $(DEMO_MODEL)
 	@echo
 	@echo "Demo done. Sample grid of the run:   $(DEMO_RUN)/samples/latest.png"
 	@echo "Exported model (ONNX + manifest):   $(DEMO_MODEL)/"
 	@echo "Metrics (one JSON line per 100 it): $(DEMO_RUN)/metrics.jsonl"
+	@echo
+	@echo "Open http://$(DEMO_BIND)/ in a browser: models, latent walks, scoring, status."
 	@echo
 	@echo "Starting pagan-serve on http://$(DEMO_BIND) (Ctrl-C stops it). In another shell:"
 	@echo "  curl -s http://$(DEMO_BIND)/v1/models"

@@ -21,13 +21,16 @@ REPORT_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 apt_pkgs=()
 [ -f "$FMNIST_SYS/train-images-idx3-ubyte.gz" ] || apt_pkgs+=(dataset-fashion-mnist)
 [ -f "$REPORT_FONT" ] || apt_pkgs+=(fonts-dejavu-core)
+# The web page's browser tests: headless Chromium and its WebDriver.
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
+[ -x /usr/bin/chromedriver ] || apt_pkgs+=(chromium-driver)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     say "installing Debian packages ${apt_pkgs[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
   else
-    say "WARNING: not root; run 'sudo apt-get install ${apt_pkgs[*]}' (Fashion-MNIST, report font)"
+    say "WARNING: not root; run 'sudo apt-get install ${apt_pkgs[*]}' (Fashion-MNIST, report font, browser tests)"
   fi
 fi
 
@@ -52,6 +55,9 @@ have nvidia-cuda-crt 13.0.88 || need+=("nvidia-cuda-crt==13.0.88")
 # tritonclient is the KServe V2 client the V2 routes are tested with.
 have schemathesis 4.32.5 || need+=("schemathesis==4.32.5")
 have tritonclient 2.73.0 || need+=("tritonclient[http]==2.73.0")
+# selenium drives the Debian chromium in the web page's tests (4.50: newer ones need a
+# certifi the registry does not have).
+have selenium 4.50.0 || need+=("selenium==4.50.0")
 if [ ${#need[@]} -gt 0 ]; then
   say "pip install ${need[*]} (torch is ~4 GB with its CUDA libraries; a few minutes)"
   "$VPY" -m pip install -q --disable-pip-version-check "${need[@]}"

@@ -12,9 +12,36 @@ pub fn uniform(seed: u64, n: usize, dim: usize) -> Vec<f32> {
     (0..n * dim).map(|_| 2.0 * rng.next_f32() - 1.0).collect()
 }
 
+/// `steps` latents on the straight line from seed `from`'s latent to seed `to`'s (both
+/// `uniform(seed, 1, dim)`), endpoints included: a latent walk.
+pub fn walk(from: u64, to: u64, steps: usize, dim: usize) -> Vec<f32> {
+    let (a, b) = (uniform(from, 1, dim), uniform(to, 1, dim));
+    let last = steps.saturating_sub(1).max(1) as f32;
+    (0..steps)
+        .flat_map(|k| {
+            let t = k as f32 / last;
+            a.iter().zip(&b).map(move |(x, y)| (1.0 - t) * x + t * y)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_walk_starts_and_ends_at_its_seeds_latents() {
+        let w = walk(3, 9, 5, 16);
+        assert_eq!(w.len(), 5 * 16);
+        assert_eq!(w[..16], uniform(3, 1, 16)[..]);
+        assert_eq!(w[4 * 16..], uniform(9, 1, 16)[..]);
+        // The middle step is the midpoint (computed in f64).
+        let (a, b) = (uniform(3, 1, 16), uniform(9, 1, 16));
+        for i in 0..16 {
+            let mid = 0.5 * f64::from(a[i]) + 0.5 * f64::from(b[i]);
+            assert!((f64::from(w[2 * 16 + i]) - mid).abs() < 1e-6);
+        }
+    }
 
     #[test]
     fn the_first_latents_are_the_published_ones() {

@@ -113,6 +113,21 @@ pub struct TrainingSummary {
     /// KID at the end of training, if it was measured.
     #[serde(default)]
     pub final_kid: Option<f64>,
+    /// Every evaluation of the run up to the exported checkpoint, for curves (manifests
+    /// written before this field have none).
+    #[serde(default)]
+    pub evaluations: Vec<Evaluation>,
+}
+
+/// One evaluation during training: FID and/or KID at an iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Iteration of the evaluation.
+    pub iter: u64,
+    /// FID, if measured.
+    pub fid: Option<f64>,
+    /// KID, if measured.
+    pub kid: Option<f64>,
 }
 
 /// One axis of an ONNX input/output: a fixed size or a symbol such as "N".
@@ -379,6 +394,11 @@ mod tests {
                 train_seconds: 1.5,
                 final_fid: None,
                 final_kid: Some(0.01),
+                evaluations: vec![Evaluation {
+                    iter: 10,
+                    fid: None,
+                    kid: Some(0.01),
+                }],
             },
             onnx: OnnxSpec {
                 file: GENERATOR_FILE.into(),

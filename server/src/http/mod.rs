@@ -22,7 +22,7 @@ use crate::models::{Extractor, Generator, Reference};
 use crate::state::AppState;
 pub use auth::Access;
 use error::{ApiError, extractor_error};
-use routes::{fid, health, jobs, models, references, v2};
+use routes::{fid, health, jobs, models, references, v2, web as page};
 
 /// Collects the routes of each path, so that a path answers every method it does not
 /// serve with 405 and an `Allow` header, and each path's access rule ([`Access`]) wraps
@@ -106,6 +106,10 @@ impl Routes {
 pub fn register(cfg: &mut web::ServiceConfig) -> Vec<(Method, &'static str, Access)> {
     use Access::{Open, Token};
     let mut r = Routes { paths: Vec::new() };
+    r.add(Method::GET, "/", Open, page::index);
+    r.add(Method::GET, "/assets/app.js", Open, page::script);
+    r.add(Method::GET, "/assets/app.css", Open, page::style);
+    r.add(Method::GET, "/docs/api.md", Open, page::api_doc);
     r.add(Method::GET, "/healthz", Open, health::healthz);
     r.add(Method::GET, "/readyz", Open, health::readyz);
     r.add(Method::GET, "/metrics", Open, health::metrics);

@@ -93,6 +93,14 @@ pub fn document(config: &Config) -> Value {
     --token, writes and compute-heavy routes need Authorization: Bearer <token>."
         },
         "paths": {
+            "/": { "get": { "summary": "The web page: models, latent walks, scoring, status", "responses": {
+                "200": { "description": "HTML", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+            "/assets/app.js": { "get": { "summary": "The page's script", "responses": {
+                "200": { "description": "JavaScript", "content": { "text/javascript": { "schema": { "type": "string" } } } } } } },
+            "/assets/app.css": { "get": { "summary": "The page's style", "responses": {
+                "200": { "description": "CSS", "content": { "text/css": { "schema": { "type": "string" } } } } } } },
+            "/docs/api.md": { "get": { "summary": "The API documentation (server/API.md)", "responses": {
+                "200": { "description": "Markdown", "content": { "text/markdown": { "schema": { "type": "string" } } } } } } },
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": json_ok("Up", object.clone()) } } },
             "/readyz": { "get": { "summary": "Readiness with per-model detail", "responses": {
                 "200": json_ok("Something can be served", object.clone()),
@@ -189,14 +197,20 @@ pub fn document(config: &Config) -> Value {
                 "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } },
             "V2Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
             "GenerateRequest": { "type": "object", "additionalProperties": false,
-                "description": "format png returns one image: n must be 1 with png (the default format)",
+                "description": "format png returns one image: n must be 1 with png (the default format). interpolate (a latent walk from seed `from`'s latent to seed `to`'s, `steps` images, endpoints included) replaces n and seed.",
                 "properties": {
                     "n": { "type": "integer", "minimum": 1, "maximum": l.max_generate_n, "default": 1 },
                     "seed": seed_schema(),
+                    "interpolate": { "type": "object", "additionalProperties": false, "required": ["from", "to", "steps"],
+                        "properties": { "from": seed_schema(), "to": seed_schema(),
+                            "steps": { "type": "integer", "minimum": 2, "maximum": l.max_generate_n } } },
                     "format": { "type": "string", "enum": ["png", "grid", "zip", "npy"], "default": "png" } },
-                "anyOf": [
-                    { "required": ["format"], "properties": { "format": { "enum": ["grid", "zip", "npy"] } } },
-                    { "properties": { "n": { "maximum": 1 }, "format": { "enum": ["png"] } } } ] },
+                "allOf": [
+                    { "not": { "required": ["interpolate", "n"] } },
+                    { "not": { "required": ["interpolate", "seed"] } },
+                    { "anyOf": [
+                        { "required": ["format"], "properties": { "format": { "enum": ["grid", "zip", "npy"] } } },
+                        { "not": { "required": ["interpolate"] }, "properties": { "n": { "maximum": 1 }, "format": { "enum": ["png"] } } } ] } ] },
             "Score": { "type": "object", "required": ["fid", "n", "reference", "resize_mode", "provider", "seconds", "warnings"],
                 "properties": {
                 "fid": { "type": "number" }, "kid": { "type": "number", "nullable": true },

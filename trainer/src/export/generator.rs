@@ -198,7 +198,17 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
         _ => bail!("unexpected ONNX output shape {shape:?} for the sample grid"),
     };
 
-    let (final_fid, final_kid) = final_scores(&run.metrics().read()?, meta.iter);
+    let lines = run.metrics().read()?;
+    let (final_fid, final_kid) = final_scores(&lines, meta.iter);
+    let evaluations = lines
+        .iter()
+        .filter(|m| m.iter <= meta.iter && (m.fid.is_some() || m.kid.is_some()))
+        .map(|m| manifest::Evaluation {
+            iter: m.iter,
+            fid: m.fid,
+            kid: m.kid,
+        })
+        .collect();
     let [c, h, w] = cfg.arch.image;
     let sym = || MDim::Sym(BATCH_DIM.to_owned());
     let m = ModelManifest {
@@ -225,6 +235,7 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
             // The run's last evaluation at or before the exported checkpoint, if it had any.
             final_fid,
             final_kid,
+            evaluations,
         },
         onnx: OnnxSpec {
             file: manifest::GENERATOR_FILE.to_owned(),

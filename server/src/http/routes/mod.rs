@@ -6,3 +6,4 @@ pub mod jobs;
 pub mod models;
 pub mod references;
 pub mod v2;
+pub mod web;
