@@ -50,54 +50,39 @@ ours() {
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
     "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
 }
-# K PyTorch eager processes at once (CPU threads split between them), their it/s summed.
-torch_k() {
-  local k=$1
+# K processes at once, one run each (CPU threads split between them, at least one each),
+# their it/s summed. procs_k K LABEL MODE CMD...: CMD gets --iters/--warmup/--repeats/--threads.
+procs_k() {
+  local k=$1 label=$2 mode=$3; shift 3
   local t=$(( THREADS / k )); [ "$t" -lt 1 ] && t=1
   local iters=$(( ITERS / k )); [ "$iters" -lt 2 ] && iters=2
-  echo "[bench] PyTorch eager x $k processes ..." >&2
+  echo "[bench] $label ..." >&2
   local pids=() i
   for i in $(seq 1 "$k"); do
-    "$PY" -W ignore bench/train_step.py "${common[@]}" --iters "$iters" --warmup 3 --repeats "$REPEATS" \
-      --threads "$t" >"$rows.p$i" &
+    "$@" --iters "$iters" --warmup 3 --repeats "$REPEATS" --threads "$t" >"$rows.p$i" &
     pids+=($!)
   done
   watch_mem "${pids[@]}"
   for p in "${pids[@]}"; do wait "$p"; done
-  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$t" <<'PY'
+  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$t" "$label" "$mode" <<'PY'
 import json, sys
-k, mem, rows, t = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+k, mem, rows, t, label, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 rs = [json.load(open(f"{rows}.p{i}")) for i in range(1, k + 1)]
 total = sum(r["it_per_s"] for r in rs)
-print(json.dumps({"label": f"PyTorch eager, {k} process(es)", "models": k, "step_mode": "eager", "kernels": "-",
+print(json.dumps({"label": label, "models": k, "step_mode": mode, "kernels": "-",
                   "threads": t, "it_per_s": total / k, "run_it_per_s": total, "mem": mem}))
 PY
   rm -f "$rows".p*
 }
-
-# K pagan-train processes at once, one run each (the alternative to one stack of K).
+# K PyTorch eager processes.
+torch_k() {
+  procs_k "$1" "PyTorch eager, $1 process(es)" eager "$PY" -W ignore bench/train_step.py "${common[@]}"
+}
+# K pagan-train processes (the alternative to one stack of K); extra flags after K.
 ours_k() {
   local k=$1; shift
-  local t=$(( THREADS / k )); [ "$t" -lt 1 ] && t=1
-  echo "[bench] pagan-train x $k processes $* ..." >&2
-  local pids=() i
-  for i in $(seq 1 "$k"); do
-    "$BIN" bench "${common[@]}" --models 1 --iters "$ITERS" --warmup 3 --repeats "$REPEATS" --threads "$t" "$@" \
-      >"$rows.q$i" &
-    pids+=($!)
-  done
-  watch_mem "${pids[@]}"
-  for p in "${pids[@]}"; do wait "$p"; done
-  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$*" <<'PY'
-import json, sys
-k, mem, rows, flags = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rs = [json.load(open(f"{rows}.q{i}")) for i in range(1, k + 1)]
-total = sum(r["it_per_s"] for r in rs)
-mode = "cuda-graph" if "--cuda-graph" in flags else "eager"
-print(json.dumps({"label": f"pagan-train, {k} process(es)", "models": k, "step_mode": mode, "kernels": "-",
-                  "it_per_s": total / k, "run_it_per_s": total, "mem": mem}))
-PY
-  rm -f "$rows".q*
+  local mode=eager; [[ " $* " == *" --cuda-graph "* ]] && mode=cuda-graph
+  procs_k "$k" "pagan-train, $k process(es)" "$mode" "$BIN" bench "${common[@]}" --models 1 "$@"
 }
 
 torch_k 1 >>"$rows"

@@ -231,17 +231,23 @@ impl Response {
 
 /// One request on its own connection (`Connection: close`).
 pub fn request(port: u16, method: &str, path: &str, ctype: &str, body: &[u8]) -> Response {
+    let mut s = send_head(port, method, path, ctype, body.len(), "");
+    s.write_all(body).expect("write body");
+    read_response(s)
+}
+
+/// Connects and sends a request head (`Connection: close`, `extra` header lines each ending
+/// in CRLF) announcing `length` body bytes; the caller sends the body, or part of it.
+pub fn send_head(port: u16, method: &str, path: &str, ctype: &str, length: usize, extra: &str) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(300)))
         .expect("timeout");
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {ctype}\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
+         {extra}Content-Length: {length}\r\n\r\n"
     );
     s.write_all(head.as_bytes()).expect("write head");
-    s.write_all(body).expect("write body");
-    read_response(s)
+    s
 }
 
 /// Reads a whole response (the request was sent with `Connection: close`).

@@ -4,12 +4,13 @@
 //! in the middle of an upload.
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
-use pagan_e2e::{Response, Server, command, get, post_json, python, repo, request, run_ok, tiny_models};
+use pagan_e2e::{
+    Response, Server, command, get, post_json, python, repo, request, run_ok, send_head, tiny_models,
+};
 
 /// A models folder (tiny generator, Inception, the 12-image reference `fm12` with
 /// features) and the run it was exported from; built once per test process.
@@ -157,15 +158,10 @@ fn tritonclient_infers_what_v1_generate_and_pagan_train_sample_give() {
 const TOKEN: &str = "operators-test-token-5c1d9e";
 
 fn with_auth(port: u16, method: &str, path: &str, auth: Option<&str>, body: &[u8]) -> Response {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let auth = auth
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("head");
+    let mut s = send_head(port, method, path, "application/json", body.len(), &auth);
     s.write_all(body).expect("body");
     pagan_e2e::read_response(s)
 }
@@ -209,14 +205,9 @@ fn a_token_file_guards_writes_and_compute_and_leaves_health_open() {
 
 /// Sends the head and the first half of `body` to `path`, waits at `barrier`, then the rest.
 fn upload_in_two_halves(port: u16, path: &str, body: Arc<Vec<u8>>, barrier: Arc<Barrier>) -> Response {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut s = send_head(port, "POST", path, "application/octet-stream", body.len(), "");
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("head");
     let half = body.len() / 2;
     s.write_all(&body[..half]).expect("first half");
     barrier.wait();
@@ -304,12 +295,16 @@ fn a_full_job_queue_answers_429_with_retry_after() {
     assert!(statuses.contains(&202) && statuses.contains(&429), "{statuses:?}");
     // While the queue is full, an async upload is refused before its body is read: the
     // head announces 100 MB and none of it is sent.
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let s = send_head(
+        server.port,
+        "POST",
+        "/v1/fid?reference=fm12&async=true",
+        "application/zip",
+        100 << 20,
+        "",
+    );
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    let head = "POST /v1/fid?reference=fm12&async=true HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-                Content-Type: application/zip\r\nContent-Length: 104857600\r\n\r\n";
-    s.write_all(head.as_bytes()).expect("head");
     pagan_e2e::read_response(s).assert_error(429, "busy");
 }
 
@@ -326,12 +321,14 @@ fn a_server_killed_mid_upload_leaves_nothing_and_restarts_clean() {
     };
     let mut server = start(&models);
     let npz = std::fs::read(models.join("references/fm12.npz")).expect("npz");
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    let head = format!(
-        "POST /v1/references/halfway HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        npz.len()
+    let mut s = send_head(
+        server.port,
+        "POST",
+        "/v1/references/halfway",
+        "application/octet-stream",
+        npz.len(),
+        "",
     );
-    s.write_all(head.as_bytes()).expect("head");
     s.write_all(&npz[..npz.len() / 2]).expect("half");
     std::thread::sleep(Duration::from_millis(500));
     let names = |d: &Path| -> Vec<String> {

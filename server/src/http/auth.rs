@@ -58,18 +58,23 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let token = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|s| s.config.token.clone());
-    if let (Access::Token, Some(token)) = (access, token) {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if let Err(e) = check(token.expose(), presented) {
-            let res = response_for(req.path(), &e);
-            return Ok(req.into_response(res));
-        }
+    // Open routes (most requests) look at nothing; guarded ones borrow the token.
+    let refused = match access {
+        Access::Open => None,
+        Access::Token => req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.config.token.as_ref())
+            .and_then(|token| {
+                let presented = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                check(token.expose(), presented).err()
+            }),
+    };
+    if let Some(e) = refused {
+        let res = response_for(req.path(), &e);
+        return Ok(req.into_response(res));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }

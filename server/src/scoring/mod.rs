@@ -7,7 +7,6 @@
 pub mod archive;
 pub mod jobs;
 mod npy_images;
-pub mod slots;
 pub mod upload;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -14,11 +14,10 @@ use tch::{Device, Kind, Tensor};
 
 use super::ExportError;
 use crate::model::Generator;
-use crate::model::layers::{BatchNorm, Deconv};
 use crate::onnx::proto::DataType;
 use crate::onnx::record::values;
 use crate::onnx::{self, Dim, GraphBuilder, OnnxRecorder, runtime};
-use crate::run_dir::{MetricsLine, RunDir};
+use crate::run_dir::RunDir;
 
 /// Name of the generator's latent input.
 pub const INPUT_NAME: &str = "z";
@@ -78,30 +77,7 @@ pub fn generator_onnx(g: &Generator) -> Result<Vec<u8>, ExportError> {
 
 /// A CPU copy of G sharing nothing mutable with the original (tch reference forward).
 fn generator_on_cpu(g: &Generator) -> Generator {
-    let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu).to_kind(Kind::Float);
-    let bn = |b: &BatchNorm| BatchNorm {
-        weight: cpu(&b.weight),
-        bias: cpu(&b.bias),
-        running_mean: cpu(&b.running_mean),
-        running_var: cpu(&b.running_var),
-    };
-    let dc = |d: &Deconv| Deconv {
-        weight: cpu(&d.weight),
-        bias: d.bias.as_ref().map(cpu),
-        geometry: d.geometry,
-    };
-    Generator {
-        arch: g.arch.clone(),
-        fc_weight: cpu(&g.fc_weight),
-        fc_bias: cpu(&g.fc_bias),
-        bn0: bn(&g.bn0),
-        ups: g.ups.iter().map(dc).collect(),
-        bns: g.bns.iter().map(bn).collect(),
-        out: dc(&g.out),
-        start: g.start,
-        models: g.models,
-        kernels: g.kernels,
-    }
+    g.map_tensors(|t| t.detach().to_device(Device::Cpu).to_kind(Kind::Float))
 }
 
 /// Runs the ONNX session and the CPU tch generator (eval mode) on the same latents for
@@ -140,16 +116,6 @@ fn compare(session: &mut Session, cpu_g: &Generator, batch_sizes: &[usize]) -> R
 pub fn max_abs_diff(g: &Generator, onnx_bytes: &[u8], batch_sizes: &[usize]) -> Result<f32, ExportError> {
     let mut session = runtime::session_from_bytes(onnx_bytes, 0)?;
     compare(&mut session, &generator_on_cpu(g), batch_sizes)
-}
-
-/// The last evaluation at or before `iter` in a run's metrics: (FID, KID).
-fn final_scores(lines: &[MetricsLine], iter: u64) -> (Option<f64>, Option<f64>) {
-    lines
-        .iter()
-        .rev()
-        .filter(|m| m.iter <= iter)
-        .find(|m| m.kid.is_some() || m.fid.is_some())
-        .map_or((None, None), |m| (m.fid, m.kid))
 }
 
 /// Exports the newest checkpoint of `run_dir` into the model folder `out_dir` (the model's
@@ -198,9 +164,9 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
         _ => bail!("unexpected ONNX output shape {shape:?} for the sample grid"),
     };
 
-    let lines = run.metrics().read()?;
-    let (final_fid, final_kid) = final_scores(&lines, meta.iter);
-    let evaluations = lines
+    let evaluations: Vec<manifest::Evaluation> = run
+        .metrics()
+        .read()?
         .iter()
         .filter(|m| m.iter <= meta.iter && (m.fid.is_some() || m.kid.is_some()))
         .map(|m| manifest::Evaluation {
@@ -209,6 +175,8 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
             kid: m.kid,
         })
         .collect();
+    // The run's last evaluation at or before the exported checkpoint, if it had any.
+    let (final_fid, final_kid) = evaluations.last().map_or((None, None), |e| (e.fid, e.kid));
     let [c, h, w] = cfg.arch.image;
     let sym = || MDim::Sym(BATCH_DIM.to_owned());
     let m = ModelManifest {
@@ -232,7 +200,6 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
             pa_level_history: meta.pa.history.clone(),
             seed: cfg.seed,
             train_seconds: meta.train_seconds,
-            // The run's last evaluation at or before the exported checkpoint, if it had any.
             final_fid,
             final_kid,
             evaluations,

@@ -124,33 +124,40 @@ impl Generator {
         run_tch(self.forward_with(&mut TchOps { train, models: k }, z))
     }
 
-    /// Model `m` of a stack as a generator of its own: views of its blocks of every
-    /// variable (training through it trains the stack; BN statistics update in place).
-    pub fn model_view(&self, m: i64) -> Generator {
-        let k = self.models;
-        let v = |t: &Tensor| block(t, 0, m, k);
+    /// The same generator with `f` applied to every tensor (views, copies, moves).
+    pub fn map_tensors(&self, f: impl Fn(&Tensor) -> Tensor) -> Generator {
         let bn = |b: &BatchNorm| BatchNorm {
-            weight: v(&b.weight),
-            bias: v(&b.bias),
-            running_mean: v(&b.running_mean),
-            running_var: v(&b.running_var),
+            weight: f(&b.weight),
+            bias: f(&b.bias),
+            running_mean: f(&b.running_mean),
+            running_var: f(&b.running_var),
         };
         let dc = |d: &Deconv| Deconv {
-            weight: v(&d.weight),
-            bias: d.bias.as_ref().map(v),
+            weight: f(&d.weight),
+            bias: d.bias.as_ref().map(&f),
             geometry: d.geometry,
         };
         Generator {
             arch: self.arch.clone(),
-            fc_weight: v(&self.fc_weight),
-            fc_bias: v(&self.fc_bias),
+            fc_weight: f(&self.fc_weight),
+            fc_bias: f(&self.fc_bias),
             bn0: bn(&self.bn0),
             ups: self.ups.iter().map(dc).collect(),
             bns: self.bns.iter().map(bn).collect(),
             out: dc(&self.out),
             start: self.start,
-            models: 1,
-            kernels: StackKernels::PerModel,
+            models: self.models,
+            kernels: self.kernels,
         }
+    }
+
+    /// Model `m` of a stack as a generator of its own: views of its blocks of every
+    /// variable (training through it trains the stack; BN statistics update in place).
+    pub fn model_view(&self, m: i64) -> Generator {
+        let k = self.models;
+        let mut g = self.map_tensors(|t| block(t, 0, m, k));
+        g.models = 1;
+        g.kernels = StackKernels::PerModel;
+        g
     }
 }

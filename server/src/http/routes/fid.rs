@@ -64,9 +64,15 @@ async fn dispatch(
             .insert_header((header::LOCATION, accepted.href.clone()))
             .json(accepted));
     }
-    let st = state.clone();
+    // Waiting for a slot holds no thread: only this request's future and its upload on disk.
+    let slot = state
+        .scoring_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal("the scoring gate is closed"))?;
     let score: Score = blocking(move || {
-        let _slot = st.scoring_slots.acquire();
+        let _slot = slot;
         Ok(task(&AtomicU64::new(0))?)
     })
     .await?;
