@@ -68,6 +68,12 @@ if ! have torchvision "$TORCHVISION_VERSION" || ! have pillow 11.3.0; then
   say "pip install torchvision==$TORCHVISION_VERSION pillow==11.3.0 (--no-deps)"
   "$VPY" -m pip install -q --disable-pip-version-check --no-deps "torchvision==$TORCHVISION_VERSION" pillow==11.3.0
 fi
+# clean-fid: its resize function is the outside reference of the `clean` convention in the
+# tests (no weights are downloaded; --no-deps, its own dependencies are above).
+if ! have clean-fid 0.1.35; then
+  say "pip install clean-fid==0.1.35 (--no-deps)"
+  "$VPY" -m pip install -q --disable-pip-version-check --no-deps clean-fid==0.1.35
+fi
 
 # --- Stable paths for cargo (.cargo/config.toml points here) ---------------------------------
 SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -62,6 +62,13 @@ pub struct Cli {
     /// --sessions); more only add memory, since each session runs one batch at a time.
     #[arg(long, default_value_t = 0, env = "PAGAN_SCORING_CONCURRENCY")]
     pub scoring_concurrency: usize,
+    /// Folder of the feature cache (default: <models>/.feature-cache).
+    #[arg(long, env = "PAGAN_FEATURE_CACHE_DIR")]
+    pub feature_cache_dir: Option<PathBuf>,
+    /// Bound of the feature cache in bytes (8 KiB per cached image; 0 turns the cache off). A
+    /// repeated upload with the same pixels, extractor and resize convention reuses its features.
+    #[arg(long, env = "PAGAN_FEATURE_CACHE_BYTES", default_value_t = c::DEFAULT_FEATURE_CACHE_BYTES)]
+    pub feature_cache_bytes: u64,
     /// Limits on client input.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -118,6 +125,8 @@ impl Cli {
             generate_batch: self.generate_batch,
             score_batch: self.score_batch,
             scoring_concurrency: self.scoring_concurrency,
+            feature_cache_dir: self.feature_cache_dir,
+            feature_cache_bytes: self.feature_cache_bytes,
             limits: Limits {
                 max_body_bytes: l.max_body_bytes,
                 max_images: l.max_images,

@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_GENERATE_N: usize = 1024;
 pub const DEFAULT_MAX_SCORE_N: usize = 10_000;
 /// Default image count above which scoring runs as a background job.
 pub const DEFAULT_JOB_THRESHOLD: usize = 256;
+/// Default bound of the feature cache, bytes (1 GiB: ~125k images' features).
+pub const DEFAULT_FEATURE_CACHE_BYTES: u64 = 1 << 30;
+/// Feature cache folder inside the models folder unless configured.
+pub const FEATURE_CACHE_DIR: &str = ".feature-cache";
 /// Default number of jobs that may wait in the queue.
 pub const DEFAULT_JOB_QUEUE: usize = 8;
 
@@ -112,6 +116,10 @@ pub struct Config {
     pub scoring_concurrency: usize,
     /// Limits on client input.
     pub limits: Limits,
+    /// Folder of the feature cache (None: `<models>/.feature-cache`).
+    pub feature_cache_dir: Option<PathBuf>,
+    /// Bound of the feature cache in bytes (0: no cache).
+    pub feature_cache_bytes: u64,
     /// Bearer token every write and compute-heavy route requires (None: no authentication).
     pub token: Option<Secret>,
     /// Serve a non-loopback address without a token (otherwise start-up refuses).
@@ -176,6 +184,8 @@ impl Config {
             score_batch: 16,
             scoring_concurrency: 0,
             limits: Limits::default(),
+            feature_cache_dir: None,
+            feature_cache_bytes: DEFAULT_FEATURE_CACHE_BYTES,
             token: None,
             allow_unauthenticated: false,
         }

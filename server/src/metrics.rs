@@ -25,6 +25,14 @@ pub struct Metrics {
     pub jobs_queue_depth: IntGauge,
     /// 1 for the provider each model runs on.
     pub model_provider: IntGaugeVec,
+    /// Feature cache lookups by result (`hit`, `miss`).
+    pub feature_cache_lookups: IntCounterVec,
+    /// Bytes the feature cache holds on disk.
+    pub feature_cache_bytes: IntGauge,
+    /// Entries (scored sets) in the feature cache.
+    pub feature_cache_entries: IntGauge,
+    /// Hits over lookups since start (0 before the first lookup).
+    pub feature_cache_hit_ratio: prometheus::Gauge,
 }
 
 /// Label for requests that matched no route (keeps cardinality bounded).
@@ -72,6 +80,24 @@ impl Metrics {
             ),
             &["model", "provider"],
         )?;
+        let feature_cache_lookups = IntCounterVec::new(
+            Opts::new(
+                "feature_cache_lookups_total",
+                "Feature cache lookups of uploaded sets.",
+            ),
+            &["result"],
+        )?;
+        let feature_cache_bytes = IntGauge::new("feature_cache_bytes", "Bytes of features in the cache.")?;
+        let feature_cache_entries =
+            IntGauge::new("feature_cache_entries", "Scored sets whose features are cached.")?;
+        let feature_cache_hit_ratio = prometheus::Gauge::new(
+            "feature_cache_hit_ratio",
+            "Feature cache hits over lookups since start.",
+        )?;
+        registry.register(Box::new(feature_cache_lookups.clone()))?;
+        registry.register(Box::new(feature_cache_bytes.clone()))?;
+        registry.register(Box::new(feature_cache_entries.clone()))?;
+        registry.register(Box::new(feature_cache_hit_ratio.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ort_duration.clone()))?;
@@ -90,6 +116,10 @@ impl Metrics {
             images_scored,
             jobs_queue_depth,
             model_provider,
+            feature_cache_lookups,
+            feature_cache_bytes,
+            feature_cache_entries,
+            feature_cache_hit_ratio,
         })
     }
 

@@ -8,10 +8,11 @@ use std::time::Instant;
 use pagan_shared::fs::Orphans;
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, ExposureError};
+use crate::config::{Config, ExposureError, FEATURE_CACHE_DIR};
 use crate::metrics::Metrics;
 use crate::models::registry::Registry;
 use crate::models::runtime::{self, RuntimeError};
+use crate::scoring::cache::FeatureCache;
 use crate::scoring::jobs::Jobs;
 
 /// Everything handlers share (behind `web::Data`, an `Arc`).
@@ -28,6 +29,8 @@ pub struct AppState {
     /// by default): the extractor's sessions run one batch each at a time anyway, so more
     /// concurrent scorers only add memory (~25-30 MiB each; 32 clients reached 1.6 GB).
     pub scoring_slots: Arc<Semaphore>,
+    /// Features of scored uploads, reused when the same pixels come again (None: off).
+    pub feature_cache: Option<FeatureCache>,
     /// When the service started.
     pub started: Instant,
 }
@@ -82,7 +85,25 @@ impl AppState {
             n => n,
         };
         let scoring_slots = Arc::new(Semaphore::new(slots.max(1)));
+        let feature_cache = match config.feature_cache_bytes {
+            0 => None,
+            bytes => {
+                let dir = config
+                    .feature_cache_dir
+                    .clone()
+                    .unwrap_or_else(|| config.models.join(FEATURE_CACHE_DIR));
+                // A cache that cannot be opened costs speed, not correctness.
+                match FeatureCache::open(&dir, bytes, &metrics) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "feature cache disabled");
+                        None
+                    }
+                }
+            }
+        };
         Ok(AppState {
+            feature_cache,
             scoring_slots,
             config,
             registry,

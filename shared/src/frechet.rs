@@ -34,9 +34,30 @@ pub struct FrechetTerms {
     pub distance: f64,
 }
 
+/// `sqrt_method` of scores through the Gram form (the set's rows, `n <= dim`).
+pub const SQRT_GRAM: &str =
+    "sum of sqrt(eigenvalues) of Xc S_ref Xc^T / (n-1), Xc the centred rows (Gram form, n <= dim)";
+/// `sqrt_method` of scores through the general form.
+pub const SQRT_GENERAL: &str = "sum of sqrt(eigenvalues) of W^T S_ref W with S_set = W W^T (Cholesky, else symmetric eigendecomposition)";
+
 /// Frechet distance between `a` and `b` (see the module docs for the method).
 pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64, StatsError> {
     frechet_terms(a, b).map(|t| t.distance)
+}
+
+/// Frechet distance of raw feature rows (`n x dim`) to `reference`: the Gram form while
+/// `n <= dim` (same value, far less work, see [`frechet_terms_from_features`]), the general
+/// form from the rows' statistics beyond.
+pub fn fid_of_rows(rows: &[f32], dim: usize, reference: &Gaussian) -> Result<f64, StatsError> {
+    if dim == 0 {
+        return Err(StatsError::ZeroDim);
+    }
+    if rows.len() / dim <= dim {
+        return Ok(frechet_terms_from_features(rows, dim, reference)?.distance);
+    }
+    let mut stats = crate::stats::FeatureStats::new(dim)?;
+    stats.add_rows(rows, rows.len() / dim)?;
+    frechet_distance(&stats.finalize()?, reference)
 }
 
 /// Frechet distance with its individual terms.

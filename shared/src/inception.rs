@@ -26,49 +26,135 @@ pub const INCEPTION_FORMAT_VERSION: u32 = 1;
 /// Value pixels are centred on and divided by after resizing: `(x - 128) / 128`.
 pub const NORM_CENTER: f64 = 128.0;
 
-/// Where an output pixel samples the input when resizing (bilinear in both modes).
+/// How images are resized to 299x299 before the Inception: the conventions of the three
+/// families of FID tools. Every convention is a separable linear map per axis (a few taps
+/// per output pixel, see [`ResizeMode::axis_taps`]); `clean` also clips to 0..255.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMode {
     /// TF1 `resize_bilinear` (align_corners=False, no half-pixel centres): `src = dst * in / out`.
-    /// What TF FID, torch-fidelity and the paper use; ONNX `asymmetric`.
+    /// What TF FID (TTUR), torch-fidelity, clean-fid's `legacy_tensorflow` and the paper use;
+    /// ONNX `linear` + `asymmetric`.
     #[default]
     Asymmetric,
-    /// PyTorch `interpolate(bilinear, align_corners=False)` as in pytorch-fid:
-    /// `src = (dst + 0.5) * in / out - 0.5`, clamped at 0; ONNX `half_pixel`.
+    /// PyTorch `interpolate(bilinear, align_corners=False)` as in pytorch-fid (and
+    /// clean-fid's `legacy_pytorch`): `src = (dst + 0.5) * in / out - 0.5`, clamped at 0;
+    /// ONNX `linear` + `half_pixel`.
     HalfPixel,
+    /// clean-fid's default: PIL's bicubic filter (a = -0.5, support widened by the scale
+    /// when shrinking, weights renormalised at the borders) on float images, per channel,
+    /// then clipped to 0..255, not quantised.
+    Clean,
+}
+
+/// PIL's bicubic kernel (`a = -0.5`), support 2.
+fn pil_bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
 }
 
 impl ResizeMode {
-    /// The name used on the command line, in files and in ONNX (`asymmetric`, `half_pixel`).
+    /// Every convention, in the order the docs list them.
+    pub const ALL: [ResizeMode; 3] = [ResizeMode::Asymmetric, ResizeMode::HalfPixel, ResizeMode::Clean];
+
+    /// The name used on the command line, in files and in JSON (`asymmetric`, `half_pixel`, `clean`).
     pub fn as_str(self) -> &'static str {
         match self {
             ResizeMode::Asymmetric => "asymmetric",
             ResizeMode::HalfPixel => "half_pixel",
+            ResizeMode::Clean => "clean",
         }
     }
 
-    /// Source coordinate (in input pixels, clamped to `[0, in - 1]`) of output index `dst`.
-    pub fn source_coord(self, dst: usize, in_len: usize, out_len: usize) -> f64 {
+    /// The tools whose published numbers use this convention (with the TF-2015 Inception).
+    pub fn comparable_with(self) -> &'static [&'static str] {
+        match self {
+            ResizeMode::Asymmetric => &[
+                "TTUR / TF1 FID (the PA-GAN paper)",
+                "torch-fidelity",
+                "clean-fid mode=legacy_tensorflow",
+            ],
+            ResizeMode::HalfPixel => &["pytorch-fid", "clean-fid mode=legacy_pytorch"],
+            ResizeMode::Clean => &["clean-fid mode=clean (its default)"],
+        }
+    }
+
+    /// True when an ONNX `Resize` (linear) expresses the convention exactly, so the
+    /// exported graph can hold it; `clean` runs before the graph instead.
+    pub fn in_graph(self) -> bool {
+        !matches!(self, ResizeMode::Clean)
+    }
+
+    /// True when the resized values are clipped to 0..255 (bicubic overshoots).
+    pub fn clips(self) -> bool {
+        matches!(self, ResizeMode::Clean)
+    }
+
+    /// Source coordinate (in input pixels, clamped to `[0, in - 1]`) of output index `dst`
+    /// for the two bilinear conventions.
+    fn linear_coord(self, dst: usize, in_len: usize, out_len: usize) -> f64 {
         let scale = in_len as f64 / out_len as f64;
         let x = match self {
-            ResizeMode::Asymmetric => dst as f64 * scale,
             ResizeMode::HalfPixel => (dst as f64 + 0.5) * scale - 0.5,
+            _ => dst as f64 * scale,
         };
         x.clamp(0.0, (in_len - 1) as f64)
     }
 
-    /// For every output index: the two input indices and the weight of the second.
-    pub fn taps(self, in_len: usize, out_len: usize) -> Vec<(usize, usize, f64)> {
+    /// For every output index along one axis: the input indices it reads and their
+    /// weights (summing to 1), computed in f64.
+    pub fn axis_taps(self, in_len: usize, out_len: usize) -> Vec<Vec<(usize, f64)>> {
         (0..out_len)
-            .map(|d| {
-                let x = self.source_coord(d, in_len, out_len);
-                let i0 = x.floor() as usize;
-                let i1 = (i0 + 1).min(in_len - 1);
-                (i0, i1, x - i0 as f64)
+            .map(|d| match self {
+                ResizeMode::Asymmetric | ResizeMode::HalfPixel => {
+                    let x = self.linear_coord(d, in_len, out_len);
+                    let i0 = x.floor() as usize;
+                    let i1 = (i0 + 1).min(in_len - 1);
+                    let w = x - i0 as f64;
+                    // A zero weight (an exact source pixel) reads nothing: at the same size
+                    // every output pixel is its input pixel, weight 1.
+                    if i1 == i0 || w == 0.0 {
+                        vec![(i0, 1.0)]
+                    } else {
+                        vec![(i0, 1.0 - w), (i1, w)]
+                    }
+                }
+                ResizeMode::Clean => pil_bicubic_taps(d, in_len, out_len),
             })
             .collect()
     }
+}
+
+/// PIL's `precompute_coeffs` for the bicubic filter: the window of input pixels whose
+/// centres lie within the (scaled) support of output pixel `d`'s centre, outside pixels
+/// dropped and the weights renormalised.
+fn pil_bicubic_taps(d: usize, in_len: usize, out_len: usize) -> Vec<(usize, f64)> {
+    const SUPPORT: f64 = 2.0;
+    let scale = in_len as f64 / out_len as f64;
+    let filter_scale = scale.max(1.0);
+    let support = SUPPORT * filter_scale;
+    let center = (d as f64 + 0.5) * scale;
+    // PIL truncates toward zero (C `(int)`), then clamps to the image.
+    let lo = ((center - support + 0.5).trunc().max(0.0)) as usize;
+    let hi = ((center + support + 0.5).trunc() as usize).min(in_len);
+    let mut taps: Vec<(usize, f64)> = (lo..hi)
+        .map(|x| (x, pil_bicubic((x as f64 - center + 0.5) / filter_scale)))
+        .collect();
+    let total: f64 = taps.iter().map(|t| t.1).sum();
+    if total != 0.0 {
+        for t in &mut taps {
+            t.1 /= total;
+        }
+    }
+    taps.retain(|t| t.1 != 0.0);
+    taps
 }
 
 impl std::fmt::Display for ResizeMode {
@@ -81,31 +167,38 @@ impl FromStr for ResizeMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "asymmetric" | "tf1" => Ok(Self::Asymmetric),
-            "half_pixel" | "half-pixel" | "pytorch" => Ok(Self::HalfPixel),
+            "asymmetric" | "tf1" | "legacy_tensorflow" => Ok(Self::Asymmetric),
+            "half_pixel" | "half-pixel" | "pytorch" | "legacy_pytorch" => Ok(Self::HalfPixel),
+            "clean" | "clean-fid" | "clean_fid" => Ok(Self::Clean),
             _ => Err(format!(
-                "unknown resize mode {s:?}: use asymmetric (TF1, default) or half_pixel (pytorch-fid)"
+                "unknown resize mode {s:?}: use asymmetric (TF1, the paper's; default), half_pixel \
+                 (pytorch-fid) or clean (clean-fid)"
             )),
         }
     }
 }
 
 /// Float64 reference of the whole preprocessing for one image: `[C, H, W]` values in
-/// 0..255 (C = 1 is replicated to 3) -> `[3, 299, 299]` resized and normalised. Slow and
-/// plain on purpose: tests hold the tch and ONNX versions against it.
+/// 0..255 (C = 1 is replicated to 3) -> `[3, 299, 299]` resized (clipped for `clean`) and
+/// normalised. Slow and plain on purpose: tests hold the tch and ONNX versions against it.
 pub fn preprocess_reference(img: &[f64], c: usize, h: usize, w: usize, mode: ResizeMode) -> Vec<f64> {
     let s = INPUT_SIDE;
-    let (ty, tx) = (mode.taps(h, s), mode.taps(w, s));
+    let (ty, tx) = (mode.axis_taps(h, s), mode.axis_taps(w, s));
     let mut out = vec![0.0; 3 * s * s];
     for oc in 0..3 {
         let ic = if c == 1 { 0 } else { oc };
         let plane = &img[ic * h * w..(ic + 1) * h * w];
-        for (oy, &(y0, y1, wy)) in ty.iter().enumerate() {
-            for (ox, &(x0, x1, wx)) in tx.iter().enumerate() {
-                let p = |y: usize, x: usize| plane[y * w + x];
-                let top = p(y0, x0) * (1.0 - wx) + p(y0, x1) * wx;
-                let bot = p(y1, x0) * (1.0 - wx) + p(y1, x1) * wx;
-                let v = top * (1.0 - wy) + bot * wy;
+        for (oy, ry) in ty.iter().enumerate() {
+            for (ox, rx) in tx.iter().enumerate() {
+                let mut v = 0.0;
+                for &(y, wy) in ry {
+                    for &(x, wx) in rx {
+                        v += plane[y * w + x] * wy * wx;
+                    }
+                }
+                if mode.clips() {
+                    v = v.clamp(0.0, 255.0);
+                }
                 out[(oc * s + oy) * s + ox] = (v - NORM_CENTER) / NORM_CENTER;
             }
         }
@@ -124,6 +217,9 @@ pub struct InceptionManifest {
     pub weights: String,
     /// The file the weights were read from (for provenance).
     pub weights_source: String,
+    /// sha256 of that weights file (absent in manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
     /// Resize built into the graph.
     pub resize_mode: ResizeMode,
     /// ONNX file name inside the folder.
@@ -204,18 +300,46 @@ mod tests {
 
     #[test]
     fn taps_follow_each_convention() {
+        let coords = |m: ResizeMode| -> Vec<f64> {
+            m.axis_taps(2, 4)
+                .iter()
+                .map(|t| t.iter().map(|&(i, w)| i as f64 * w).sum())
+                .collect()
+        };
         // 2 -> 4, asymmetric: 0, 0.5, 1, 1.5 (clamped to 1).
-        let a: Vec<f64> = (0..4)
-            .map(|d| ResizeMode::Asymmetric.source_coord(d, 2, 4))
-            .collect();
-        assert_eq!(a, vec![0.0, 0.5, 1.0, 1.0]);
+        assert_eq!(coords(ResizeMode::Asymmetric), vec![0.0, 0.5, 1.0, 1.0]);
         // half-pixel: -0.25 (clamped), 0.25, 0.75, 1.25 (clamped).
-        let h: Vec<f64> = (0..4)
-            .map(|d| ResizeMode::HalfPixel.source_coord(d, 2, 4))
-            .collect();
-        assert_eq!(h, vec![0.0, 0.25, 0.75, 1.0]);
+        assert_eq!(coords(ResizeMode::HalfPixel), vec![0.0, 0.25, 0.75, 1.0]);
         assert_eq!("tf1".parse::<ResizeMode>(), Ok(ResizeMode::Asymmetric));
+        assert_eq!("clean".parse::<ResizeMode>(), Ok(ResizeMode::Clean));
         assert!("nearest".parse::<ResizeMode>().is_err());
+    }
+
+    #[test]
+    fn pil_bicubic_taps_sum_to_one_and_widen_when_shrinking() {
+        for (i, o) in [(28, 299), (64, 299), (299, 299), (512, 299), (1000, 299)] {
+            for taps in ResizeMode::Clean.axis_taps(i, o) {
+                let sum: f64 = taps.iter().map(|t| t.1).sum();
+                assert!((sum - 1.0).abs() < 1e-12, "{i}->{o}: {sum}");
+                assert!(taps.iter().all(|&(x, _)| x < i));
+            }
+        }
+        // Same size: the identity (the kernel is 0 at integer distances but 0).
+        assert!(
+            ResizeMode::Clean
+                .axis_taps(7, 7)
+                .iter()
+                .enumerate()
+                .all(|(d, t)| t == &vec![(d, 1.0)])
+        );
+        // Upscaling reads at most 4 pixels; shrinking 1000 -> 299 about 4 * 3.34.
+        assert!(ResizeMode::Clean.axis_taps(28, 299).iter().all(|t| t.len() <= 4));
+        assert!(
+            ResizeMode::Clean
+                .axis_taps(1000, 299)
+                .iter()
+                .any(|t| t.len() >= 13)
+        );
     }
 
     #[test]

@@ -17,13 +17,20 @@ pub mod manifest;
 pub mod npy;
 pub mod npz;
 pub mod onnx_runtime;
+pub mod prdc;
+pub mod provenance;
+pub mod resize;
 pub mod rng;
 pub mod score;
 pub mod stats;
+pub mod uncertainty;
 
 pub use error::StatsError;
-pub use frechet::{FrechetTerms, frechet_distance, frechet_terms, frechet_terms_from_features};
+pub use frechet::{FrechetTerms, fid_of_rows, frechet_distance, frechet_terms, frechet_terms_from_features};
 pub use inception::{InceptionManifest, ResizeMode};
 pub use kid::{KidConfig, KidResult, kid, mmd2_unbiased};
-pub use npz::{NpzStats, read_features_npz, read_stats_npz, write_stats_npz, write_stats_npz_with_features};
+pub use npz::{
+    NpzKind, NpzStats, npz_kind, read_feats_npz, read_features_npz, read_images_npz, read_stats_npz,
+    write_stats_npz, write_stats_npz_with_features,
+};
 pub use stats::{FeatureStats, Gaussian, StatsWarning};

@@ -263,6 +263,14 @@ impl Array {
     }
 
     /// Numeric elements widened to f64 (float32/float64 and integers).
+    /// The values of a uint8 array (image pixels).
+    pub(crate) fn into_u8(self) -> Result<Vec<u8>, String> {
+        match (self.kind, self.item) {
+            (Kind::Uint, 1) => Ok(self.data),
+            (k, s) => Err(format!("images must be uint8, the array is {k:?}{s}")),
+        }
+    }
+
     pub(crate) fn to_f64(&self) -> Result<Vec<f64>, String> {
         let it = self.data.chunks_exact(self.item.max(1));
         Ok(match (self.kind, self.item) {

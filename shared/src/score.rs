@@ -1,15 +1,21 @@
 //! The scoring policy, one for every caller (training-time evaluation, `pagan-train fid`,
 //! the server): FID from features against reference statistics, through the Gram form
 //! while the set is at most `dim` images (same value, far less work), the general form
-//! beyond; KID when both sides' features are at hand; the minimum-n rule (at least
-//! [`MIN_IMAGES`]) and the small-set warnings of both sides.
+//! beyond; on request KID, precision/recall/density/coverage (both need the reference's
+//! features), a bootstrap interval and FID-infinity; the minimum-n rule (at least
+//! [`MIN_IMAGES`]) and small-set warnings that name both sides' n.
 
 use crate::error::StatsError;
 use crate::features::Features;
-use crate::frechet::{frechet_distance, frechet_terms_from_features};
+use crate::frechet::{SQRT_GENERAL, SQRT_GRAM, fid_of_rows, frechet_distance};
 use crate::inception::ResizeMode;
 use crate::kid::{KidConfig, KidResult, kid};
-use crate::stats::{Gaussian, StatsWarning};
+use crate::prdc::{Prdc, PrdcConfig, prdc};
+use crate::provenance::{ExtractorInfo, Provenance, ResizeSource};
+use crate::stats::Gaussian;
+use crate::uncertainty::{
+    BootstrapConfig, FidInfinity, FidInfinityConfig, FidInterval, bootstrap_fid, fid_infinity,
+};
 
 /// Fewest images a score is computed from (a covariance needs two).
 pub const MIN_IMAGES: u64 = 2;
@@ -23,19 +29,118 @@ pub struct Reference<'a> {
     pub features: Option<&'a [f32]>,
 }
 
-/// FID (and KID when asked) of one image set against one reference.
+/// What to compute besides FID.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScoreOptions {
+    /// KID, with these subsets.
+    pub kid: Option<KidConfig>,
+    /// Precision/recall/density/coverage, with these k.
+    pub prdc: Option<PrdcConfig>,
+    /// A bootstrap confidence interval of FID.
+    pub bootstrap: Option<BootstrapConfig>,
+    /// FID-infinity (Chong & Forsyth 2020).
+    pub fid_infinity: Option<FidInfinityConfig>,
+}
+
+impl ScoreOptions {
+    /// FID only.
+    pub fn fid_only() -> Self {
+        Self::default()
+    }
+
+    /// True when the reference's feature rows are needed (KID, PRDC).
+    pub fn needs_reference_features(&self) -> bool {
+        self.kid.is_some() || self.prdc.is_some()
+    }
+
+    /// Which of the set's feature rows the extraction must keep.
+    pub fn keep_rows(&self) -> crate::features::KeepRows {
+        if self.needs_reference_features() || self.bootstrap.is_some() || self.fid_infinity.is_some() {
+            crate::features::KeepRows::All
+        } else {
+            crate::features::KeepRows::WhileSmall
+        }
+    }
+}
+
+/// FID (and what else was asked) of one image set against one reference.
 #[derive(Debug, Clone)]
 pub struct Score {
     /// Frechet distance.
     pub fid: f64,
+    /// How its matrix square root was taken (`frechet::SQRT_GRAM` or `SQRT_GENERAL`).
+    pub sqrt_method: &'static str,
     /// KID with its spread over subsets, when asked for.
     pub kid: Option<KidResult>,
+    /// Precision, recall, density, coverage, when asked for.
+    pub prdc: Option<Prdc>,
+    /// Bootstrap interval of FID, when asked for.
+    pub fid_interval: Option<FidInterval>,
+    /// FID-infinity, when asked for.
+    pub fid_infinity: Option<FidInfinity>,
     /// Images scored.
     pub n: u64,
     /// Images behind the reference, if recorded.
     pub reference_n: Option<u64>,
-    /// Caveats about either side (small sets).
-    pub warnings: Vec<StatsWarning>,
+    /// Caveats about either side (small sets), naming both sides' n.
+    pub warnings: Vec<String>,
+}
+
+/// A score as reported (CLI `--json`, the server, metrics): the numbers, the caveats and
+/// the provenance. One shape everywhere, so outputs of the paths can be compared.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScoreReport {
+    /// Frechet Inception Distance.
+    pub fid: f64,
+    /// KID (mean over subsets), when asked for.
+    pub kid: Option<f64>,
+    /// Spread of KID over subsets, when asked for.
+    pub kid_std: Option<f64>,
+    /// Precision, recall, density, coverage, when asked for.
+    pub prdc: Option<Prdc>,
+    /// Bootstrap confidence interval of FID, when asked for.
+    pub fid_ci: Option<FidInterval>,
+    /// FID-infinity, when asked for.
+    pub fid_infinity: Option<FidInfinity>,
+    /// Images scored.
+    pub n: u64,
+    /// Images behind the reference, if recorded.
+    pub reference_n: Option<u64>,
+    /// Caveats, e.g. too few images for a full-rank covariance.
+    pub warnings: Vec<String>,
+    /// What the numbers were computed with.
+    pub provenance: Provenance,
+}
+
+impl Score {
+    /// The report of this score, computed with `extractor` in `resize`, against a
+    /// reference file hashing to `reference_sha256` (if a file).
+    pub fn report(
+        self,
+        extractor: ExtractorInfo,
+        resize: (ResizeMode, ResizeSource),
+        reference_sha256: Option<String>,
+    ) -> ScoreReport {
+        let provenance = Provenance::new(
+            extractor,
+            resize,
+            self.sqrt_method,
+            self.n,
+            (self.reference_n, reference_sha256),
+        );
+        ScoreReport {
+            fid: self.fid,
+            kid: self.kid.as_ref().map(|k| k.mean),
+            kid_std: self.kid.as_ref().map(|k| k.std),
+            prdc: self.prdc,
+            fid_ci: self.fid_interval,
+            fid_infinity: self.fid_infinity,
+            n: self.n,
+            reference_n: self.reference_n,
+            warnings: self.warnings,
+            provenance,
+        }
+    }
 }
 
 /// Why a score cannot be computed.
@@ -47,31 +152,35 @@ pub enum ScoreError {
         /// Images given.
         n: u64,
     },
-    /// KID asked for, but the reference has only mean and covariance.
+    /// KID or PRDC asked for, but the reference has only mean and covariance.
     #[error(
-        "KID needs the reference's features, and this reference has only mu/sigma (FID still works; \
-         `pagan-train stats` writes references that store them)"
+        "KID and precision/recall need the reference's features, and this reference has only mu/sigma \
+         (FID still works; `pagan-train stats` writes references that store them)"
     )]
     NoReferenceFeatures,
-    /// KID asked for, but the set's feature rows were not kept (a caller bug).
-    #[error("KID needs every feature row of the scored set (extract with KeepRows::All)")]
+    /// A score needs the set's feature rows, and they were not kept (a caller bug).
+    #[error("this score needs every feature row of the scored set (extract with KeepRows::All)")]
     NoSetFeatures,
     /// The statistics could not be computed or compared.
     #[error(transparent)]
     Stats(#[from] StatsError),
 }
 
-/// The Frechet distance of `set` to `reference`: the Gram form when the set's rows are
-/// kept and there are at most `dim` of them, else the general form from the statistics.
-pub fn fid(set: &Features, reference: &Gaussian) -> Result<f64, ScoreError> {
+/// The Frechet distance of `set` to `reference` and how its square root was taken: the
+/// Gram form when the set's rows are kept and there are at most `dim` of them, else the
+/// general form from the statistics.
+pub fn fid_with_method(set: &Features, reference: &Gaussian) -> Result<(f64, &'static str), ScoreError> {
     check_n(set.n())?;
     let dim = set.stats.dim();
     match set.rows.as_deref() {
-        Some(rows) if set.n() as usize <= dim => {
-            Ok(frechet_terms_from_features(rows, dim, reference)?.distance)
-        }
-        _ => Ok(frechet_distance(&set.stats.finalize()?, reference)?),
+        Some(rows) if set.n() as usize <= dim => Ok((fid_of_rows(rows, dim, reference)?, SQRT_GRAM)),
+        _ => Ok((frechet_distance(&set.stats.finalize()?, reference)?, SQRT_GENERAL)),
     }
+}
+
+/// The Frechet distance of `set` to `reference` (see [`fid_with_method`]).
+pub fn fid(set: &Features, reference: &Gaussian) -> Result<f64, ScoreError> {
+    Ok(fid_with_method(set, reference)?.0)
 }
 
 /// KID of `set` against `reference_rows` (both `n x dim` rows).
@@ -81,28 +190,68 @@ pub fn kid_of(set: &Features, reference_rows: &[f32], cfg: &KidConfig) -> Result
     Ok(kid(rows, reference_rows, set.stats.dim(), cfg)?)
 }
 
-/// FID, and KID with `kid` when given, of `set` against `reference`, with the warnings of
-/// both sides.
-pub fn score(set: &Features, reference: Reference<'_>, kid: Option<&KidConfig>) -> Result<Score, ScoreError> {
+/// FID and whatever `opts` asks for, of `set` against `reference`, with the warnings.
+pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> Result<Score, ScoreError> {
     check_n(set.n())?;
-    let gaussian = set.stats.finalize()?;
-    let fid = fid(set, reference.gaussian)?;
-    let kid = match kid {
-        None => None,
-        Some(cfg) => {
-            let y = reference.features.ok_or(ScoreError::NoReferenceFeatures)?;
-            Some(kid_of(set, y, cfg)?)
-        }
+    let dim = set.stats.dim();
+    let (fid, sqrt_method) = fid_with_method(set, reference.gaussian)?;
+    let reference_rows = if opts.needs_reference_features() {
+        Some(reference.features.ok_or(ScoreError::NoReferenceFeatures)?)
+    } else {
+        None
     };
-    let mut warnings = gaussian.warnings;
-    warnings.extend(reference.gaussian.warnings.iter().cloned());
+    let set_rows = || set.rows.as_deref().ok_or(ScoreError::NoSetFeatures);
+    let kid = match (&opts.kid, reference_rows) {
+        (Some(cfg), Some(y)) => Some(kid_of(set, y, cfg)?),
+        _ => None,
+    };
+    let prdc = match (&opts.prdc, reference_rows) {
+        (Some(cfg), Some(y)) => Some(prdc(y, set_rows()?, dim, cfg)?),
+        _ => None,
+    };
+    let fid_interval = match &opts.bootstrap {
+        Some(cfg) => Some(bootstrap_fid(set_rows()?, dim, reference.gaussian, cfg)?),
+        None => None,
+    };
+    let fid_infinity = match &opts.fid_infinity {
+        Some(cfg) => Some(fid_infinity(set_rows()?, dim, reference.gaussian, cfg)?),
+        None => None,
+    };
     Ok(Score {
         fid,
+        sqrt_method,
         kid,
+        prdc,
+        fid_interval,
+        fid_infinity,
         n: set.n(),
         reference_n: reference.gaussian.n,
-        warnings,
+        warnings: small_n_warnings(set.n(), reference.gaussian.n, dim),
     })
+}
+
+/// Warnings for a side with at most `dim` samples (a rank-deficient covariance), each
+/// naming both sides' n: FID is biased upward in 1/n, so such scores compare only with
+/// scores of the same n.
+pub fn small_n_warnings(n: u64, reference_n: Option<u64>, dim: usize) -> Vec<String> {
+    let ref_n = reference_n.map_or_else(|| "an unrecorded number of".to_owned(), |r| r.to_string());
+    let mut out = Vec::new();
+    if n <= dim as u64 {
+        out.push(format!(
+            "the scored set has {n} images and the reference {ref_n}: with at most {dim} images the set's \
+             {dim}-d covariance is rank-deficient, and FID is biased upward at small n; compare only with \
+             scores of the same n (or see fid_infinity)"
+        ));
+    }
+    if let Some(r) = reference_n
+        && r <= dim as u64
+    {
+        out.push(format!(
+            "the reference has {r} images and the scored set {n}: with at most {dim} images the reference's \
+             {dim}-d covariance is rank-deficient; its FIDs are not comparable with those against a full reference"
+        ));
+    }
+    out
 }
 
 fn check_n(n: u64) -> Result<(), ScoreError> {
@@ -110,30 +259,6 @@ fn check_n(n: u64) -> Result<(), ScoreError> {
         return Err(ScoreError::TooFewImages { n });
     }
     Ok(())
-}
-
-/// A reference computed with another resize convention than the extractor's: its scores
-/// would not be comparable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the reference was computed with resize mode {reference}, the extractor uses {extractor}: scores would not be comparable"
-)]
-pub struct ResizeMismatch {
-    /// The reference's recorded mode.
-    pub reference: String,
-    /// The extractor's mode.
-    pub extractor: ResizeMode,
-}
-
-/// Checks a reference's recorded resize mode (if any) against the extractor's.
-pub fn check_resize_mode(reference: Option<&str>, extractor: ResizeMode) -> Result<(), ResizeMismatch> {
-    match reference {
-        Some(r) if r.parse::<ResizeMode>().ok() != Some(extractor) => Err(ResizeMismatch {
-            reference: r.to_owned(),
-            extractor,
-        }),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -173,9 +298,12 @@ mod tests {
             gaussian: &g,
             features: None,
         };
-        let cfg = KidConfig::default();
+        let opts = ScoreOptions {
+            kid: Some(KidConfig::default()),
+            ..ScoreOptions::default()
+        };
         assert!(matches!(
-            score(&features(&set_rows, d, true), r, Some(&cfg)),
+            score(&features(&set_rows, d, true), r, &opts),
             Err(ScoreError::NoReferenceFeatures)
         ));
         let ref_rows = reference.rows.clone().expect("rows");
@@ -183,18 +311,21 @@ mod tests {
             gaussian: &g,
             features: Some(&ref_rows),
         };
-        let s = score(&features(&set_rows, d, true), r, Some(&cfg)).expect("score");
+        let s = score(&features(&set_rows, d, true), r, &opts).expect("score");
         assert_eq!(s.n, n as u64);
         assert_eq!(s.reference_n, Some(40));
         assert!(s.kid.is_some_and(|k| k.mean.is_finite()));
-        // 6 samples of 8-d features: the set's covariance is rank-deficient, and says so.
+        // 6 samples of 8-d features: the set's covariance is rank-deficient, and the warning
+        // names both sides' n.
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
         assert!(
-            s.warnings
-                .iter()
-                .any(|w| matches!(w, StatsWarning::RankDeficient { n: 6, .. }))
+            s.warnings[0].contains("has 6 images and the reference 40"),
+            "{}",
+            s.warnings[0]
         );
+        assert_eq!(s.sqrt_method, SQRT_GRAM);
         assert!(matches!(
-            score(&features(&set_rows, d, false), r, Some(&cfg)),
+            score(&features(&set_rows, d, false), r, &opts),
             Err(ScoreError::NoSetFeatures)
         ));
     }
@@ -207,13 +338,5 @@ mod tests {
         stats.add_rows(&rows(1, d, 4), 1).expect("row");
         let one = Features { stats, rows: None };
         assert!(matches!(fid(&one, &g), Err(ScoreError::TooFewImages { n: 1 })));
-    }
-
-    #[test]
-    fn resize_modes_must_match_when_recorded() {
-        assert!(check_resize_mode(None, ResizeMode::Asymmetric).is_ok());
-        assert!(check_resize_mode(Some("asymmetric"), ResizeMode::Asymmetric).is_ok());
-        assert!(check_resize_mode(Some("half_pixel"), ResizeMode::Asymmetric).is_err());
-        assert!(check_resize_mode(Some("bogus"), ResizeMode::HalfPixel).is_err());
     }
 }

@@ -203,6 +203,7 @@ fn service_end_to_end() {
     );
 
     folder_scores_match_an_independent_pipeline(port, t, &models);
+    clean_references_from_images_and_every_score_option(port, t, &models);
 
     // Graceful shutdown on SIGTERM: a clean exit.
     let st = Command::new("kill")
@@ -331,5 +332,323 @@ fn folder_scores_match_an_independent_pipeline(port: u16, t: &Path, models: &Pat
     assert!(
         ((served - cli) / cli).abs() < 1e-6,
         "/v1/fid {served} vs pagan-train fid {cli}"
+    );
+}
+
+/// A zip of the PNG files of `dir`, in name order.
+fn zip_folder(dir: &Path) -> Vec<u8> {
+    let mut zw = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    for p in &names {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        zw.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        std::io::Write::write_all(&mut zw, &std::fs::read(p).expect("png")).expect("zip write");
+    }
+    zw.finish().expect("zip").into_inner()
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    ((a - b) / b).abs() <= rel
+}
+
+fn py_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = python().args(args).output().expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// clean-fid's convention end to end, on the folders of the previous check: a reference
+/// built by the server from images (`resize_mode=clean`), scored with every option
+/// (PRDC, bootstrap, FID-infinity) against the independent pipeline (clean-fid's resize,
+/// TorchScript, scipy, numpy PRDC), the CLI on both backends, the provenance, the feature
+/// cache, ADM `arr_0` archives, clean-fid's statistics and `feats` files, `stats --from`.
+fn clean_references_from_images_and_every_score_option(port: u16, t: &Path, models: &Path) {
+    let (a, b) = (t.join("folder-a"), t.join("folder-b"));
+    let script = repo().join("trainer/tests/py/folder_fid_reference.py");
+    let weights = repo().join("weights/pt_inception-2015-12-05.torchscript.pt");
+    for (folder, out) in [(&a, "a_clean.npz"), (&b, "b_clean.npz")] {
+        let st = python()
+            .arg(&script)
+            .arg("stats")
+            .arg(&weights)
+            .arg(folder)
+            .arg(t.join(out))
+            .arg("clean")
+            .status();
+        assert!(
+            st.expect("python").success(),
+            "clean reference pipeline on {}",
+            folder.display()
+        );
+    }
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let fid_cmd = std::ffi::OsString::from("fid");
+    let prdc_cmd = std::ffi::OsString::from("prdc");
+    let (ac, bc) = (t.join("a_clean.npz"), t.join("b_clean.npz"));
+    let want_fid = py_json(&[&os(&script), &fid_cmd, &os(&ac), &os(&bc)])["fid"]
+        .as_f64()
+        .expect("fid");
+    let want_prdc = py_json(&[&os(&script), &prdc_cmd, &os(&ac), &os(&bc)]);
+
+    // A reference from images: 16 PNGs in a zip, computed with clean-fid's resize.
+    let made = request(
+        port,
+        "POST",
+        "/v1/references/a-clean?resize_mode=clean",
+        "application/zip",
+        &zip_folder(&a),
+    );
+    assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+    let info = made.json();
+    assert_eq!(info["resize_mode"], "clean");
+    assert_eq!(info["n"], 16);
+    assert_eq!(info["feature_rows"], 16);
+
+    let zip_b = zip_folder(&b);
+    let path = "/v1/fid?reference=a-clean&kid=true&prdc=true&bootstrap=20&fid_infinity=true";
+    let scored = request(port, "POST", path, "application/zip", &zip_b);
+    assert_eq!(scored.status, 200, "{}", String::from_utf8_lossy(&scored.body));
+    let s = scored.json();
+    let fid = s["fid"].as_f64().expect("fid");
+    println!("clean FID: server {fid}, independent (clean-fid resize, TorchScript, scipy) {want_fid}");
+    assert!(
+        close(fid, want_fid, 1e-4),
+        "clean FID {fid} vs independent {want_fid}"
+    );
+    for k in ["precision", "recall", "density", "coverage"] {
+        let (got, want) = (s["prdc"][k].as_f64(), want_prdc[k].as_f64());
+        assert!(
+            got.zip(want).is_some_and(|(g, w)| (g - w).abs() < 1e-9),
+            "{k}: server {got:?} vs numpy {want:?}"
+        );
+    }
+    assert_eq!(s["prdc"]["k_precision_recall"], 3);
+    assert_eq!(s["prdc"]["k_density_coverage"], 5);
+    let ci = &s["fid_ci"];
+    assert_eq!(ci["resamples"], 20);
+    assert!(ci["low"].as_f64() <= ci["high"].as_f64() && ci["low"].as_f64().is_some());
+    let points = s["fid_infinity"]["points"].as_array().expect("points");
+    assert_eq!(points.last().map(|p| p["n"].clone()), Some(serde_json::json!(12)));
+    assert!(
+        s["fid_infinity"]["fid_infinity"]
+            .as_f64()
+            .is_some_and(f64::is_finite)
+    );
+    assert_eq!(s["cached"], false);
+    // Provenance: what the number was computed with.
+    let p = &s["provenance"];
+    assert_eq!(p["resize_mode"], "clean");
+    assert_eq!(p["resize_mode_source"], "reference");
+    assert_eq!(p["n"], 12);
+    assert_eq!(p["reference_n"], 16);
+    assert_eq!(p["weights"], "tf-inception-2015-12-05");
+    let stored = models.join("references/a-clean.npz");
+    let sha = |f: &Path| pagan_shared::manifest::sha256_hex(&std::fs::read(f).expect("read"));
+    assert_eq!(p["reference_sha256"], sha(&stored));
+    assert_eq!(p["extractor"]["weights_sha256"], sha(&weights));
+    let inception =
+        pagan_shared::InceptionManifest::read(&models.join("inception/manifest.json")).expect("manifest");
+    assert_eq!(p["extractor"]["graph_sha256"], inception.sha256);
+    assert!(
+        p["comparable_with"].to_string().contains("clean-fid mode=clean"),
+        "{p}"
+    );
+    assert!(
+        p["sqrt_method"].as_str().is_some_and(|m| m.contains("Gram")),
+        "{p}"
+    );
+    assert!(
+        s["warnings"]
+            .to_string()
+            .contains("12 images and the reference 16"),
+        "{}",
+        s["warnings"]
+    );
+
+    // The same pixels again: features from the cache, the same numbers.
+    let again = request(port, "POST", path, "application/zip", &zip_b).json();
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["fid"], s["fid"]);
+    assert_eq!(again["prdc"], s["prdc"]);
+    assert_eq!(again["fid_ci"], s["fid_ci"]);
+    // An ADM-style archive (arr_0, [N, H, W] uint8) of the same pixels: the same key, a hit.
+    let arr0 = t.join("b_arr0.npz");
+    let write_arr0 = "import sys, glob, numpy as np\n\
+        from PIL import Image\n\
+        x = np.stack([np.asarray(Image.open(f)) for f in sorted(glob.glob(sys.argv[1] + '/*.png'))])\n\
+        np.savez(sys.argv[2], arr_0=x, arr_1=np.zeros(len(x), np.int64))\n";
+    let st = python().args(["-c", write_arr0]).arg(&b).arg(&arr0).status();
+    assert!(st.expect("python").success());
+    let adm = request(
+        port,
+        "POST",
+        "/v1/fid?reference=a-clean",
+        "application/octet-stream",
+        &std::fs::read(&arr0).expect("npz"),
+    );
+    assert_eq!(adm.status, 200, "{}", String::from_utf8_lossy(&adm.body));
+    let adm = adm.json();
+    assert_eq!(adm["fid"], s["fid"]);
+    assert_eq!(adm["cached"], true);
+    let metrics = String::from_utf8_lossy(&get(port, "/metrics").body).into_owned();
+    assert!(
+        metrics.contains("feature_cache_lookups_total{result=\"hit\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("feature_cache_hit_ratio"), "{metrics}");
+
+    // The CLI on the stored reference: the ONNX graph (clean resized before it) equals the
+    // server; the tch Inception (clean inside) agrees to feature precision; same options,
+    // same seed: the same interval and PRDC.
+    let cli = |backend: &str| -> serde_json::Value {
+        let out = run_ok(
+            command("pagan-train")
+                .arg("fid")
+                .arg(&b)
+                .args([
+                    "--backend",
+                    backend,
+                    "--json",
+                    "--quiet",
+                    "--kid",
+                    "--prdc",
+                    "--bootstrap",
+                    "20",
+                ])
+                .args(["--fid-infinity", "--device", "cpu", "--inception"])
+                .arg(models.join("inception"))
+                .arg("--reference")
+                .arg(&stored),
+        );
+        serde_json::from_str(out.lines().last().unwrap_or_default()).expect("json")
+    };
+    let onnx = cli("onnx");
+    assert!(
+        close(onnx["fid"].as_f64().expect("fid"), fid, 1e-6),
+        "onnx CLI {} vs server {fid}",
+        onnx["fid"]
+    );
+    assert_eq!(onnx["prdc"], s["prdc"]);
+    let (lo, slo) = (onnx["fid_ci"]["low"].as_f64(), s["fid_ci"]["low"].as_f64());
+    assert!(
+        lo.zip(slo).is_some_and(|(x, y)| close(x, y, 1e-6)),
+        "{lo:?} vs {slo:?}"
+    );
+    assert_eq!(onnx["provenance"]["resize_mode_source"], "reference");
+    let tch = cli("tch");
+    assert!(
+        close(tch["fid"].as_f64().expect("fid"), fid, 1e-4),
+        "tch CLI {} vs server {fid}",
+        tch["fid"]
+    );
+    assert_eq!(tch["provenance"]["extractor"]["weights_sha256"], sha(&weights));
+    // A conflicting explicit convention is refused, not silently used.
+    let refused = command("pagan-train")
+        .arg("fid")
+        .arg(&b)
+        .args(["--resize-mode", "half_pixel", "--quiet", "--reference"])
+        .arg(&stored)
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("would not be comparable"));
+
+    // clean-fid's own files: statistics (mu, sigma; no convention recorded, so the request
+    // names it) and KID feature rows (`feats`).
+    let write_cf = "import sys, numpy as np\n\
+        a = np.load(sys.argv[1])\n\
+        np.savez_compressed(sys.argv[2], mu=a['mu'], sigma=a['sigma'])\n\
+        np.savez_compressed(sys.argv[3], feats=a['features'])\n";
+    let (cf_stats, cf_feats) = (t.join("cf_stats.npz"), t.join("cf_feats.npz"));
+    let st = python()
+        .args(["-c", write_cf])
+        .arg(&ac)
+        .arg(&cf_stats)
+        .arg(&cf_feats)
+        .status();
+    assert!(st.expect("python").success());
+    let up = |name: &str, file: &Path| {
+        request(
+            port,
+            "POST",
+            &format!("/v1/references/{name}?resize_mode=clean"),
+            "application/octet-stream",
+            &std::fs::read(file).expect("npz"),
+        )
+    };
+    let r = up("cf-stats", &cf_stats);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["resize_mode"], "clean");
+    let r = up("cf-feats", &cf_feats);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["feature_rows"], 16);
+    for name in ["cf-stats", "cf-feats"] {
+        let r = request(
+            port,
+            "POST",
+            &format!("/v1/fid?reference={name}"),
+            "application/zip",
+            &zip_b,
+        )
+        .json();
+        let f = r["fid"].as_f64().expect("fid");
+        assert!(close(f, want_fid, 1e-4), "{name}: {f} vs independent {want_fid}");
+        assert_eq!(r["provenance"]["resize_mode"], "clean");
+    }
+    // A statistics file that records one convention, uploaded as another: refused.
+    request(
+        port,
+        "POST",
+        "/v1/references/conflict?resize_mode=half_pixel",
+        "application/octet-stream",
+        &std::fs::read(&stored).expect("npz"),
+    )
+    .assert_error(422, "invalid_statistics");
+
+    // `pagan-train stats --from` an ADM archive of folder a's pixels == the server's reference.
+    let arr0_a = t.join("a_arr0.npz");
+    let st = python().args(["-c", write_arr0]).arg(&a).arg(&arr0_a).status();
+    assert!(st.expect("python").success());
+    let from = t.join("a_from.npz");
+    run_ok(
+        command("pagan-train")
+            .arg("stats")
+            .arg("--from")
+            .arg(&arr0_a)
+            .args([
+                "--resize-mode",
+                "clean",
+                "--backend",
+                "onnx",
+                "--quiet",
+                "--inception",
+            ])
+            .arg(models.join("inception"))
+            .arg("--out")
+            .arg(&from),
+    );
+    let out = run_ok(
+        command("pagan-train")
+            .arg("fid")
+            .arg(&b)
+            .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
+            .arg(models.join("inception"))
+            .arg("--reference")
+            .arg(&from),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default()).expect("json");
+    assert!(
+        close(v["fid"].as_f64().expect("fid"), fid, 1e-6),
+        "stats --from: {} vs {fid}",
+        v["fid"]
     );
 }

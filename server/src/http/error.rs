@@ -205,8 +205,8 @@ impl From<&ScoreError> for ApiError {
             S::EmptySet(_) => Self::unprocessable("empty_set", m),
             S::TooFewImages { .. } => Self::unprocessable("too_few_images", m),
             S::NoReferenceFeatures(_) => Self::unprocessable("reference_has_no_features", m),
-            S::ResizeMismatch { .. } => Self::unprocessable("resize_mode_mismatch", m),
             S::Statistics(_) => Self::unprocessable("scoring_failed", m),
+            S::Reference(r) => r.into(),
             S::Runtime(_) => Self::internal(m),
             S::Io(_) => Self::internal(m),
         }
@@ -221,6 +221,12 @@ impl From<ScoreError> for ApiError {
 
 impl From<ReferenceError> for ApiError {
     fn from(e: ReferenceError) -> Self {
+        (&e).into()
+    }
+}
+
+impl From<&ReferenceError> for ApiError {
+    fn from(e: &ReferenceError) -> Self {
         let m = e.to_string();
         match e {
             ReferenceError::BadName => Self::bad("bad_name", m),

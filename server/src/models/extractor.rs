@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use pagan_shared::features::{ExtractorError, FeatureExtractor};
-use pagan_shared::inception::{FEATURE_DIM, INCEPTION_DIR, InceptionManifest};
+use pagan_shared::inception::{FEATURE_DIM, INCEPTION_DIR, INPUT_SIDE, InceptionManifest, ResizeMode};
+use pagan_shared::provenance::ExtractorInfo;
+use pagan_shared::resize::resize_to_input;
 
 use super::runtime::{Provider, RuntimeError, SessionPool, run_f32};
 use crate::metrics::Metrics;
@@ -47,11 +49,28 @@ impl Extractor {
         Ok(values)
     }
 
-    /// This extractor with `metrics`, as the shared path's extractor.
-    pub fn run<'a>(&'a self, metrics: &'a Metrics) -> ExtractorRun<'a> {
+    /// This extractor with `metrics`, as the shared path's extractor, for images resized
+    /// with `mode` (the graph's convention, or another one applied before the graph).
+    pub fn run<'a>(&'a self, metrics: &'a Metrics, mode: ResizeMode) -> ExtractorRun<'a> {
         ExtractorRun {
             extractor: self,
             metrics,
+            mode,
+        }
+    }
+
+    /// The extractor side of a score's provenance, for images resized with `mode`.
+    pub fn info(&self, mode: ResizeMode) -> ExtractorInfo {
+        let graph = self.manifest.resize_mode;
+        let provider = self.provider.as_str();
+        ExtractorInfo {
+            implementation: if mode == graph {
+                format!("onnxruntime {provider}")
+            } else {
+                format!("onnxruntime {provider} ({mode} resize before its {graph} graph)")
+            },
+            weights_sha256: self.manifest.weights_sha256.clone(),
+            graph_sha256: Some(self.manifest.sha256.clone()),
         }
     }
 }
@@ -60,6 +79,7 @@ impl Extractor {
 pub struct ExtractorRun<'a> {
     extractor: &'a Extractor,
     metrics: &'a Metrics,
+    mode: ResizeMode,
 }
 
 impl FeatureExtractor for ExtractorRun<'_> {
@@ -68,6 +88,13 @@ impl FeatureExtractor for ExtractorRun<'_> {
     }
 
     fn features(&mut self, images: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>, ExtractorError> {
-        Ok(self.extractor.features(images, n, h, w, self.metrics)?)
+        if self.mode == self.extractor.manifest.resize_mode {
+            return Ok(self.extractor.features(images, n, h, w, self.metrics)?);
+        }
+        // Exact: the graph's own 299 -> 299 resize is the identity.
+        let resized = resize_to_input(images, n * 3, h, w, self.mode);
+        Ok(self
+            .extractor
+            .features(&resized, n, INPUT_SIDE, INPUT_SIDE, self.metrics)?)
     }
 }

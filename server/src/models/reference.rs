@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use pagan_shared::inception::FEATURE_DIM;
+use pagan_shared::inception::{FEATURE_DIM, ResizeMode};
+use pagan_shared::manifest::sha256_hex;
+use pagan_shared::provenance::ResizeSource;
 use pagan_shared::{Gaussian, StatsError, read_features_npz, read_stats_npz};
 use serde::Serialize;
 
@@ -14,13 +16,15 @@ pub struct Reference {
     /// Mean and covariance.
     pub gaussian: Gaussian,
     /// Resize mode recorded in the file, if any.
-    pub resize_mode: Option<String>,
+    pub resize_mode: Option<ResizeMode>,
     /// Raw features `[rows, 2048]` for KID, if the file has them.
     pub features: Option<(Vec<f32>, usize)>,
+    /// sha256 of the file, for the provenance of scores against it.
+    pub sha256: String,
 }
 
 /// Summary of a reference for listings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ReferenceInfo {
     /// Name to pass as `reference=`.
     pub name: String,
@@ -28,8 +32,10 @@ pub struct ReferenceInfo {
     pub dim: usize,
     /// Samples behind the statistics, if recorded.
     pub n: Option<u64>,
-    /// Resize mode recorded in the file, if any.
-    pub resize_mode: Option<String>,
+    /// Resize mode recorded in the file, if any (scores against it use it).
+    pub resize_mode: Option<ResizeMode>,
+    /// sha256 of the file.
+    pub sha256: String,
     /// Rows of stored features (KID needs them), if any.
     pub feature_rows: Option<usize>,
 }
@@ -77,11 +83,18 @@ impl Reference {
         if stats.gaussian.dim() != FEATURE_DIM {
             return Err(ReferenceError::Dimension(stats.gaussian.dim()));
         }
+        let resize_mode = stats
+            .resize_mode
+            .as_deref()
+            .map(str::parse::<ResizeMode>)
+            .transpose()
+            .map_err(ReferenceError::Invalid)?;
         Ok(Reference {
             name: name.to_owned(),
             gaussian: stats.gaussian,
-            resize_mode: stats.resize_mode,
+            resize_mode,
             features,
+            sha256: sha256_hex(&std::fs::read(path)?),
         })
     }
 
@@ -91,8 +104,17 @@ impl Reference {
             name: self.name.clone(),
             dim: self.gaussian.dim(),
             n: self.gaussian.n,
-            resize_mode: self.resize_mode.clone(),
+            resize_mode: self.resize_mode,
+            sha256: self.sha256.clone(),
             feature_rows: self.features.as_ref().map(|(_, rows)| *rows),
+        }
+    }
+
+    /// The convention scores against it use: the recorded one, else the default.
+    pub fn resize(&self) -> (ResizeMode, ResizeSource) {
+        match self.resize_mode {
+            Some(m) => (m, ResizeSource::Reference),
+            None => (ResizeMode::default(), ResizeSource::Default),
         }
     }
 

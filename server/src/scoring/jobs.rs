@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{Score, ScoreError};
+use crate::models::reference::ReferenceInfo;
 
 /// Finished jobs kept for polling; older ones are forgotten first.
 const KEEP_FINISHED: usize = 256;
@@ -24,8 +25,8 @@ pub enum JobState {
     Queued,
     /// Being scored.
     Running,
-    /// Finished with a score.
-    Done(Score),
+    /// Finished with its output.
+    Done(JobOutput),
     /// Finished with an error.
     Failed(Arc<ScoreError>),
 }
@@ -95,8 +96,18 @@ impl Job {
     }
 }
 
-/// Work a job does: score with a progress counter.
-pub type Task = Box<dyn FnOnce(&AtomicU64) -> Result<Score, ScoreError> + Send>;
+/// What a job produces: a score, or a new reference (built from images).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum JobOutput {
+    /// A score (`/v1/fid`, `/v1/models/{name}/fid`).
+    Score(Box<Score>),
+    /// A stored reference (`/v1/references/{name}` with images).
+    Reference(ReferenceInfo),
+}
+
+/// Work a job does, with a progress counter.
+pub type Task = Box<dyn FnOnce(&AtomicU64) -> Result<JobOutput, ScoreError> + Send>;
 
 /// Jobs by id, plus ids in submission order (for retention).
 type Table = (BTreeMap<String, Arc<Job>>, VecDeque<String>);

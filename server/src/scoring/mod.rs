@@ -5,46 +5,47 @@
 //! background. Errors are this module's [`ScoreError`]; the HTTP layer maps them.
 
 pub mod archive;
+pub mod cache;
 pub mod jobs;
+pub mod new_reference;
 mod npy_images;
 pub mod upload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use pagan_shared::features::{FeatureError, FeatureSink, KeepRows};
+use pagan_shared::FeatureStats;
+use pagan_shared::StatsError;
+use pagan_shared::features::{FeatureError, FeatureSink, Features, KeepRows};
 use pagan_shared::images::{ImageError, from_model_batch};
-use pagan_shared::score::{self, ResizeMismatch};
-use pagan_shared::{KidConfig, StatsError};
+use pagan_shared::inception::{FEATURE_DIM, ResizeMode};
+use pagan_shared::score::{self, ScoreOptions, ScoreReport};
 use serde::Serialize;
 
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::models::runtime::RuntimeError;
 use crate::models::{Extractor, Generator, Reference};
+use cache::{FeatureCache, KeyBuilder};
 use upload::Upload;
 
-/// Scores for one image set against one reference (the `/v1/fid` response).
+/// Scores for one image set against one reference (the `/v1/fid` response): the shared
+/// report (numbers, warnings, provenance) plus where and how fast it ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct Score {
-    /// Frechet Inception Distance.
-    pub fid: f64,
-    /// KID (mean over subsets), when asked for.
-    pub kid: Option<f64>,
-    /// Spread of KID over subsets, when asked for.
-    pub kid_std: Option<f64>,
-    /// Images scored.
-    pub n: u64,
+    /// FID and what else was asked, the warnings and the provenance.
+    #[serde(flatten)]
+    pub report: ScoreReport,
     /// Reference name.
     pub reference: String,
-    /// Resize convention of the extractor graph.
+    /// Resize convention the images were scored with (also in the provenance).
     pub resize_mode: String,
     /// Provider the extractor ran on.
     pub provider: String,
     /// Wall seconds spent.
     pub seconds: f64,
-    /// Caveats, e.g. too few images for a full-rank covariance.
-    pub warnings: Vec<String>,
+    /// True when the features came from the feature cache (same pixels scored before).
+    pub cached: bool,
 }
 
 /// Why a set could not be scored.
@@ -140,23 +141,20 @@ pub enum ScoreError {
         /// Images given.
         n: u64,
     },
-    /// KID against a reference without stored features.
-    #[error("reference `{0}` stores no features, so KID cannot be computed (FID still can)")]
+    /// KID or precision/recall against a reference without stored features.
+    #[error(
+        "reference `{0}` stores no features, so KID and precision/recall cannot be computed (FID still can)"
+    )]
     NoReferenceFeatures(String),
-    /// The reference was computed with another resize convention.
-    #[error("reference `{name}`: {mismatch}")]
-    ResizeMismatch {
-        /// The reference.
-        name: String,
-        /// The two conventions.
-        mismatch: ResizeMismatch,
-    },
     /// The features could not be accumulated or compared (e.g. non-finite values).
     #[error("{0}")]
     Statistics(String),
     /// The extractor or a generator failed: our fault.
     #[error("{0}")]
     Runtime(String),
+    /// A reference built from an upload could not be stored.
+    #[error(transparent)]
+    Reference(#[from] crate::models::ReferenceError),
     /// Reading the upload from disk failed: our fault.
     #[error("reading the upload: {0}")]
     Io(#[from] std::io::Error),
@@ -180,19 +178,9 @@ impl From<StatsError> for ScoreError {
     }
 }
 
-/// Checks before any work that `reference` can be compared with this extractor.
-pub fn check_reference(
-    reference: &Reference,
-    extractor: &Extractor,
-    want_kid: bool,
-) -> Result<(), ScoreError> {
-    score::check_resize_mode(reference.resize_mode.as_deref(), extractor.manifest.resize_mode).map_err(
-        |mismatch| ScoreError::ResizeMismatch {
-            name: reference.name.clone(),
-            mismatch,
-        },
-    )?;
-    if want_kid && reference.features.is_none() {
+/// Checks before any work that `reference` can serve the scores `options` asks for.
+pub fn check_reference(reference: &Reference, options: &ScoreOptions) -> Result<(), ScoreError> {
+    if options.needs_reference_features() && reference.features.is_none() {
         return Err(ScoreError::NoReferenceFeatures(reference.name.clone()));
     }
     Ok(())
@@ -208,68 +196,100 @@ pub struct Scorer<'a> {
     pub metrics: &'a Metrics,
     /// Images per extractor run.
     pub batch: usize,
-    /// Also compute KID.
-    pub kid: bool,
+    /// What to compute besides FID.
+    pub options: ScoreOptions,
     /// Images done so far (polled by `/v1/jobs/{id}`).
     pub progress: &'a AtomicU64,
+    /// Features of earlier uploads, if the cache is on.
+    pub cache: Option<&'a FeatureCache>,
 }
 
 impl Scorer<'_> {
     /// Runs `feed` (which pushes every image into the sink) and scores the result.
     fn run(
         &self,
+        keep: KeepRows,
         feed: impl FnOnce(&mut FeatureSink<'_>) -> Result<(), ScoreError>,
-    ) -> Result<Score, ScoreError> {
-        let started = Instant::now();
-        let keep = if self.kid {
-            KeepRows::All
-        } else {
-            KeepRows::WhileSmall
-        };
-        let mut run = self.extractor.run(self.metrics);
+    ) -> Result<(Features, ResizeMode), ScoreError> {
+        let mode = self.reference.resize().0;
+        let mut run = self.extractor.run(self.metrics, mode);
         let progress = self.progress;
         let mut sink = FeatureSink::new(&mut run, self.batch, keep)?
             .on_progress(|d| progress.store(d, Ordering::Relaxed));
         feed(&mut sink)?;
-        let features = sink.finish()?;
-        let kid_cfg = KidConfig::default();
-        let s = score::score(&features, self.reference.view(), self.kid.then_some(&kid_cfg)).map_err(
-            |e| match e {
-                score::ScoreError::TooFewImages { n } => ScoreError::TooFewImages { n },
-                score::ScoreError::NoReferenceFeatures => {
-                    ScoreError::NoReferenceFeatures(self.reference.name.clone())
-                }
-                score::ScoreError::Stats(s) => s.into(),
-                other => ScoreError::Statistics(other.to_string()),
-            },
-        )?;
+        Ok((sink.finish()?, mode))
+    }
+
+    /// Scores extracted features.
+    fn score(&self, features: &Features, started: Instant, cached: bool) -> Result<Score, ScoreError> {
+        let resize = self.reference.resize();
+        let s = score::score(features, self.reference.view(), &self.options).map_err(|e| match e {
+            score::ScoreError::TooFewImages { n } => ScoreError::TooFewImages { n },
+            score::ScoreError::NoReferenceFeatures => {
+                ScoreError::NoReferenceFeatures(self.reference.name.clone())
+            }
+            score::ScoreError::Stats(s) => s.into(),
+            other => ScoreError::Statistics(other.to_string()),
+        })?;
         Ok(Score {
-            fid: s.fid,
-            kid: s.kid.as_ref().map(|k| k.mean),
-            kid_std: s.kid.as_ref().map(|k| k.std),
-            n: s.n,
+            report: s.report(
+                self.extractor.info(resize.0),
+                resize,
+                Some(self.reference.sha256.clone()),
+            ),
             reference: self.reference.name.clone(),
-            resize_mode: self.extractor.manifest.resize_mode.as_str().to_owned(),
+            resize_mode: resize.0.as_str().to_owned(),
             provider: self.extractor.provider.as_str().to_owned(),
             seconds: started.elapsed().as_secs_f64(),
-            warnings: s.warnings.iter().map(|w| w.to_string()).collect(),
+            cached,
         })
     }
 
-    /// Scores every image of an upload (after [`archive::count`] checked its limits).
+    /// Scores every image of an upload (after [`archive::count`] checked its limits). With
+    /// the cache on, a first decoding pass keys the set; a hit skips the extractor.
     pub fn upload(&self, up: &Upload, limits: &Limits) -> Result<Score, ScoreError> {
-        self.run(|sink| {
-            archive::walk(up, limits, &mut |img| Ok(sink.push(img)?))?;
+        let started = Instant::now();
+        let Some(cache) = self.cache else {
+            let (features, _) = self.run(self.options.keep_rows(), |sink| {
+                archive::walk(up, limits, &mut |img| Ok(sink.push(img)?)).map(drop)
+            })?;
+            return self.score(&features, started, false);
+        };
+        let mode = self.reference.resize().0;
+        let mut key = KeyBuilder::new(&self.extractor.manifest.sha256, mode);
+        archive::walk(up, limits, &mut |img| {
+            key.add(&img);
             Ok(())
-        })
+        })?;
+        let key = key.finish();
+        if let Some(rows) = cache.get(&key, FEATURE_DIM, self.metrics) {
+            let n = rows.len() / FEATURE_DIM;
+            let mut stats = FeatureStats::new(FEATURE_DIM)?;
+            stats.add_rows(&rows, n)?;
+            self.progress.store(n as u64, Ordering::Relaxed);
+            let features = Features {
+                stats,
+                rows: Some(rows),
+            };
+            return self.score(&features, started, true);
+        }
+        // Every row is kept so the next identical upload can skip the extractor.
+        let (features, _) = self.run(KeepRows::All, |sink| {
+            archive::walk(up, limits, &mut |img| Ok(sink.push(img)?)).map(drop)
+        })?;
+        if let Some(rows) = features.rows.as_deref() {
+            cache.put(&key, rows, self.metrics);
+        }
+        self.score(&features, started, false)
     }
 
     /// Generates `n` images of `g` from `seed` (rounded to bytes as PNGs are) and scores them.
     pub fn model(&self, g: &Generator, n: usize, seed: u64, batch: usize) -> Result<Score, ScoreError> {
+        let started = Instant::now();
         let runtime = |e: RuntimeError| ScoreError::Runtime(format!("model {}: {e}", g.name));
         let [c, h, w] = g.image_shape();
         let latent = g.manifest.latent.size;
-        self.run(|sink| {
+        let (features, _) = self.run(self.options.keep_rows(), |sink| {
             // Latents for all n at once (n x latent floats is small), images batch by batch.
             let z = pagan_shared::latent::uniform(seed, n, latent);
             for zc in z.chunks(batch.max(1) * latent) {
@@ -280,6 +300,7 @@ impl Scorer<'_> {
                 }
             }
             Ok(())
-        })
+        })?;
+        self.score(&features, started, false)
     }
 }

@@ -128,6 +128,8 @@ pub fn images_member(zip: &mut zip::ZipArchive<BufReader<File>>, label: &str) ->
     if let Some(i) = zip
         .index_for_name("images.npy")
         .or_else(|| zip.index_for_name("images"))
+        // ADM (guided-diffusion) sample and reference batches keep their images in `arr_0`.
+        .or_else(|| zip.index_for_name("arr_0.npy"))
     {
         return Ok(i);
     }

@@ -182,7 +182,7 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     let (mut fx, dev) = if a.backend == "onnx" {
         let threads = a.threads.map(|t| t.max(1) as usize).unwrap_or(0);
         (
-            Extractor::open_onnx(&a.inception, threads)?,
+            Extractor::open_onnx(&a.inception, threads, pagan_shared::ResizeMode::Asymmetric)?,
             "cpu (ORT)".to_string(),
         )
     } else {

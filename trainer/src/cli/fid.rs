@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use pagan_shared::ResizeMode;
+use pagan_shared::KidConfig;
 use pagan_shared::features::KeepRows;
 use pagan_shared::manifest::MANIFEST_FILE;
-use pagan_shared::score::{self, Reference};
+use pagan_shared::prdc::PrdcConfig;
+use pagan_shared::provenance::pick_resize;
+use pagan_shared::score::{self, Reference, ScoreOptions, ScoreReport};
+use pagan_shared::uncertainty::{BootstrapConfig, FidInfinityConfig};
+use pagan_shared::{NpzKind, ResizeMode};
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::export;
 use pagan_trainer::fid::inception::{Inception, weights};
-use pagan_trainer::fid::sources::{DatasetImages, FileImages, GeneratedImages, OnnxGeneratedImages};
+use pagan_trainer::fid::sources::{
+    ArrayImages, DatasetImages, FileImages, GeneratedImages, OnnxGeneratedImages,
+};
 use pagan_trainer::fid::{DEFAULT_BATCH, ExtractOptions, Extracted, Extractor, extract};
 use pagan_trainer::run_dir::RunDir;
 
@@ -59,15 +65,9 @@ impl ExtractorArgs {
             }
             Backend::Onnx => {
                 let threads = common.threads.map(|t| t.max(1) as usize).unwrap_or(0);
-                let fx = Extractor::open_onnx(&self.inception, threads)?;
-                if fx.resize_mode() != mode {
-                    tracing::warn!(
-                        "{} resizes with {}, not {mode}; using the graph's mode",
-                        self.inception.display(),
-                        fx.resize_mode()
-                    );
-                }
-                fx
+                // Another convention than the graph's is applied before it (exact: the
+                // graph's own 299 -> 299 resize is then the identity).
+                Extractor::open_onnx(&self.inception, threads, mode)?
             }
         })
     }
@@ -79,7 +79,8 @@ pub struct ExportInceptionArgs {
     /// Model folder to write (inception.onnx + manifest.json).
     #[arg(long, default_value = "models/inception")]
     out: PathBuf,
-    /// Resize convention built into the graph: asymmetric (TF1, as the paper) or half_pixel (pytorch-fid).
+    /// Resize convention built into the graph: asymmetric (TF1, as the paper) or half_pixel (pytorch-fid);
+    /// clean (clean-fid) is not a graph convention: it is applied before either graph.
     #[arg(long, default_value = "asymmetric")]
     resize_mode: ResizeMode,
     /// Inception weights (default: $PAGAN_INCEPTION_WEIGHTS, else the setup's file).
@@ -110,8 +111,13 @@ pub fn export_inception(a: ExportInceptionArgs) -> Result<()> {
 #[derive(Args)]
 pub struct StatsArgs {
     /// Dataset: mnist, fashion-mnist, cifar10, celeba, or folder:PATH (its files at their own size).
+    #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+    dataset: Option<String>,
+    /// Instead of a dataset: an .npz to turn into a reference: uint8 images (member `images` or
+    /// ADM-style `arr_0`), statistics (mu/sigma from pytorch-fid or clean-fid, recorded with --resize-mode
+    /// when given) or clean-fid's feature rows (`feats`).
     #[arg(long)]
-    dataset: String,
+    from: Option<PathBuf>,
     /// Split: train or test.
     #[arg(long, default_value = "test")]
     split: String,
@@ -124,10 +130,12 @@ pub struct StatsArgs {
     /// Output .npz (pytorch-fid keys mu, sigma; plus n, resize_mode and features).
     #[arg(long)]
     out: PathBuf,
-    /// Resize convention: asymmetric (TF1, default) or half_pixel (pytorch-fid).
-    #[arg(long, default_value = "asymmetric")]
-    resize_mode: ResizeMode,
-    /// Do not store the raw features (smaller file; KID against it is then impossible).
+    /// Resize convention, recorded in the file: asymmetric (TF1, the paper's; torch-fidelity; the default
+    /// for images), half_pixel (pytorch-fid) or clean (clean-fid's default: PIL bicubic on floats). For a
+    /// statistics or feature file: the convention it was computed with, if it does not record one.
+    #[arg(long)]
+    resize_mode: Option<ResizeMode>,
+    /// Do not store the raw features (smaller file; KID and precision/recall against it are then impossible).
     #[arg(long)]
     no_features: bool,
     /// Data folder (default: $PAGAN_DATA, else ./data).
@@ -172,22 +180,44 @@ fn extract_dataset(
     }
 }
 
-/// Computes reference statistics of a dataset split or image folder.
+/// Computes reference statistics of a dataset split, an image folder or an `.npz`.
 pub fn stats(a: StatsArgs) -> Result<()> {
-    let spec: DatasetSpec = a.dataset.parse()?;
-    let split: Split = a.split.parse()?;
-    let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
+    if let Some(from) = &a.from {
+        match pagan_shared::npz_kind(from)? {
+            NpzKind::Statistics => return convert_statistics(&a, from),
+            NpzKind::Features => return statistics_from_feature_rows(&a, from),
+            NpzKind::Images => {}
+        }
+    }
+    let mode = a.resize_mode.unwrap_or_default();
     let dev = a.common.setup()?;
-    let mut fx = a.extractor.open(&a.common, dev, a.resize_mode)?;
-    let mode = fx.resize_mode();
-    tracing::info!(dataset = %spec, split = %a.split, extractor = %fx.describe(), resize = %mode, "computing statistics");
+    let mut fx = a.extractor.open(&a.common, dev, mode)?;
     let keep = if a.no_features {
         KeepRows::WhileSmall
     } else {
         KeepRows::All
     };
-    let opts = options(format!("{spec} {split}"), keep, a.common.quiet, a.extractor.batch);
-    let ex = extract_dataset(&spec, split, &data_dir, a.n, a.seed, &mut fx, &opts)?;
+    let (ex, what) = match (&a.from, &a.dataset) {
+        (Some(from), _) => {
+            let label = from.display().to_string();
+            tracing::info!(images = %label, extractor = %fx.describe(), resize = %mode, "computing statistics");
+            let opts = options(label.clone(), keep, a.common.quiet, a.extractor.batch);
+            (
+                extract(&mut ArrayImages::open(from, a.n, a.seed)?, &mut fx, &opts)?,
+                label,
+            )
+        }
+        (None, Some(dataset)) => {
+            let spec: DatasetSpec = dataset.parse()?;
+            let split: Split = a.split.parse()?;
+            let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
+            tracing::info!(dataset = %spec, split = %a.split, extractor = %fx.describe(), resize = %mode, "computing statistics");
+            let opts = options(format!("{spec} {split}"), keep, a.common.quiet, a.extractor.batch);
+            let ex = extract_dataset(&spec, split, &data_dir, a.n, a.seed, &mut fx, &opts)?;
+            (ex, format!("{spec} {split}"))
+        }
+        (None, None) => bail!("give --dataset or --from"),
+    };
     // finalize() logs its own warnings (e.g. fewer samples than feature dimensions).
     let g = ex.features.stats.finalize()?;
     let features = if a.no_features {
@@ -197,11 +227,56 @@ pub fn stats(a: StatsArgs) -> Result<()> {
     };
     pagan_shared::write_stats_npz_with_features(&a.out, &g, Some(mode.as_str()), features)?;
     println!(
-        "wrote {} ({} images of {spec} {split}, resize {mode}, {:.1} s, {:.1} images/s)",
+        "wrote {} ({} images of {what}, resize {mode}, {:.1} s, {:.1} images/s)",
         a.out.display(),
         ex.features.n(),
         ex.seconds,
         ex.rate()
+    );
+    Ok(())
+}
+
+/// A statistics file (ours, pytorch-fid's, clean-fid's) rewritten in our format, with the
+/// convention it was computed with recorded (from the file, else `--resize-mode`).
+fn convert_statistics(a: &StatsArgs, from: &Path) -> Result<()> {
+    let stats = pagan_shared::read_stats_npz(from)?;
+    let (mode, _) = pick_resize(stats.resize_mode.as_deref(), a.resize_mode)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", from.display()))?;
+    let recorded = (stats.resize_mode.is_some() || a.resize_mode.is_some()).then_some(mode.as_str());
+    let features = if a.no_features {
+        None
+    } else {
+        pagan_shared::read_features_npz(from)?.map(|(v, _)| v)
+    };
+    pagan_shared::write_stats_npz_with_features(&a.out, &stats.gaussian, recorded, features.as_deref())?;
+    println!(
+        "wrote {} (statistics of {}: n {}, resize {}{})",
+        a.out.display(),
+        from.display(),
+        stats
+            .gaussian
+            .n
+            .map_or_else(|| "not recorded".to_owned(), |n| n.to_string()),
+        recorded.unwrap_or("not recorded (pass --resize-mode to record it)"),
+        if features.is_some() { ", with features" } else { "" }
+    );
+    Ok(())
+}
+
+/// Statistics of feature rows (clean-fid's `feats` files), rows kept unless `--no-features`.
+fn statistics_from_feature_rows(a: &StatsArgs, from: &Path) -> Result<()> {
+    let (rows, n, dim) = pagan_shared::read_feats_npz(from)?;
+    let mut stats = pagan_shared::FeatureStats::new(dim)?;
+    stats.add_rows(&rows, n)?;
+    let g = stats.finalize()?;
+    let recorded = a.resize_mode.map(ResizeMode::as_str);
+    let features = (!a.no_features).then_some(rows.as_slice());
+    pagan_shared::write_stats_npz_with_features(&a.out, &g, recorded, features)?;
+    println!(
+        "wrote {} (statistics of {n} feature rows of width {dim} from {}, resize {})",
+        a.out.display(),
+        from.display(),
+        recorded.unwrap_or("not recorded (pass --resize-mode to record it)")
     );
     Ok(())
 }
@@ -213,7 +288,7 @@ pub struct FidArgs {
     /// (generator.onnx), a folder of PNG/JPEG files (each at its own size), or a dataset
     /// (mnist, fashion-mnist, ..., folder:PATH) with --split.
     target: String,
-    /// Reference statistics (.npz with mu and sigma; ours or pytorch-fid's).
+    /// Reference statistics (.npz with mu and sigma: ours, pytorch-fid's or clean-fid's).
     #[arg(long)]
     reference: PathBuf,
     /// Number of images to generate (or at most to take from images or a dataset).
@@ -225,13 +300,26 @@ pub struct FidArgs {
     /// Also compute KID ± std (needs a reference written by `pagan-train stats`, which stores features).
     #[arg(long)]
     kid: bool,
+    /// Also compute precision/recall (k = 3, Kynkäänniemi et al.) and density/coverage (k = 5, Naeem et
+    /// al.) on the Inception pool3 features (needs a reference that stores features).
+    #[arg(long)]
+    prdc: bool,
+    /// A bootstrap confidence interval (95%) of FID from this many resamples of the scored set, the
+    /// reference fixed (0 = none; each resample costs about one FID).
+    #[arg(long, default_value_t = 0)]
+    bootstrap: usize,
+    /// Also FID-infinity: FID of subsets of several sizes, extrapolated linearly in 1/N to N = infinity
+    /// (Chong & Forsyth 2020).
+    #[arg(long)]
+    fid_infinity: bool,
     /// Split of a dataset target.
     #[arg(long, default_value = "train")]
     split: String,
-    /// Resize convention (default: the one recorded in the reference, else asymmetric).
+    /// Resize convention (default: the one recorded in the reference, else asymmetric; one that differs
+    /// from the recorded one is refused).
     #[arg(long)]
     resize_mode: Option<ResizeMode>,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object (the scores and their provenance) instead of text.
     #[arg(long)]
     json: bool,
     /// Data folder for dataset targets (default: $PAGAN_DATA, else ./data).
@@ -243,33 +331,37 @@ pub struct FidArgs {
     common: Common,
 }
 
-/// The mode to use: explicit flag, else the reference's, else TF1.
-fn pick_mode(flag: Option<ResizeMode>, recorded: Option<&str>) -> Result<ResizeMode> {
-    let recorded = recorded
-        .map(|m| m.parse::<ResizeMode>().map_err(anyhow::Error::msg))
-        .transpose()?;
-    Ok(match (flag, recorded) {
-        (Some(f), Some(r)) if f != r => {
-            tracing::warn!(
-                "reference was computed with resize {r}, scoring with {f}: values are not comparable"
-            );
-            f
-        }
-        (Some(f), _) => f,
-        (None, Some(r)) => r,
-        (None, None) => ResizeMode::Asymmetric,
-    })
+/// The score options the flags ask for (the seeds follow `--seed`).
+fn score_options(a: &FidArgs) -> ScoreOptions {
+    ScoreOptions {
+        kid: a.kid.then(KidConfig::default),
+        prdc: a.prdc.then(PrdcConfig::default),
+        bootstrap: (a.bootstrap > 0).then(|| BootstrapConfig {
+            resamples: a.bootstrap,
+            seed: a.seed,
+            ..BootstrapConfig::default()
+        }),
+        fid_infinity: a.fid_infinity.then(|| FidInfinityConfig {
+            seed: a.seed,
+            ..FidInfinityConfig::default()
+        }),
+    }
 }
 
 /// Scores a generator or image set against reference statistics.
 pub fn fid(a: FidArgs) -> Result<()> {
     let reference = pagan_shared::read_stats_npz(&a.reference)?;
-    let mode = pick_mode(a.resize_mode, reference.resize_mode.as_deref())?;
-    let ref_features = if a.kid {
+    let reference_sha256 = pagan_shared::manifest::sha256_hex(
+        &std::fs::read(&a.reference).with_context(|| format!("reading {}", a.reference.display()))?,
+    );
+    let resize = pick_resize(reference.resize_mode.as_deref(), a.resize_mode)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.reference.display()))?;
+    let opts = score_options(&a);
+    let ref_features = if opts.needs_reference_features() {
         let f = pagan_shared::read_features_npz(&a.reference)?;
         if f.is_none() {
             bail!(
-                "--kid needs the reference's features, and {} has only mu/sigma; write one with \
+                "--kid and --prdc need the reference's features, and {} has only mu/sigma; write one with \
                  `pagan-train stats` (it stores them)",
                 a.reference.display()
             );
@@ -279,28 +371,23 @@ pub fn fid(a: FidArgs) -> Result<()> {
         None
     };
     let dev = a.common.setup()?;
-    let mut fx = a.extractor.open(&a.common, dev, mode)?;
-    let mode = fx.resize_mode();
-    let keep = if a.kid {
-        KeepRows::All
-    } else {
-        KeepRows::WhileSmall
-    };
-    let opts = options(a.target.clone(), keep, a.common.quiet, a.extractor.batch);
+    let mut fx = a.extractor.open(&a.common, dev, resize.0)?;
+    let opts_keep = opts.keep_rows();
+    let run_opts = options(a.target.clone(), opts_keep, a.common.quiet, a.extractor.batch);
     let target = Path::new(&a.target);
     let ex: Extracted = if RunDir::is_run(target) {
         let (_cfg, _meta, gan) = RunDir::at(target).load_gan(dev)?;
-        extract(&mut GeneratedImages::new(&gan, a.n, a.seed), &mut fx, &opts)?
+        extract(&mut GeneratedImages::new(&gan, a.n, a.seed), &mut fx, &run_opts)?
     } else if target.join(MANIFEST_FILE).is_file() {
         extract(
             &mut OnnxGeneratedImages::open(target, a.n, a.seed)?,
             &mut fx,
-            &opts,
+            &run_opts,
         )?
     } else if target.is_dir() {
         let mut files = data::image_files(target)?;
         files.truncate(a.n);
-        extract(&mut FileImages::new(files), &mut fx, &opts)?
+        extract(&mut FileImages::new(files), &mut fx, &run_opts)?
     } else {
         let spec: DatasetSpec = a.target.parse().with_context(|| {
             format!(
@@ -316,38 +403,39 @@ pub fn fid(a: FidArgs) -> Result<()> {
             Some(a.n),
             a.seed,
             &mut fx,
-            &opts,
+            &run_opts,
         )?
     };
-    let kid_cfg = pagan_shared::KidConfig::default();
     let reference_view = Reference {
         gaussian: &reference.gaussian,
         features: ref_features.as_deref(),
     };
-    let s = score::score(&ex.features, reference_view, a.kid.then_some(&kid_cfg))?;
-    for w in &s.warnings {
+    let report =
+        score::score(&ex.features, reference_view, &opts)?.report(fx.info(), resize, Some(reference_sha256));
+    for w in &report.warnings {
         eprintln!("warning: {w}");
     }
     if a.json {
-        let v = serde_json::json!({
-            "fid": s.fid,
-            "kid": s.kid.as_ref().map(|k| k.mean),
-            "kid_std": s.kid.as_ref().map(|k| k.std),
-            "n": s.n,
-            "reference": a.reference.display().to_string(),
-            "reference_n": s.reference_n,
-            "resize_mode": mode.as_str(),
-            "extractor": fx.describe(),
-            "seconds": ex.seconds,
-        });
+        let mut v = serde_json::to_value(&report)?;
+        v["reference"] = a.reference.display().to_string().into();
+        v["resize_mode"] = resize.0.as_str().into();
+        v["extractor"] = fx.describe().into();
+        v["seconds"] = ex.seconds.into();
         println!("{v}");
         return Ok(());
     }
-    let ref_n = s.reference_n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    print_report(&report, &a, &fx, &ex);
+    Ok(())
+}
+
+/// The text form of a score.
+fn print_report(r: &ScoreReport, a: &FidArgs, fx: &Extractor, ex: &Extracted) {
+    let ref_n = r.reference_n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    let mode = r.provenance.resize_mode;
     println!(
         "FID {:.4}  ({} images of {} vs {} ({} images); resize {mode}; {}; {:.1} s, {:.1} images/s)",
-        s.fid,
-        s.n,
+        r.fid,
+        r.n,
         a.target,
         a.reference.display(),
         ref_n,
@@ -355,14 +443,35 @@ pub fn fid(a: FidArgs) -> Result<()> {
         ex.seconds,
         ex.rate()
     );
-    if let Some(k) = &s.kid {
+    if let Some(ci) = &r.fid_ci {
         println!(
-            "KID {:.6} ± {:.6}  ({} subsets of {})",
-            k.mean,
-            k.std,
-            k.values.len(),
-            k.subset_size
+            "FID {:.0}% interval [{:.4}, {:.4}]  (bootstrap std {:.4}, {} resamples of the scored set, reference fixed)",
+            ci.level * 100.0,
+            ci.low,
+            ci.high,
+            ci.std,
+            ci.resamples
         );
     }
-    Ok(())
+    if let Some(fi) = &r.fid_infinity {
+        println!(
+            "FID-infinity {:.4}  (slope {:.1} in 1/N, R² {:.3}, {} subset sizes from {} to {})",
+            fi.fid_infinity,
+            fi.slope,
+            fi.r_squared,
+            fi.points.len(),
+            fi.points.first().map_or(0, |p| p.n),
+            fi.points.last().map_or(0, |p| p.n)
+        );
+    }
+    if let (Some(k), Some(s)) = (r.kid, r.kid_std) {
+        println!("KID {k:.6} ± {s:.6}");
+    }
+    if let Some(p) = &r.prdc {
+        println!(
+            "precision {:.4}  recall {:.4}  (k = {})   density {:.4}  coverage {:.4}  (k = {})",
+            p.precision, p.recall, p.k_precision_recall, p.density, p.coverage, p.k_density_coverage
+        );
+    }
+    println!("comparable with: {}", r.provenance.comparable_with.join("; "));
 }

@@ -118,9 +118,14 @@ pub struct TrainArgs {
     /// Statistics .npz to report FID against at each evaluation (e.g. models/references/fashion-mnist-test.npz).
     #[arg(long)]
     eval_fid_reference: Option<PathBuf>,
-    /// Resize convention before Inception: asymmetric (TF1, the paper's) or half_pixel (pytorch-fid).
-    #[arg(long, default_value = "asymmetric")]
-    resize_mode: pagan_shared::ResizeMode,
+    /// Resize convention before Inception: asymmetric (TF1, the paper's), half_pixel (pytorch-fid) or
+    /// clean (clean-fid). Default: the one --eval-fid-reference records, else asymmetric.
+    #[arg(long)]
+    resize_mode: Option<pagan_shared::ResizeMode>,
+    /// Also report precision/recall (k = 3) and density/coverage (k = 5) at each evaluation, against the
+    /// same training images KID uses (off by default: it costs a k-NN search over both sets).
+    #[arg(long)]
+    eval_prdc: bool,
     /// Images per Inception call during evaluations (1-4096).
     #[arg(long, default_value_t = defaults::EVAL_BATCH)]
     eval_batch: usize,
@@ -161,7 +166,8 @@ impl TrainArgs {
             eval_every: self.eval_every,
             eval_samples: Some(self.eval_samples),
             eval_fid_reference: self.eval_fid_reference.clone(),
-            resize_mode: Some(self.resize_mode),
+            resize_mode: self.resize_mode,
+            eval_prdc: Some(self.eval_prdc),
             eval_batch: Some(self.eval_batch),
         }
     }

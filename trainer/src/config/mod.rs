@@ -206,6 +206,10 @@ pub struct EvalConfig {
     /// Inception weights file (empty: the setup's default).
     #[serde(default)]
     pub weights: String,
+    /// Also precision/recall (k = 3) and density/coverage (k = 5) of the generated images
+    /// against the same training subset KID uses.
+    #[serde(default)]
+    pub prdc: bool,
 }
 
 impl Default for EvalConfig {
@@ -217,6 +221,7 @@ impl Default for EvalConfig {
             resize_mode: ResizeMode::Asymmetric,
             batch: defaults::EVAL_BATCH,
             weights: String::new(),
+            prdc: false,
         }
     }
 }

@@ -71,6 +71,8 @@ pub struct TrainOverrides {
     pub eval_fid_reference: Option<PathBuf>,
     /// Resize convention before Inception.
     pub resize_mode: Option<ResizeMode>,
+    /// Also precision/recall/density/coverage at evaluations.
+    pub eval_prdc: Option<bool>,
     /// Images per Inception call.
     pub eval_batch: Option<usize>,
 }
@@ -118,7 +120,12 @@ impl TrainConfig {
                 every: o.eval_every.unwrap_or(preset.eval_every()),
                 samples: o.eval_samples.unwrap_or(eval.samples),
                 fid_reference: o.eval_fid_reference.as_ref().map(|p| p.display().to_string()),
-                resize_mode: o.resize_mode.unwrap_or(eval.resize_mode),
+                // Chosen per reference: the flag, else the convention the reference records.
+                resize_mode: o
+                    .resize_mode
+                    .or_else(|| o.eval_fid_reference.as_deref().and_then(recorded_resize_mode))
+                    .unwrap_or(eval.resize_mode),
+                prdc: o.eval_prdc.unwrap_or(eval.prdc),
                 batch: o.eval_batch.unwrap_or(eval.batch),
                 weights: String::new(),
             },
@@ -133,4 +140,10 @@ impl TrainConfig {
             limit: o.limit,
         }
     }
+}
+
+/// The resize convention a statistics file records, if it is readable and records one
+/// (an unreadable file is reported by `validate`).
+fn recorded_resize_mode(path: &std::path::Path) -> Option<ResizeMode> {
+    pagan_shared::read_stats_npz(path).ok()?.resize_mode?.parse().ok()
 }

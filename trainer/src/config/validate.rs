@@ -106,8 +106,10 @@ impl TrainConfig {
         }
         if let Some(r) = &e.fid_reference {
             // Fail now, not after hours of training.
-            pagan_shared::read_stats_npz(Path::new(r))
+            let stats = pagan_shared::read_stats_npz(Path::new(r))
                 .map_err(|err| ConfigError(format!("--eval-fid-reference: {err}")))?;
+            pagan_shared::provenance::pick_resize(stats.resize_mode.as_deref(), Some(e.resize_mode))
+                .map_err(|err| ConfigError(format!("--eval-fid-reference {r}: {err}")))?;
         }
         Ok(())
     }

@@ -35,6 +35,9 @@ pub const CHECK_BATCH: usize = 2;
 /// The whole feature extractor as a serialised ONNX model.
 pub fn inception_onnx(inc: &Inception) -> Result<Vec<u8>, ExportError> {
     let mode = inc.mode();
+    if !mode.in_graph() {
+        return Err(ExportError::ResizeNotInGraph(mode));
+    }
     let mut b = GraphBuilder::new("fid_inception_v3");
     b.doc(
         "FID Inception-v3 (TF 2015-12-05 weights): images [N, 3, H, W] float32 in 0..255 -> bilinear resize \
@@ -174,6 +177,9 @@ pub fn export_inception(
     out_dir: &Path,
     mode: ResizeMode,
 ) -> anyhow::Result<InceptionExport> {
+    if !mode.in_graph() {
+        return Err(ExportError::ResizeNotInGraph(mode).into());
+    }
     let inc = Inception::load(weights_path, Device::Cpu, mode)?;
     let bytes = inception_onnx(&inc)?;
     let checks = compare(&inc, &bytes, &CHECK_SIDES)?;
@@ -206,6 +212,7 @@ pub fn export_inception(
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        weights_sha256: Some(inc.weights_sha256().to_owned()),
         resize_mode: mode,
         file: INCEPTION_FILE.to_owned(),
         opset: onnx::OPSET,

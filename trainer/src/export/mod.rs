@@ -34,4 +34,11 @@ pub enum ExportError {
         /// Actual shape.
         got: Vec<i64>,
     },
+    /// A resize convention an ONNX `Resize` cannot hold exactly.
+    #[error(
+        "the {0} resize is not put in the graph (PIL's bicubic is not an ONNX Resize that ONNX Runtime \
+         is known to reproduce); export the asymmetric or half_pixel graph: scoring against {0} \
+         references resizes before it"
+    )]
+    ResizeNotInGraph(pagan_shared::ResizeMode),
 }

@@ -8,9 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use pagan_shared::features::Features;
 use pagan_shared::inception::FEATURE_DIM;
+use pagan_shared::manifest::sha256_hex;
+use pagan_shared::prdc::{Prdc, PrdcConfig, prdc};
+use pagan_shared::provenance::{ExtractorInfo, Provenance, ResizeSource, pick_resize};
 use pagan_shared::rng::{SplitMix64, sample_without_replacement};
 use pagan_shared::{FeatureStats, Gaussian, KidConfig, score};
 use tch::{Device, Kind, Tensor};
@@ -23,7 +26,7 @@ use crate::rng::{derive_seed, stream};
 use crate::run_dir::MetricsLine;
 
 /// One evaluation during training.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EvalResult {
     /// KID of generated vs training images.
     pub kid: f64,
@@ -31,6 +34,10 @@ pub struct EvalResult {
     pub kid_std: f64,
     /// FID vs the reference statistics, if one is configured.
     pub fid: Option<f64>,
+    /// Precision/recall/density/coverage vs the KID training subset, when configured.
+    pub prdc: Option<Prdc>,
+    /// What the FID was computed with (also when only KID was: the extractor and resize).
+    pub provenance: Provenance,
     /// Wall seconds of the evaluation (of all runs of a stack, which run together).
     pub seconds: f64,
 }
@@ -42,6 +49,8 @@ impl EvalResult {
             kid: Some(self.kid),
             kid_std: Some(self.kid_std),
             fid: self.fid,
+            prdc: self.prdc,
+            provenance: Some(self.provenance),
             eval_seconds: Some(self.seconds),
             ..line
         }
@@ -66,8 +75,16 @@ impl EvalResult {
 /// first evaluation).
 pub struct TrainingEval {
     inception: Inception,
-    reference: Option<Gaussian>,
+    reference: Option<Reference>,
     real: Vec<Option<Vec<f32>>>,
+    prdc: bool,
+    resize_source: ResizeSource,
+}
+
+/// The FID reference of an evaluation, with what its provenance needs.
+struct Reference {
+    gaussian: Gaussian,
+    sha256: String,
 }
 
 impl TrainingEval {
@@ -79,20 +96,29 @@ impl TrainingEval {
             PathBuf::from(&e.weights)
         };
         let inception = Inception::load(&weights, device, e.resize_mode)?;
+        let mut resize_source = ResizeSource::Requested;
         let reference = match &e.fid_reference {
             None => None,
             Some(p) => {
-                let r = pagan_shared::read_stats_npz(Path::new(p))?;
-                if let Err(m) = score::check_resize_mode(r.resize_mode.as_deref(), e.resize_mode) {
-                    tracing::warn!(reference = %p, "{m}");
-                }
-                Some(r.gaussian)
+                let path = Path::new(p);
+                let r = pagan_shared::read_stats_npz(path)?;
+                // The config resolved the convention from the reference; a conflict is refused.
+                resize_source = pick_resize(r.resize_mode.as_deref(), Some(e.resize_mode))
+                    .map_err(|m| anyhow!("{p}: {m}"))?
+                    .1;
+                let bytes = std::fs::read(path).with_context(|| format!("reading {p}"))?;
+                Some(Reference {
+                    gaussian: r.gaussian,
+                    sha256: sha256_hex(&bytes),
+                })
             }
         };
         Ok(Self {
             inception,
             reference,
             real: vec![None; runs],
+            prdc: e.prdc,
+            resize_source,
         })
     }
 
@@ -172,14 +198,37 @@ impl TrainingEval {
                 ..KidConfig::default()
             };
             let kid = score::kid_of(&generated, real, &kid_cfg)?;
-            let fid = match &self.reference {
-                Some(r) => Some(score::fid(&generated, r)?),
-                None => None,
+            let (fid, sqrt_method) = match &self.reference {
+                Some(r) => {
+                    let (f, m) = score::fid_with_method(&generated, &r.gaussian)?;
+                    (Some(f), m)
+                }
+                None => (None, "none (no FID reference)"),
             };
+            let prdc = match (self.prdc, generated.rows.as_deref()) {
+                (true, Some(rows)) => Some(prdc(real, rows, FEATURE_DIM, &PrdcConfig::default())?),
+                _ => None,
+            };
+            let provenance = Provenance::new(
+                ExtractorInfo {
+                    implementation: format!("tch {}", crate::device::describe(self.inception.device())),
+                    weights_sha256: Some(self.inception.weights_sha256().to_owned()),
+                    graph_sha256: None,
+                },
+                (e.resize_mode, self.resize_source),
+                sqrt_method,
+                e.samples as u64,
+                (
+                    self.reference.as_ref().and_then(|r| r.gaussian.n),
+                    self.reference.as_ref().map(|r| r.sha256.clone()),
+                ),
+            );
             out.push(EvalResult {
                 kid: kid.mean,
                 kid_std: kid.std,
                 fid,
+                prdc,
+                provenance,
                 seconds,
             });
         }

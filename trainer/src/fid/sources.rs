@@ -70,6 +70,45 @@ impl ImageSource for DatasetImages<'_> {
     }
 }
 
+/// uint8 images of an `.npz` archive (member `images`, ADM-style `arr_0`, or its only
+/// array), `[N, H, W]` or `[N, H, W, C]`, all or a seeded subset.
+pub struct ArrayImages {
+    pixels: Vec<u8>,
+    shape: [usize; 4],
+    indices: Vec<usize>,
+    pos: usize,
+}
+
+impl ArrayImages {
+    /// Reads `path`; `n` images drawn with `seed` (all when `n` covers them).
+    pub fn open(path: &Path, n: Option<usize>, seed: u64) -> Result<Self> {
+        let (pixels, shape) = pagan_shared::read_images_npz(path)?;
+        Ok(Self {
+            pixels,
+            shape,
+            indices: pick(shape[0], n, seed),
+            pos: 0,
+        })
+    }
+}
+
+impl ImageSource for ArrayImages {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let end = (self.pos + max).min(self.indices.len());
+        let [_, h, w, c] = self.shape;
+        let size = h * w * c;
+        let out = self.indices[self.pos..end]
+            .iter()
+            .map(|&i| Image::from_interleaved(c, h, w, &self.pixels[i * size..(i + 1) * size]))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pos = end;
+        Ok(out)
+    }
+}
+
 /// PNG/JPEG files decoded at their own size, in the given order (a seeded subset when
 /// asked for, as for dataset splits).
 pub struct FileImages {

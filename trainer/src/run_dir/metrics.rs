@@ -35,6 +35,12 @@ pub struct MetricsLine {
     /// FID vs the configured reference, on lines where an evaluation ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fid: Option<f64>,
+    /// Precision/recall/density/coverage of the evaluation (with `--eval-prdc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prdc: Option<pagan_shared::prdc::Prdc>,
+    /// What the evaluation's numbers were computed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<pagan_shared::provenance::Provenance>,
     /// Wall seconds the evaluation took (not counted in `sec_per_iter`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_seconds: Option<f64>,

@@ -146,7 +146,7 @@ impl Trainer {
                     };
                     if let Some(line) = run.window.take_line(ctx) {
                         let line = match &evals {
-                            Some(e) => e[k].annotate(line),
+                            Some(e) => e[k].clone().annotate(line),
                             None => line,
                         };
                         w.append(&line)?;

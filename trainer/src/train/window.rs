@@ -99,6 +99,8 @@ impl Window {
             kid: None,
             kid_std: None,
             fid: None,
+            prdc: None,
+            provenance: None,
             eval_seconds: None,
         };
         *self = Self::new();

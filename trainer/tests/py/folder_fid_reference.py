@@ -2,13 +2,16 @@
 
 Nothing here shares code with the Rust side: images are read with PIL at their own size,
 grey replicated to RGB, resized to 299x299 with TF1 `resize_bilinear` (asymmetric
-coordinates) written out in float64 numpy, normalised to (x - 128) / 128, and run through
-the TorchScript FID Inception (the setup's weights) in torch. Mean and covariance are
-float64 numpy, the Frechet distance uses scipy.linalg.sqrtm.
+coordinates) written out in float64 numpy, or with clean-fid's own resize function
+(`clean`: PyPI clean-fid, PIL bicubic on floats, clipped), normalised to (x - 128) / 128,
+and run through the TorchScript FID Inception (the setup's weights) in torch. Mean and
+covariance are float64 numpy, the Frechet distance uses scipy.linalg.sqrtm; precision,
+recall, density and coverage are float64 numpy with full distance matrices.
 
 usage:
-  folder_fid_reference.py stats WEIGHTS FOLDER OUT.npz    # mu, sigma, features, n
-  folder_fid_reference.py fid A.npz B.npz                 # prints the FID (scipy) as JSON
+  folder_fid_reference.py stats WEIGHTS FOLDER OUT.npz [clean]  # mu, sigma, features, n
+  folder_fid_reference.py fid A.npz B.npz                       # the FID (scipy) as JSON
+  folder_fid_reference.py prdc REAL.npz FAKE.npz                # PRDC (k = 3 / 5) as JSON
 """
 import json
 import os
@@ -43,10 +46,20 @@ def tf1_resize(img, side):
     return rows[:, :, x0] * (1 - wx)[None, None, :] + rows[:, :, x1] * wx[None, None, :]
 
 
-def features(weights, folder):
+def clean_resize(img, side):
+    """clean-fid's resize (its default mode) of [C, H, W] float64, through clean-fid itself."""
+    from cleanfid.resize import make_resizer
+
+    fn = make_resizer("PIL", False, "bicubic", (side, side))
+    hwc = np.ascontiguousarray(img.transpose(1, 2, 0)).astype(np.uint8)
+    return fn(hwc).transpose(2, 0, 1).astype(np.float64)
+
+
+def features(weights, folder, mode="asymmetric"):
     import torch
     from PIL import Image
 
+    resize = clean_resize if mode == "clean" else tf1_resize
     net = torch.jit.load(weights).eval()
     rows = []
     for path in list_images(folder):
@@ -54,7 +67,7 @@ def features(weights, folder):
         grey = im.mode in ("L", "LA", "I", "I;16", "1")
         a = np.asarray(im.convert("L" if grey else "RGB"), dtype=np.float64)
         a = np.repeat(a[None], 3, 0) if grey else a.transpose(2, 0, 1)
-        x = (tf1_resize(a, 299) - 128.0) / 128.0
+        x = (resize(a, 299) - 128.0) / 128.0
         with torch.no_grad():
             f = net(torch.from_numpy(x[None].astype(np.float32)))
         rows.append(f.reshape(-1).double().numpy())
@@ -70,16 +83,38 @@ def frechet(mu1, s1, mu2, s2):
     return float(d @ d + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
 
 
+def prdc(real, fake, k_pr=3, k_dc=5):
+    """Precision/recall (Kynkaanniemi et al., k_pr) and density/coverage (Naeem et al.,
+    k_dc): radii are k-th neighbour distances within a set, self excluded; strict <."""
+
+    def dist(a, b):
+        return np.sqrt(np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1), 0.0))
+
+    rr, ff, rf = dist(real, real), dist(fake, fake), dist(real, fake)
+    radius = lambda d, k: np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+    r_pr, f_pr, r_dc = radius(rr, k_pr), radius(ff, k_pr), radius(rr, k_dc)
+    return {
+        "precision": float((rf < r_pr[:, None]).any(axis=0).mean()),
+        "recall": float((rf < f_pr[None, :]).any(axis=1).mean()),
+        "density": float((rf < r_dc[:, None]).sum(axis=0).mean() / k_dc),
+        "coverage": float((rf.min(axis=1) < r_dc).mean()),
+    }
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "stats":
         weights, folder, out = sys.argv[2:5]
-        x = features(weights, folder)
+        mode = sys.argv[5] if len(sys.argv) > 5 else "asymmetric"
+        x = features(weights, folder, mode)
         np.savez(out, mu=x.mean(0), sigma=np.cov(x, rowvar=False), features=x.astype(np.float32), n=len(x))
         print(json.dumps({"n": len(x)}))
     elif cmd == "fid":
         a, b = np.load(sys.argv[2]), np.load(sys.argv[3])
         print(json.dumps({"fid": frechet(a["mu"], a["sigma"], b["mu"], b["sigma"])}))
+    elif cmd == "prdc":
+        real, fake = np.load(sys.argv[2])["features"], np.load(sys.argv[3])["features"]
+        print(json.dumps(prdc(real.astype(np.float64), fake.astype(np.float64))))
     else:
         sys.exit(__doc__)
 

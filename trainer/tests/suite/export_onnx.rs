@@ -196,6 +196,8 @@ fn tiny_run(dir: &Path, image: [i64; 3]) -> Gan {
         kid: Some(0.02),
         kid_std: Some(0.001),
         fid: Some(12.5),
+        prdc: None,
+        provenance: None,
         eval_seconds: Some(1.0),
     };
     run.metrics()

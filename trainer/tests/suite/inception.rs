@@ -37,7 +37,7 @@ fn features_equal_the_torchscript_module() {
 
 /// Raw 8-bit images through our preprocessing (two GEMMs) and module equal the
 /// TorchScript original fed the float64 reference preprocessing: the whole path from
-/// bytes to features, grey and RGB, both resize conventions.
+/// bytes to features, grey and RGB, every resize convention.
 #[test]
 fn features_of_raw_images_equal_the_torchscript_module_on_the_reference_preprocessing() {
     let path = weights_path();
@@ -45,6 +45,7 @@ fn features_of_raw_images_equal_the_torchscript_module_on_the_reference_preproce
     for (mode, (c, h, w)) in [
         (ResizeMode::Asymmetric, (1, 28, 28)),
         (ResizeMode::HalfPixel, (3, 32, 32)),
+        (ResizeMode::Clean, (3, 32, 32)),
     ] {
         let ours = Inception::load(&path, Device::Cpu, mode).expect("load");
         let n = 2;
@@ -85,7 +86,7 @@ fn test_image(c: usize, h: usize, w: usize, seed: u64, uint8: bool) -> Vec<f64> 
 
 #[test]
 fn preprocessing_matches_the_float64_reference() {
-    for mode in [ResizeMode::Asymmetric, ResizeMode::HalfPixel] {
+    for mode in ResizeMode::ALL {
         for &(c, h, w, uint8) in &[
             (1, 28, 28, true),
             (3, 32, 32, false),

@@ -48,6 +48,8 @@ fn synthetic_run(dir: &Path, pa: PaMode, seed: u64, fids: [f64; 2], kids: [f64; 
             kid: eval.map(|e| kids[e]),
             kid_std: eval.map(|_| 0.001),
             fid: eval.map(|e| fids[e]),
+            prdc: None,
+            provenance: None,
             eval_seconds: eval.map(|_| 3.0),
         };
         text.push_str(&serde_json::to_string(&line).expect("line"));

@@ -4,14 +4,19 @@
 
 use std::sync::atomic::AtomicU64;
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::http::error::ApiError;
 use crate::http::{blocking, extractor, find_model, find_reference, upload};
-use crate::scoring::jobs::{Jobs, Task};
-use crate::scoring::{Score, ScoreError, Scorer, archive, check_reference};
+use crate::scoring::jobs::{JobOutput, Jobs, Task};
+use pagan_shared::KidConfig;
+use pagan_shared::prdc::PrdcConfig;
+use pagan_shared::score::ScoreOptions;
+use pagan_shared::uncertainty::{BootstrapConfig, FidInfinityConfig};
+
+use crate::scoring::{ScoreError, Scorer, archive, check_reference};
 use crate::state::AppState;
 
 /// Query of `POST /v1/fid`.
@@ -23,6 +28,15 @@ pub struct FidQuery {
     /// Also compute KID (the reference must store features).
     #[serde(default)]
     kid: bool,
+    /// Also precision/recall (k = 3) and density/coverage (k = 5) (the reference must store features).
+    #[serde(default)]
+    prdc: bool,
+    /// Resamples of a bootstrap 95% interval of FID (0 = none; at most [`MAX_BOOTSTRAP`]).
+    #[serde(default)]
+    bootstrap: usize,
+    /// Also FID-infinity (FID at several subset sizes, extrapolated in 1/N).
+    #[serde(default)]
+    fid_infinity: bool,
     /// Always run as a background job.
     #[serde(default, rename = "async")]
     run_async: bool,
@@ -43,6 +57,15 @@ pub struct ModelFidQuery {
     /// Also compute KID.
     #[serde(default)]
     kid: bool,
+    /// Also precision/recall (k = 3) and density/coverage (k = 5) (the reference must store features).
+    #[serde(default)]
+    prdc: bool,
+    /// Resamples of a bootstrap 95% interval of FID (0 = none; at most [`MAX_BOOTSTRAP`]).
+    #[serde(default)]
+    bootstrap: usize,
+    /// Also FID-infinity (FID at several subset sizes, extrapolated in 1/N).
+    #[serde(default)]
+    fid_infinity: bool,
     /// Always run as a background job.
     #[serde(default, rename = "async")]
     run_async: bool,
@@ -50,13 +73,46 @@ pub struct ModelFidQuery {
 
 /// `n` when the query leaves it out (never over the server's limit).
 pub const DEFAULT_SCORE_N: usize = 1000;
+/// Most bootstrap resamples one request may ask for (each costs about one FID).
+pub const MAX_BOOTSTRAP: usize = 200;
 
-/// Runs `task` in the request, or as a job when `n` is over the threshold or asked for.
-async fn dispatch(
+/// The score options of a query; the resampling seeds follow `seed`.
+fn score_options(
+    kid: bool,
+    prdc: bool,
+    bootstrap: usize,
+    fid_infinity: bool,
+    seed: u64,
+) -> Result<ScoreOptions, ApiError> {
+    if bootstrap == 1 || bootstrap > MAX_BOOTSTRAP {
+        return Err(ApiError::bad(
+            "bad_query",
+            format!("bootstrap must be 0 (none) or 2..={MAX_BOOTSTRAP} resamples, got {bootstrap}"),
+        ));
+    }
+    Ok(ScoreOptions {
+        kid: kid.then(KidConfig::default),
+        prdc: prdc.then(PrdcConfig::default),
+        bootstrap: (bootstrap > 0).then(|| BootstrapConfig {
+            resamples: bootstrap,
+            seed,
+            ..BootstrapConfig::default()
+        }),
+        fid_infinity: fid_infinity.then(|| FidInfinityConfig {
+            seed,
+            ..FidInfinityConfig::default()
+        }),
+    })
+}
+
+/// Runs `task` in the request (answered with `inline`, 200 or 201), or as a job when `n`
+/// is over the threshold or asked for (202 with its address).
+pub(crate) async fn dispatch(
     state: &web::Data<AppState>,
     n: usize,
     run_async: bool,
     task: Task,
+    inline: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     if run_async || n > state.config.limits.job_threshold {
         let accepted = state.jobs.submit(n as u64, task)?;
@@ -71,15 +127,15 @@ async fn dispatch(
         .acquire_owned()
         .await
         .map_err(|_| ApiError::internal("the scoring gate is closed"))?;
-    let score: Score = blocking(move || {
+    let out: JobOutput = blocking(move || {
         let _slot = slot;
         Ok(task(&AtomicU64::new(0))?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(score))
+    Ok(HttpResponse::build(inline).json(out))
 }
 
-/// `POST /v1/fid?reference=NAME[&kid=true]`: multipart PNG/JPEG files, a zip, a tar or an
+/// `POST /v1/fid?reference=NAME[&kid=true][&prdc=true][&bootstrap=B][&fid_infinity=true]`: multipart PNG/JPEG files, a zip, a tar or an
 /// `.npz` of uint8 images (multipart or raw body).
 pub async fn fid(
     state: web::Data<AppState>,
@@ -90,7 +146,8 @@ pub async fn fid(
     let q = q.into_inner();
     let x = extractor(&state)?;
     let reference = find_reference(&state, &q.reference)?;
-    check_reference(&reference, &x, q.kid)?;
+    let options = score_options(q.kid, q.prdc, q.bootstrap, q.fid_infinity, 0)?;
+    check_reference(&reference, &options)?;
     // An async upload into a full queue would be refused after its whole body arrived.
     if q.run_async && state.jobs.looks_full() {
         return Err(Jobs::full_error().into());
@@ -120,12 +177,13 @@ pub async fn fid(
             reference: &reference,
             metrics: &st.metrics,
             batch: st.config.score_batch,
-            kid: q.kid,
+            options,
             progress,
+            cache: st.feature_cache.as_ref(),
         };
-        scorer.upload(&up, &limits)
+        Ok(JobOutput::Score(Box::new(scorer.upload(&up, &limits)?)))
     });
-    dispatch(&state, n, q.run_async, task).await
+    dispatch(&state, n, q.run_async, task, StatusCode::OK).await
 }
 
 /// `POST /v1/models/{name}/fid?reference=NAME&n=N&seed=S[&kid=true]`: generates `n`
@@ -139,7 +197,8 @@ pub async fn model_fid(
     let g = find_model(&state, &name)?;
     let x = extractor(&state)?;
     let reference = find_reference(&state, &q.reference)?;
-    check_reference(&reference, &x, q.kid)?;
+    let options = score_options(q.kid, q.prdc, q.bootstrap, q.fid_infinity, q.seed)?;
+    check_reference(&reference, &options)?;
     let max = state.config.limits.max_score_n;
     let n = q.n.unwrap_or(DEFAULT_SCORE_N.min(max));
     if n < 2 {
@@ -159,10 +218,17 @@ pub async fn model_fid(
             reference: &reference,
             metrics: &st.metrics,
             batch: st.config.score_batch,
-            kid: q.kid,
+            options,
             progress,
+            // Generated sets are keyed by nothing cheaper than generating them: not cached.
+            cache: None,
         };
-        scorer.model(&g, n, seed, st.config.generate_batch)
+        Ok(JobOutput::Score(Box::new(scorer.model(
+            &g,
+            n,
+            seed,
+            st.config.generate_batch,
+        )?)))
     });
-    dispatch(&state, n, q.run_async, task).await
+    dispatch(&state, n, q.run_async, task, StatusCode::OK).await
 }

@@ -22,6 +22,7 @@ pub struct Inception {
     net: InceptionNet,
     mode: ResizeMode,
     source: PathBuf,
+    sha256: String,
 }
 
 impl Inception {
@@ -29,6 +30,13 @@ impl Inception {
     /// `device`; `mode` is the resize applied by [`Self::features`].
     pub fn load(path: &Path, device: Device, mode: ResizeMode) -> Result<Self, WeightsError> {
         let named = weights::read_named(path)?;
+        // For provenance: which exact weights file every score came from.
+        let sha256 = std::fs::read(path)
+            .map(|b| pagan_shared::manifest::sha256_hex(&b))
+            .map_err(|e| WeightsError::Mismatch {
+                path: path.to_path_buf(),
+                message: format!("reading it again for its sha256: {e}"),
+            })?;
         let vs = nn::VarStore::new(Device::Cpu);
         let net = InceptionNet::new(&vs.root());
         weights::assign(path, &vs.variables(), named)?;
@@ -40,6 +48,7 @@ impl Inception {
             net,
             mode,
             source: path.to_path_buf(),
+            sha256,
         })
     }
 
@@ -56,6 +65,11 @@ impl Inception {
     /// The weights file.
     pub fn source(&self) -> &Path {
         &self.source
+    }
+
+    /// sha256 of the weights file.
+    pub fn weights_sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The network (for export).
