@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash bench/train_step.sh
 bash bench/stack.sh
 if [ -f bench/frechet.sh ]; then bash bench/frechet.sh; fi
+bash bench/score_options.sh
 bash bench/inception.sh
 bash bench/contract.sh
 if [ -f models/fmnist-demo/manifest.json ] && [ -x target/release/pagan-serve ]; then

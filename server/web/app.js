@@ -279,7 +279,8 @@ async function score() {
   }
   $("score-button").disabled = true;
   const started = performance.now();
-  const res = await api("POST", `/v1/fid?reference=${encodeURIComponent(reference)}&kid=${kid}`, body, headers);
+  // A reference with features also gives KID and precision/recall/density/coverage.
+  const res = await api("POST", `/v1/fid?reference=${encodeURIComponent(reference)}&kid=${kid}&prdc=${kid}`, body, headers);
   let result = await res.json();
   if (res.status === 202) result = await follow(result, started);
   showResult(result, chosen.map((f) => f.name).join(", "));
@@ -307,14 +308,20 @@ async function follow(accepted, started) {
 function showResult(r, label) {
   const card = $("result");
   card.dataset.fid = String(r.fid);
+  card.dataset.precision = r.prdc == null ? "" : String(r.prdc.precision);
+  card.dataset.cached = String(r.cached);
   card.replaceChildren(
     el("h3", { text: `FID ${r.fid.toFixed(3)}` }),
     el("dl", {},
       el("dt", { text: "FID" }), el("dd", { id: "result-fid", text: String(r.fid) }),
       el("dt", { text: "KID" }), el("dd", { text: r.kid == null ? "not computed (the reference has no features)" : `${r.kid.toFixed(5)} ± ${r.kid_std.toFixed(5)}` }),
-      el("dt", { text: "images" }), el("dd", { text: String(r.n) }),
+      el("dt", { text: "precision / recall" }), el("dd", { text: r.prdc == null ? "not computed" : `${r.prdc.precision.toFixed(3)} / ${r.prdc.recall.toFixed(3)} (k = ${r.prdc.k_precision_recall})` }),
+      el("dt", { text: "density / coverage" }), el("dd", { text: r.prdc == null ? "not computed" : `${r.prdc.density.toFixed(3)} / ${r.prdc.coverage.toFixed(3)} (k = ${r.prdc.k_density_coverage})` }),
+      el("dt", { text: "images" }), el("dd", { text: r.reference_n == null ? String(r.n) : `${r.n} (reference: ${r.reference_n})` }),
       el("dt", { text: "reference" }), el("dd", { text: r.reference }),
-      el("dt", { text: "resize" }), el("dd", { text: r.resize_mode }),
+      el("dt", { text: "resize" }), el("dd", { text: `${r.resize_mode} (${r.provenance.resize_mode_source})` }),
+      el("dt", { text: "comparable with" }), el("dd", { text: r.provenance.comparable_with.join("; ") }),
+      el("dt", { text: "features" }), el("dd", { text: r.cached ? "from the cache (this set was scored before)" : "computed now" }),
       el("dt", { text: "provider" }), el("dd", { text: r.provider }),
       el("dt", { text: "seconds" }), el("dd", { text: r.seconds.toFixed(2) })),
     r.warnings.length ? el("ul", { class: "warn", "aria-label": "warnings" }, ...r.warnings.map((w) => el("li", { text: w }))) : el("p", { text: "No warnings." }));

@@ -201,12 +201,29 @@ pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> R
         None
     };
     let set_rows = || set.rows.as_deref().ok_or(ScoreError::NoSetFeatures);
+    let mut warnings = small_n_warnings(set.n(), reference.gaussian.n, dim);
     let kid = match (&opts.kid, reference_rows) {
         (Some(cfg), Some(y)) => Some(kid_of(set, y, cfg)?),
         _ => None,
     };
+    // An option the sets are too small for is left out with the reason; FID still stands.
     let prdc = match (&opts.prdc, reference_rows) {
-        (Some(cfg), Some(y)) => Some(prdc(y, set_rows()?, dim, cfg)?),
+        (Some(cfg), Some(y)) => {
+            let k_real = cfg.k_precision_recall.max(cfg.k_density_coverage);
+            let k_fake = cfg.k_precision_recall;
+            let n_real = y.len() / dim;
+            if n_real <= k_real || set.n() as usize <= k_fake {
+                warnings.push(format!(
+                    "precision/recall/density/coverage not computed: they need more than {k_fake} scored images \
+                     and more than {k_real} reference feature rows (k-th neighbours within each set), got {} and \
+                     {n_real}",
+                    set.n()
+                ));
+                None
+            } else {
+                Some(prdc(y, set_rows()?, dim, cfg)?)
+            }
+        }
         _ => None,
     };
     let fid_interval = match &opts.bootstrap {
@@ -214,6 +231,14 @@ pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> R
         None => None,
     };
     let fid_infinity = match &opts.fid_infinity {
+        Some(_) if set.n() < 3 => {
+            warnings.push(format!(
+                "FID-infinity not computed: a line through FIDs of subsets of at least 2 images needs at least 3 \
+                 images, got {}",
+                set.n()
+            ));
+            None
+        }
         Some(cfg) => Some(fid_infinity(set_rows()?, dim, reference.gaussian, cfg)?),
         None => None,
     };
@@ -226,7 +251,7 @@ pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> R
         fid_infinity,
         n: set.n(),
         reference_n: reference.gaussian.n,
-        warnings: small_n_warnings(set.n(), reference.gaussian.n, dim),
+        warnings,
     })
 }
 
@@ -328,6 +353,35 @@ mod tests {
             score(&features(&set_rows, d, false), r, &opts),
             Err(ScoreError::NoSetFeatures)
         ));
+    }
+
+    #[test]
+    fn options_a_set_is_too_small_for_are_left_out_with_the_reason() {
+        let d = 4;
+        let reference = features(&rows(30, d, 5), d, true);
+        let g = reference.stats.finalize().expect("ref");
+        let ref_rows = reference.rows.clone().expect("rows");
+        let r = Reference {
+            gaussian: &g,
+            features: Some(&ref_rows),
+        };
+        let opts = ScoreOptions {
+            prdc: Some(PrdcConfig::default()),
+            fid_infinity: Some(FidInfinityConfig::default()),
+            ..ScoreOptions::default()
+        };
+        let s = score(&features(&rows(2, d, 6), d, true), r, &opts).expect("score");
+        assert!(s.prdc.is_none() && s.fid_infinity.is_none());
+        assert!(s.fid.is_finite());
+        let said = s.warnings.join("\n");
+        assert!(
+            said.contains("precision/recall/density/coverage not computed") && said.contains("got 2 and 30"),
+            "{said}"
+        );
+        assert!(said.contains("FID-infinity not computed"), "{said}");
+        // Enough images: both computed.
+        let s = score(&features(&rows(12, d, 7), d, true), r, &opts).expect("score");
+        assert!(s.prdc.is_some() && s.fid_infinity.is_some(), "{:?}", s.warnings);
     }
 
     #[test]

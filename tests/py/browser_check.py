@@ -85,7 +85,7 @@ try:
     # Score: a zip through the page == the JSON API for the same file.
     with open(zip_path, "rb") as f:
         zip_bytes = f.read()
-    status, want = api_post(f"/v1/fid?reference={reference}&kid=true", zip_bytes, "application/zip")
+    status, want = api_post(f"/v1/fid?reference={reference}&kid=true&prdc=true", zip_bytes, "application/zip")
     if status == 202:
         # A job (the server's threshold is under the set's size): poll it as the page does.
         href = want["href"]
@@ -106,6 +106,11 @@ try:
     wait.until(lambda _: js("const r = document.getElementById('result'); return !r.hidden && r.dataset.fid;"))
     got = float(js("return document.getElementById('result').dataset.fid;"))
     check("a zip scored through the page shows the JSON API's FID", got == want["fid"], f"page {got!r}, API {want['fid']!r}")
+    precision = js("return document.getElementById('result').dataset.precision;")
+    check("the page shows the API's precision (k = 3)", precision == repr(want["prdc"]["precision"]) or float(precision) == want["prdc"]["precision"],
+          f"page {precision!r}, API {want['prdc']['precision']!r}")
+    cached = js("return document.getElementById('result').dataset.cached;")
+    check("the same pixels again come from the feature cache", cached == "true", f"cached = {cached!r}")
     rows = js("return document.querySelectorAll('#history tbody tr').length;")
     check("the score is kept in this browser's history", rows >= 1, f"{rows} row(s)")
     d.save_screenshot(f"{shots}/score.png")

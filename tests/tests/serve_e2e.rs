@@ -124,7 +124,13 @@ fn service_end_to_end() {
     }
     assert_eq!(files.len(), 6);
     let (ctype, body) = multipart(&files);
-    let scored = request(port, "POST", "/v1/fid?reference=fm12&kid=true", &ctype, &body);
+    let scored = request(
+        port,
+        "POST",
+        "/v1/fid?reference=fm12&kid=true&prdc=true",
+        &ctype,
+        &body,
+    );
     assert_eq!(scored.status, 200, "{}", String::from_utf8_lossy(&scored.body));
     let s = scored.json();
     assert_eq!(s["n"], 6);
@@ -151,12 +157,18 @@ fn service_end_to_end() {
     let m = request(
         port,
         "POST",
-        "/v1/models/tiny/fid?reference=fm12&n=6&seed=1",
+        "/v1/models/tiny/fid?reference=fm12&n=6&seed=1&prdc=true",
         "text/plain",
         b"",
     );
     assert_eq!(m.status, 200, "{}", String::from_utf8_lossy(&m.body));
     let model_fid = m.json()["fid"].as_f64().expect("fid");
+    assert_eq!(
+        m.json()["prdc"],
+        s["prdc"],
+        "precision/recall of the model route vs the upload"
+    );
+    assert!(s["prdc"]["precision"].as_f64().is_some());
     assert!(
         ((model_fid - served_fid) / served_fid).abs() <= 1e-6,
         "{model_fid} vs {served_fid}"
@@ -412,12 +424,36 @@ fn clean_references_from_images_and_every_score_option(port: u16, t: &Path, mode
     assert_eq!(info["resize_mode"], "clean");
     assert_eq!(info["n"], 16);
     assert_eq!(info["feature_rows"], 16);
+    // The same as a background job (what a large set becomes): 202, then the job's result.
+    let job = request(
+        port,
+        "POST",
+        "/v1/references/a-job?resize_mode=clean&async=true",
+        "application/zip",
+        &zip_folder(&a),
+    );
+    assert_eq!(job.status, 202, "{}", String::from_utf8_lossy(&job.body));
+    let href = job.json()["href"].as_str().expect("href").to_owned();
+    let started = Instant::now();
+    let done = loop {
+        let v = get(port, &href).json();
+        if v["status"] == "done" || v["status"] == "failed" {
+            break v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "job stuck: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"]["name"], "a-job");
+    assert_eq!(done["result"]["feature_rows"], 16);
+    assert!(get(port, "/v1/references").json().to_string().contains("a-job"));
 
     let zip_b = zip_folder(&b);
     let path = "/v1/fid?reference=a-clean&kid=true&prdc=true&bootstrap=20&fid_infinity=true";
     let scored = request(port, "POST", path, "application/zip", &zip_b);
     assert_eq!(scored.status, 200, "{}", String::from_utf8_lossy(&scored.body));
     let s = scored.json();
+    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
     let fid = s["fid"].as_f64().expect("fid");
     println!("clean FID: server {fid}, independent (clean-fid resize, TorchScript, scipy) {want_fid}");
     assert!(
@@ -541,7 +577,9 @@ fn clean_references_from_images_and_every_score_option(port: u16, t: &Path, mode
     let (lo, slo) = (onnx["fid_ci"]["low"].as_f64(), s["fid_ci"]["low"].as_f64());
     assert!(
         lo.zip(slo).is_some_and(|(x, y)| close(x, y, 1e-6)),
-        "{lo:?} vs {slo:?}"
+        "{} vs {}",
+        onnx["fid_ci"],
+        s["fid_ci"]
     );
     assert_eq!(onnx["provenance"]["resize_mode_source"], "reference");
     let tch = cli("tch");

@@ -172,7 +172,7 @@ impl From<FeatureError> for ScoreError {
 impl From<StatsError> for ScoreError {
     fn from(e: StatsError) -> Self {
         match e {
-            StatsError::TooFewSamples { n, .. } => Self::TooFewImages { n },
+            StatsError::TooFewSamples { n, needed: 2 } => Self::TooFewImages { n },
             other => Self::Statistics(other.to_string()),
         }
     }

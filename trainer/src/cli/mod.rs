@@ -7,6 +7,7 @@ mod data;
 mod experiments;
 mod fid;
 mod run;
+mod stats;
 mod train;
 
 use std::process::ExitCode;
@@ -56,7 +57,7 @@ enum Cmd {
     /// Export the FID Inception-v3 (resize + normalisation inside) to ONNX for the server, checked in ONNX Runtime.
     ExportInception(fid::ExportInceptionArgs),
     /// Compute FID reference statistics (.npz, pytorch-fid keys) of a dataset split or image folder.
-    Stats(Box<fid::StatsArgs>),
+    Stats(Box<stats::StatsArgs>),
     /// Score a run, an exported model or an image set by FID (and KID) against reference statistics.
     Fid(Box<fid::FidArgs>),
     /// Time training iterations on synthetic data (used by `make bench`); prints one JSON line.
@@ -178,7 +179,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Export(a) => run::export(a),
         Cmd::Data { cmd } => data::run(cmd),
         Cmd::ExportInception(a) => fid::export_inception(a),
-        Cmd::Stats(a) => fid::stats(*a),
+        Cmd::Stats(a) => stats::stats(*a),
         Cmd::Fid(a) => fid::fid(*a),
         Cmd::Bench(a) => bench::train_steps(a),
         Cmd::BenchInception(a) => bench::inception(a),

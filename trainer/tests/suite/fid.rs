@@ -228,7 +228,14 @@ fn training_evaluations_drive_the_kid_rule_and_equal_pagan_train_fid() {
                 "--eval-samples",
                 &samples.to_string(),
             ])
-            .args(["--seed", &seed.to_string(), "--pa-schedule", "kid", "--quiet"])
+            .args([
+                "--seed",
+                &seed.to_string(),
+                "--pa-schedule",
+                "kid",
+                "--quiet",
+                "--eval-prdc",
+            ])
             .args(["--device", "cpu", "--eval-fid-reference"])
             .arg(&refp)
             .arg("--out")
@@ -246,6 +253,25 @@ fn training_evaluations_drive_the_kid_rule_and_equal_pagan_train_fid() {
         assert!(e["kid"].as_f64().is_some_and(f64::is_finite));
         assert!(e["kid_std"].as_f64().is_some_and(|s| s >= 0.0));
         assert!(e["fid"].as_f64().is_some_and(|f| f.is_finite() && f > 0.0));
+    }
+    // Every evaluation line says what its numbers were computed with.
+    let weights_sha = pagan_shared::manifest::sha256_hex(
+        &std::fs::read(pagan_trainer::fid::inception::weights::default_path()).expect("weights"),
+    );
+    let ref_sha = pagan_shared::manifest::sha256_hex(&std::fs::read(&refp).expect("reference"));
+    for e in &evals {
+        let p = &e["provenance"];
+        assert_eq!(p["resize_mode"], "asymmetric", "{p}");
+        assert_eq!(p["resize_mode_source"], "reference", "{p}");
+        assert_eq!(p["reference_sha256"], ref_sha.as_str());
+        assert_eq!(p["extractor"]["weights_sha256"], weights_sha.as_str());
+        assert_eq!(p["n"], samples as u64);
+        assert!(
+            e["prdc"]["precision"]
+                .as_f64()
+                .is_some_and(|v| (0.0..=1.0).contains(&v)),
+            "{e}"
+        );
     }
     // Lines without an evaluation carry no eval fields.
     assert!(lines.iter().any(|l| l["iter"] == 2 && l.get("kid").is_none()));
@@ -301,6 +327,60 @@ fn training_evaluations_drive_the_kid_rule_and_equal_pagan_train_fid() {
     assert!(
         ((cli_fid - logged) / logged).abs() < 1e-9,
         "training-time FID {logged} vs pagan-train fid {cli_fid}"
+    );
+
+    // Its precision/recall/density/coverage are against the training subset KID uses: the
+    // same eight training images as a folder reference give `pagan-train fid --prdc` the
+    // same numbers.
+    let picks = pagan_shared::rng::sample_without_replacement(
+        &mut pagan_shared::rng::SplitMix64::new(pagan_trainer::rng::derive_seed(
+            seed,
+            pagan_trainer::rng::stream::EVAL_REAL,
+            0,
+        )),
+        64,
+        samples,
+    );
+    let train = pagan_trainer::data::load(
+        &pagan_trainer::data::DatasetSpec::FashionMnist,
+        pagan_trainer::data::Split::Train,
+        &repo().join("data"),
+        Some(64),
+    )
+    .expect("fashion-mnist train split");
+    let subset = dir.path().join("kid-subset");
+    std::fs::create_dir_all(&subset).expect("mkdir");
+    for &i in &picks {
+        let img = image::GrayImage::from_raw(28, 28, train.image(i).to_vec()).expect("image");
+        img.save(subset.join(format!("{i:05}.png"))).expect("png");
+    }
+    let subset_ref = dir.path().join("kid-subset.npz");
+    run_ok(
+        bin()
+            .args(["stats", "--dataset"])
+            .arg(format!("folder:{}", subset.display()))
+            .args(["--split", "train", "--quiet", "--device", "cpu", "--out"])
+            .arg(&subset_ref),
+    );
+    let cli_prdc = json(&run_ok(
+        bin()
+            .arg("fid")
+            .arg(&runp)
+            .args([
+                "--n",
+                &samples.to_string(),
+                "--seed",
+                &eval_seed.to_string(),
+                "--prdc",
+            ])
+            .args(["--json", "--quiet", "--device", "cpu", "--reference"])
+            .arg(&subset_ref),
+    ))["prdc"]
+        .clone();
+    let logged_prdc = &evals.last().expect("eval")["prdc"];
+    assert_eq!(
+        &cli_prdc, logged_prdc,
+        "training-time PRDC vs pagan-train fid --prdc"
     );
 
     // `fid` on the run folder: tch and the exported ONNX graph agree.
