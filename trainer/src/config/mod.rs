@@ -226,6 +226,45 @@ impl Default for EvalConfig {
     }
 }
 
+/// Salimans et al. (2016)'s techniques, each off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TricksConfig {
+    /// Feature-matching weight (0 = off): G also minimises `||E f(real) - E f(fake)||²`
+    /// of D's features at `fm_layer`.
+    pub feature_matching: f64,
+    /// D conv (0..=6) whose output features are matched.
+    pub fm_layer: usize,
+    /// Weight of the adversarial G loss kept beside feature matching (1 = all of it,
+    /// 0 = feature matching alone, as Salimans et al. trained).
+    pub fm_adversarial: f64,
+    /// Historical-averaging weight on G's parameters (0 = off).
+    pub hist_avg_g: f64,
+    /// Historical-averaging weight on D's parameters (0 = off).
+    pub hist_avg_d: f64,
+    /// A minibatch standard-deviation feature into D's final linear layer.
+    pub minibatch_std: bool,
+}
+
+impl Default for TricksConfig {
+    fn default() -> Self {
+        Self {
+            feature_matching: 0.0,
+            fm_layer: 6,
+            fm_adversarial: 1.0,
+            hist_avg_g: 0.0,
+            hist_avg_d: 0.0,
+            minibatch_std: false,
+        }
+    }
+}
+
+impl TricksConfig {
+    /// True when any technique is on.
+    pub fn any(&self) -> bool {
+        self.feature_matching > 0.0 || self.hist_avg_g > 0.0 || self.hist_avg_d > 0.0 || self.minibatch_std
+    }
+}
+
 fn default_checkpoint_minutes() -> f64 {
     defaults::CHECKPOINT_MINUTES
 }
@@ -284,6 +323,9 @@ pub struct TrainConfig {
     /// D regularisers (absent in older configs: none).
     #[serde(default)]
     pub reg: RegConfig,
+    /// Salimans et al.'s techniques (absent in older configs: none).
+    #[serde(default)]
+    pub tricks: TricksConfig,
     /// Only the first N training images (`--limit`); a resume loads the same subset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,

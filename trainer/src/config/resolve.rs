@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use pagan_shared::ResizeMode;
 
 use super::{
-    AdamConfig, EvalConfig, GpKind, LossKind, PaMode, Preset, RegConfig, ScheduleSpec, TrainConfig, defaults,
+    AdamConfig, EvalConfig, GpKind, LossKind, PaMode, Preset, RegConfig, ScheduleSpec, TrainConfig,
+    TricksConfig, defaults,
 };
 use crate::data::DatasetSpec;
 
@@ -73,6 +74,8 @@ pub struct TrainOverrides {
     pub resize_mode: Option<ResizeMode>,
     /// Also precision/recall/density/coverage at evaluations.
     pub eval_prdc: Option<bool>,
+    /// Salimans et al.'s techniques.
+    pub tricks: Option<TricksConfig>,
     /// Images per Inception call.
     pub eval_batch: Option<usize>,
 }
@@ -137,6 +140,7 @@ impl TrainConfig {
                 dropout_layer: o.dropout_layer.unwrap_or(reg.dropout_layer),
                 label_smoothing: o.label_smoothing.unwrap_or(reg.label_smoothing),
             },
+            tricks: o.tricks.unwrap_or_default(),
             limit: o.limit,
         }
     }

@@ -62,7 +62,27 @@ impl TrainConfig {
             }
         }
         self.validate_reg()?;
+        self.validate_tricks()?;
         self.validate_eval()
+    }
+
+    fn validate_tricks(&self) -> Result<(), ConfigError> {
+        let t = &self.tricks;
+        let bad = |m: String| Err(ConfigError(m));
+        for (flag, v) in [
+            ("--feature-matching", t.feature_matching),
+            ("--fm-adversarial", t.fm_adversarial),
+            ("--hist-avg-g", t.hist_avg_g),
+            ("--hist-avg-d", t.hist_avg_d),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(format!("{flag} must be a weight >= 0, got {v}"));
+            }
+        }
+        if t.fm_layer > 6 {
+            return bad(format!("--fm-layer must be a D conv 0..=6, got {}", t.fm_layer));
+        }
+        Ok(())
     }
 
     fn validate_reg(&self) -> Result<(), ConfigError> {
@@ -134,6 +154,13 @@ pub fn check_stackable(cfgs: &[TrainConfig]) -> Result<(), ConfigError> {
         if c.reg.dropout > 0.0 {
             return refuse(
                 "--d-dropout draws its masks inside D's forward, which a stack cannot split per run".into(),
+            );
+        }
+        if c.tricks.any() {
+            return refuse(
+                "Salimans et al.'s techniques (--feature-matching, --hist-avg-*, --minibatch-std) are implemented \
+                 for single runs"
+                    .into(),
             );
         }
         if c.reset_g_adam_on_level_up {

@@ -6,7 +6,7 @@
 
 use tch::{Tensor, nn};
 
-use super::layers::{normal_init, same_padding};
+use super::layers::{minibatch_std, normal_init, same_padding};
 use super::spectral_norm::{SpectralWeight, normalized_one};
 use crate::config::Arch;
 use crate::native::leaky_relu;
@@ -75,6 +75,28 @@ pub struct Discriminator {
     pub dropout: Option<(usize, f64)>,
     /// How a stack runs its layers (set with [`Self::set_kernels`]).
     kernels: StackKernels,
+    /// The minibatch standard-deviation feature, when on (single discriminators only).
+    pub minibatch_std: Option<MinibatchStd>,
+}
+
+/// D's minibatch standard-deviation feature: `objective::tricks::minibatch_std` of the
+/// final features, through its own weight into the logit.
+#[derive(Debug)]
+pub struct MinibatchStd {
+    /// Weight of the feature in the logit, [1, 1] (starts at 0: D begins as without it).
+    pub weight: Tensor,
+    /// Rows per group (the batch: reals and fakes never share one).
+    pub group: i64,
+}
+
+impl MinibatchStd {
+    /// The feature's weight under `p` (`p/weight`), grouping `group` rows.
+    pub fn new(p: &nn::Path, group: i64) -> Self {
+        MinibatchStd {
+            weight: p.zeros("weight", &[1, 1]),
+            group,
+        }
+    }
 }
 
 impl Discriminator {
@@ -150,6 +172,7 @@ impl Discriminator {
             in_channels,
             dropout: None,
             kernels: StackKernels::PerModel,
+            minibatch_std: None,
         };
         d.masks = bit_in
             .iter()
@@ -298,10 +321,35 @@ impl Discriminator {
         let n = h.size()[0];
         let w = self.fc.normalized(train, None);
         if k == 1 {
-            h.view([n, -1]).linear(&w, Some(&self.fc_bias))
+            let flat = h.view([n, -1]);
+            let logits = flat.linear(&w, Some(&self.fc_bias));
+            match &self.minibatch_std {
+                Some(m) => logits + minibatch_std(&flat, m.group).matmul(&m.weight),
+                None => logits,
+            }
         } else {
             stacked_linear(&h.view([n, -1]), &w, Some(&self.fc_bias), k)
         }
+    }
+
+    /// D's features after conv `layer` (0..=6), flattened `[N, F]`, of a single
+    /// discriminator in evaluation mode (no dropout, no power iteration): what feature
+    /// matching compares.
+    pub fn features(&self, x: &Tensor, bits: Option<&Tensor>, layer: usize) -> Tensor {
+        let mut h = x.shallow_clone();
+        for (i, sw, b, g) in self.conv_layers() {
+            let mask = self.masks.iter().find(|(l, _, _)| *l == i);
+            if let Some((_, in_c, _)) = mask {
+                h = self.with_bits(&h, *in_c, bits);
+            }
+            let w = sw.normalized(false, mask.map(|(_, _, m)| m));
+            h = leaky_relu(&conv_layer(&h, &w, b, *g, 1), LEAK);
+            if i == layer {
+                break;
+            }
+        }
+        let n = h.size()[0];
+        h.view([n, -1])
     }
 
     /// Model `m` of a stack run on its own, exactly as its single run's discriminator: its

@@ -2,7 +2,7 @@
 //! G (written against `crate::ops::Ops`, so tch and ONNX share them), and the "SAME"
 //! padding arithmetic that lets 28x28 images halve to 14, 7 and 4.
 
-use tch::{Tensor, nn};
+use tch::{Kind, Tensor, nn};
 
 use crate::ops::{BatchNormParams, ConvGeometry, Ops};
 
@@ -102,6 +102,21 @@ impl Deconv {
     }
 }
 
+/// The minibatch standard deviation of features `[N, F]`: within each group of `group`
+/// consecutive rows (the whole batch when `N` is not a multiple of it), the population
+/// std of every feature, averaged over features; one value per row `[N, 1]`. Groups keep
+/// reals and fakes apart when D sees them in one batch.
+pub fn minibatch_std(h: &Tensor, group: i64) -> Tensor {
+    let (n, f) = (h.size()[0], h.size()[1]);
+    let g = if group > 0 && n % group == 0 { group } else { n };
+    let x = h.view([n / g, g, f]);
+    // + 1e-8 keeps the square root differentiable when a group's rows are equal.
+    let std = (x.var_dim(1, false, false) + 1e-8).sqrt();
+    std.mean_dim(1, true, Kind::Float)
+        .repeat_interleave_self_int(g, 0, None)
+        .view([n, 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +131,39 @@ mod tests {
         assert_eq!(same_padding(14, 3, 1), (1, 1));
         assert_eq!(deconv_padding(4, 7), (2, 1));
         assert_eq!(deconv_padding(7, 14), (1, 0));
+    }
+
+    fn tt(v: &[f64], shape: &[i64]) -> Tensor {
+        Tensor::from_slice(v).view(shape).to_kind(tch::Kind::Float)
+    }
+
+    fn rows3(seed: u64, n: usize, f: usize) -> Vec<f64> {
+        let mut r = pagan_shared::rng::SplitMix64::new(seed);
+        (0..n * f).map(|_| r.next_f64() * 4.0 - 2.0).collect()
+    }
+
+    #[test]
+    fn minibatch_std_matches_a_float64_computation_per_group() {
+        let (n, f, g) = (6, 4, 3);
+        let x = rows3(3, n, f);
+        let got = minibatch_std(&tt(&x, &[n as i64, f as i64]), g as i64);
+        assert_eq!(got.size(), vec![n as i64, 1]);
+        for grp in 0..n / g {
+            let mut s = 0.0;
+            for j in 0..f {
+                let vals: Vec<f64> = (0..g).map(|i| x[(grp * g + i) * f + j]).collect();
+                let m = vals.iter().sum::<f64>() / g as f64;
+                let var = vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / g as f64;
+                s += (var + 1e-8).sqrt();
+            }
+            let want = s / f as f64;
+            for i in 0..g {
+                let v = got.double_value(&[(grp * g + i) as i64, 0]);
+                assert!((v - want).abs() < 1e-5, "group {grp}: {v} vs {want}");
+            }
+        }
+        // A batch that is not a multiple of the group is one group.
+        let whole = minibatch_std(&tt(&x[..5 * f], &[5, f as i64]), 3);
+        assert_eq!(whole.size(), vec![5, 1]);
     }
 }

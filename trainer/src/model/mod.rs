@@ -12,6 +12,7 @@ use anyhow::{Result, bail};
 use tch::{Device, Kind, Tensor, nn};
 
 pub use discriminator::Discriminator;
+pub use discriminator::MinibatchStd;
 pub use generator::Generator;
 
 use crate::config::TrainConfig;
@@ -41,6 +42,9 @@ impl Gan {
             level,
         );
         d.dropout = (cfg.reg.dropout > 0.0).then_some((cfg.reg.dropout_layer, cfg.reg.dropout));
+        if cfg.tricks.minibatch_std {
+            d.minibatch_std = Some(MinibatchStd::new(&(vs.root() / "d" / "mbstd"), cfg.batch));
+        }
         Self { vs, g, d }
     }
 

@@ -87,6 +87,13 @@ impl Trainer {
                 "--d-dropout draws its masks inside the step; a replayed graph would repeat them".into(),
             );
         }
+        if self
+            .runs
+            .iter()
+            .any(|r| r.cfg.tricks.hist_avg_g > 0.0 || r.cfg.tricks.hist_avg_d > 0.0)
+        {
+            return Err("historical averaging folds a step-dependent 1/t into its means on the host".into());
+        }
         let graph = crate::native::cuda_graph::CudaGraph::new(self.device).map_err(|e| e.to_string())?;
         tracing::info!(
             warmup = WARMUP_ITERS,

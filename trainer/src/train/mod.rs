@@ -21,6 +21,7 @@ use crate::config::TrainConfig;
 use crate::fid::evaluate::{EvalResult, TrainingEval};
 use crate::model::Gan;
 use crate::model::stack::StackLayout;
+use crate::objective::tricks::HistoricalAverage;
 use crate::run_dir::{CheckpointMeta, MetricsWriter, checkpoint};
 use adam::Adam;
 use graph::Engine;
@@ -61,6 +62,8 @@ pub struct Trainer {
     engine: Engine,
     /// FID/KID of every run (the Inception is loaded at the first evaluation).
     evaluator: Option<TrainingEval>,
+    /// Historical averages of G's and D's parameters (`--hist-avg-g`, `--hist-avg-d`).
+    hist: [Option<HistoricalAverage>; 2],
 }
 
 impl Trainer {

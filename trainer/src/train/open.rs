@@ -12,6 +12,7 @@ use super::{Run, Trainer};
 use crate::config::TrainConfig;
 use crate::data::ImageSet;
 use crate::model::Gan;
+use crate::objective::tricks::HistoricalAverage;
 use crate::ops::StackKernels;
 use crate::run_dir::{CheckpointMeta, RunDir, checkpoint};
 
@@ -141,6 +142,12 @@ impl Trainer {
         };
         let opt_g = Adam::new(first.adam_g, gan.params("g."));
         let opt_d = Adam::new(first.adam_d, gan.params("d."));
+        // Historical averages start from the initial (or resumed) weights.
+        let hist = [
+            (first.tricks.hist_avg_g, &opt_g),
+            (first.tricks.hist_avg_d, &opt_d),
+        ]
+        .map(|(w, opt)| (w > 0.0).then(|| HistoricalAverage::new(w, &opt.tensors())));
         let runs = cfgs
             .into_iter()
             .zip(dirs)
@@ -160,6 +167,7 @@ impl Trainer {
             data: images,
             engine: Engine::Eager,
             evaluator: None,
+            hist,
         })
     }
 

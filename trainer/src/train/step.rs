@@ -17,6 +17,7 @@ use super::window::StepStats;
 use crate::config::GpKind;
 use crate::objective::loss;
 use crate::objective::pa::{self, Targets};
+use crate::objective::tricks;
 use crate::rng::{self, stream};
 
 /// What one iteration reads, written before it runs.
@@ -110,6 +111,7 @@ impl Trainer {
         let models = self.runs.len();
         let cfg = &self.runs[0].cfg;
         let (b, loss_kind, reg) = (cfg.batch, cfg.loss, cfg.reg);
+        let tricks_cfg = cfg.tricks;
         let max_level = cfg.max_level;
         let real = self.real_batch(&inp.idx);
         let targets: Vec<Targets> = (0..models)
@@ -163,15 +165,42 @@ impl Trainer {
                 };
             }
         }
+        if let Some(h) = &self.hist[1] {
+            h.add_gradients(&mut grads, &params);
+        }
         self.opt_d.update(&grads);
+        if let Some(h) = &mut self.hist[1] {
+            h.record(&self.opt_d.tensors());
+        }
 
         // G step: only G's gradients are computed (D's weights are not inputs of the backward).
         let logits_g = self.gan.d.forward_each(&fake, bits, true);
+        let tricks = tricks_cfg;
         let g_losses: Vec<Tensor> = (0..models)
-            .map(|k| loss::g_loss(loss_kind, &logits_g[k].select(1, 0), &targets[k]))
+            .map(|k| {
+                let adv = loss::g_loss(loss_kind, &logits_g[k].select(1, 0), &targets[k]);
+                if tricks.feature_matching == 0.0 {
+                    return adv;
+                }
+                // Single runs only (a stack refuses the techniques): D's features of the
+                // same reals and fakes, the reals as the target.
+                let d = &self.gan.d;
+                let fm = tricks::feature_matching(
+                    &d.features(&real, bits, tricks.fm_layer),
+                    &d.features(&fake, bits, tricks.fm_layer),
+                );
+                adv * tricks.fm_adversarial + fm * tricks.feature_matching
+            })
             .collect();
-        let grads = Tensor::run_backward(&[&sum(&g_losses)], &self.opt_g.tensors(), false, false);
+        let g_params = self.opt_g.tensors();
+        let mut grads = Tensor::run_backward(&[&sum(&g_losses)], &g_params, false, false);
+        if let Some(h) = &self.hist[0] {
+            h.add_gradients(&mut grads, &g_params);
+        }
         self.opt_g.update(&grads);
+        if let Some(h) = &mut self.hist[0] {
+            h.record(&self.opt_g.tensors());
+        }
 
         (0..models)
             .map(|k| StepStats {

@@ -1,5 +1,6 @@
 //! Progressive augmentation and training-loop properties: masked bit weights get no gradient,
-//! a level-up leaves D's output unchanged, PA off is plain NS-GAN, and resume is exact.
+//! a level-up leaves D's output unchanged, PA off is plain NS-GAN, resume is exact, and every
+//! loss, regulariser and Salimans technique trains with PA and changes what D learns.
 
 use pagan_trainer::config::{GpKind, LossKind, PaMode, TrainConfig, TrainOverrides};
 use pagan_trainer::model::Discriminator;
@@ -241,6 +242,17 @@ fn every_loss_and_regulariser_trains_with_pa_and_changes_what_d_learns() {
             c.reg.dropout = 0.3;
             c.reg.dropout_layer = 6;
         }),
+        ("feature matching beside the adversarial loss", |c| {
+            c.tricks.feature_matching = 1.0
+        }),
+        ("feature matching alone, at conv 3", |c| {
+            c.tricks.feature_matching = 1.0;
+            c.tricks.fm_adversarial = 0.0;
+            c.tricks.fm_layer = 3;
+        }),
+        ("historical averaging on G", |c| c.tricks.hist_avg_g = 0.5),
+        ("historical averaging on D", |c| c.tricks.hist_avg_d = 0.5),
+        ("minibatch standard deviation", |c| c.tricks.minibatch_std = true),
     ];
     for (name, change) in variants {
         let mut cfg = base();
@@ -281,4 +293,29 @@ fn every_loss_and_regulariser_trains_with_pa_and_changes_what_d_learns() {
     tch::manual_seed(2);
     let t2 = t.gan.d.forward(&x, Some(&bits), true);
     assert!(max_abs(&(&t1 - &t2)) > 0.0);
+}
+
+#[test]
+fn salimans_techniques_are_refused_where_they_cannot_work() {
+    let mut a = tiny_config(PaMode::Input, 6, 2);
+    a.tricks.minibatch_std = true;
+    let mut b = a.clone();
+    b.seed = 1;
+    let err = pagan_trainer::config::check_stackable(&[a.clone(), b]).expect_err("a stack refuses them");
+    assert!(err.to_string().contains("single runs"), "{err}");
+    a.tricks.hist_avg_d = -1.0;
+    assert!(
+        a.validate()
+            .expect_err("negative weight")
+            .to_string()
+            .contains("--hist-avg-d")
+    );
+    let mut c = tiny_config(PaMode::Input, 6, 2);
+    c.tricks.fm_layer = 7;
+    assert!(
+        c.validate()
+            .expect_err("no conv 7")
+            .to_string()
+            .contains("--fm-layer")
+    );
 }
