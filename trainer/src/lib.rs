@@ -1,7 +1,8 @@
 //! PA-GAN trainer: SN-DCGAN with progressive augmentation (Zhang & Khoreva, NeurIPS 2019) in
 //! tch, FID/KID tooling and ONNX export. Modules from the bottom up: `config` (what a run
 //! is), `data`, `rng`, `ops` and `model` (the networks), `objective` (PA, losses, level
-//! schedule), `run_dir` (the run-folder format), `fid`, `onnx`, `train`, `export`,
+//! schedule; Salimans et al.'s techniques), `run_dir` (the run-folder format), `fid`, `onnx`,
+//! `train`, `semi` (the semi-supervised GAN), `export`,
 //! `experiments` (sweeps, reports) and `bench`. See docs/ARCHITECTURE.md.
 
 pub mod bench;
@@ -19,4 +20,5 @@ pub mod ops;
 pub mod progress;
 pub mod rng;
 pub mod run_dir;
+pub mod semi;
 pub mod train;

@@ -25,6 +25,8 @@ pub mod stream {
     pub const EVAL_Z: u64 = 5;
     /// The random training subset KID compares against (once per run).
     pub const EVAL_REAL: u64 = 6;
+    /// The labelled subset of a semi-supervised run.
+    pub const SEMI_LABELS: u64 = 7;
 }
 
 /// Seeds torch's CPU and CUDA generators.

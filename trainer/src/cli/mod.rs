@@ -7,6 +7,7 @@ mod data;
 mod experiments;
 mod fid;
 mod run;
+mod semi;
 mod stats;
 mod train;
 
@@ -66,6 +67,8 @@ enum Cmd {
     Sweep(experiments::SweepArgs),
     /// Plot FID/KID/loss curves and sample grids of runs or sweeps, and write results.md.
     Report(experiments::ReportArgs),
+    /// Semi-supervised GAN: D classifies K classes + fake, trained on a few labels (or the labels alone).
+    Ssgan(Box<semi::SemiArgs>),
     /// Time Inception feature extraction (tch or the ONNX graph in ORT; used by `make bench`); prints one JSON line.
     BenchInception(bench::InceptionBenchArgs),
 }
@@ -185,5 +188,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::BenchInception(a) => bench::inception(a),
         Cmd::Sweep(a) => experiments::sweep(a),
         Cmd::Report(a) => experiments::report(a),
+        Cmd::Ssgan(a) => semi::ssgan(*a),
     }
 }

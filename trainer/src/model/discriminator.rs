@@ -333,16 +333,16 @@ impl Discriminator {
     }
 
     /// D's features after conv `layer` (0..=6), flattened `[N, F]`, of a single
-    /// discriminator in evaluation mode (no dropout, no power iteration): what feature
-    /// matching compares.
-    pub fn features(&self, x: &Tensor, bits: Option<&Tensor>, layer: usize) -> Tensor {
+    /// discriminator without dropout (what feature matching compares, and what the
+    /// semi-supervised classifier's head reads); `train` refines the spectral norms' `u`.
+    pub fn features(&self, x: &Tensor, bits: Option<&Tensor>, layer: usize, train: bool) -> Tensor {
         let mut h = x.shallow_clone();
         for (i, sw, b, g) in self.conv_layers() {
             let mask = self.masks.iter().find(|(l, _, _)| *l == i);
             if let Some((_, in_c, _)) = mask {
                 h = self.with_bits(&h, *in_c, bits);
             }
-            let w = sw.normalized(false, mask.map(|(_, _, m)| m));
+            let w = sw.normalized(train, mask.map(|(_, _, m)| m));
             h = leaky_relu(&conv_layer(&h, &w, b, *g, 1), LEAK);
             if i == layer {
                 break;

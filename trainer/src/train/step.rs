@@ -186,8 +186,8 @@ impl Trainer {
                 // same reals and fakes, the reals as the target.
                 let d = &self.gan.d;
                 let fm = tricks::feature_matching(
-                    &d.features(&real, bits, tricks.fm_layer),
-                    &d.features(&fake, bits, tricks.fm_layer),
+                    &d.features(&real, bits, tricks.fm_layer, false),
+                    &d.features(&fake, bits, tricks.fm_layer, false),
                 );
                 adv * tricks.fm_adversarial + fm * tricks.feature_matching
             })

@@ -1,6 +1,6 @@
 //! The trainer's integration tests, one binary (libtorch links once): the CLI, dataset
 //! formats, PA and the training loop, run folders under kills, FID tooling, the Inception
-//! and its export, generator export, sweeps and reports.
+//! and its export, generator export, sweeps and reports, the semi-supervised GAN.
 
 mod cli;
 mod common;
@@ -9,6 +9,7 @@ mod export_onnx;
 mod fid;
 mod inception;
 mod run_folders;
+mod semi;
 mod stack;
 mod step_golden;
 mod sweep_report;
