@@ -689,4 +689,40 @@ fn clean_references_from_images_and_every_score_option(port: u16, t: &Path, mode
         "stats --from: {} vs {fid}",
         v["fid"]
     );
+    // ... and `stats --from` the very zip the server built its reference from.
+    let zip_a = t.join("a.zip");
+    std::fs::write(&zip_a, zip_folder(&a)).expect("zip");
+    let from_zip = t.join("a_from_zip.npz");
+    run_ok(
+        command("pagan-train")
+            .arg("stats")
+            .arg("--from")
+            .arg(&zip_a)
+            .args([
+                "--resize-mode",
+                "clean",
+                "--backend",
+                "onnx",
+                "--quiet",
+                "--inception",
+            ])
+            .arg(models.join("inception"))
+            .arg("--out")
+            .arg(&from_zip),
+    );
+    let out = run_ok(
+        command("pagan-train")
+            .arg("fid")
+            .arg(&b)
+            .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
+            .arg(models.join("inception"))
+            .arg("--reference")
+            .arg(&from_zip),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default()).expect("json");
+    assert!(
+        close(v["fid"].as_f64().expect("fid"), fid, 1e-6),
+        "stats --from a zip: {} vs {fid}",
+        v["fid"]
+    );
 }

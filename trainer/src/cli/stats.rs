@@ -1,6 +1,7 @@
-//! `pagan-train stats`: reference statistics of a dataset split, an image folder, an
-//! `.npz` of images (ADM-style `arr_0` too), or converted from pytorch-fid's and clean-fid's
-//! statistics and feature files, with the resize convention recorded.
+//! `pagan-train stats`: reference statistics of a dataset split, an image folder, a zip or
+//! tar of images, an `.npz` of images (ADM-style `arr_0` too), or converted from
+//! pytorch-fid's and clean-fid's statistics and feature files, with the resize convention
+//! recorded: every input `POST /v1/references/{name}` takes.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use pagan_shared::provenance::pick_resize;
 use pagan_shared::{NpzKind, ResizeMode};
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::fid::extract;
-use pagan_trainer::fid::sources::ArrayImages;
+use pagan_trainer::fid::sources::{ArchiveImages, ArrayImages};
 
 use super::Common;
 use super::fid::{ExtractorArgs, extract_dataset, options};
@@ -22,9 +23,9 @@ pub struct StatsArgs {
     /// Dataset: mnist, fashion-mnist, cifar10, celeba, or folder:PATH (its files at their own size).
     #[arg(long, required_unless_present = "from", conflicts_with = "from")]
     dataset: Option<String>,
-    /// Instead of a dataset: an .npz to turn into a reference: uint8 images (member `images` or
-    /// ADM-style `arr_0`), statistics (mu/sigma from pytorch-fid or clean-fid, recorded with --resize-mode
-    /// when given) or clean-fid's feature rows (`feats`).
+    /// Instead of a dataset: a file to turn into a reference: an .npz of uint8 images (member `images` or
+    /// ADM-style `arr_0`), of statistics (mu/sigma from pytorch-fid or clean-fid, recorded with --resize-mode
+    /// when given) or of clean-fid's feature rows (`feats`); or a zip or tar of PNG/JPEG files.
     #[arg(long)]
     from: Option<PathBuf>,
     /// Split: train or test.
@@ -58,7 +59,11 @@ pub struct StatsArgs {
 
 /// Computes reference statistics of a dataset split, an image folder or an `.npz`.
 pub fn stats(a: StatsArgs) -> Result<()> {
-    if let Some(from) = &a.from {
+    let is_npz = a
+        .from
+        .as_deref()
+        .is_some_and(|f| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")));
+    if let Some(from) = a.from.as_deref().filter(|_| is_npz) {
         match pagan_shared::npz_kind(from)? {
             NpzKind::Statistics => return convert_statistics(&a, from),
             NpzKind::Features => return statistics_from_feature_rows(&a, from),
@@ -78,10 +83,17 @@ pub fn stats(a: StatsArgs) -> Result<()> {
             let label = from.display().to_string();
             tracing::info!(images = %label, extractor = %fx.describe(), resize = %mode, "computing statistics");
             let opts = options(label.clone(), keep, a.common.quiet, a.extractor.batch);
-            (
-                extract(&mut ArrayImages::open(from, a.n, a.seed)?, &mut fx, &opts)?,
-                label,
-            )
+            let ex = if is_npz {
+                extract(&mut ArrayImages::open(from, a.n, a.seed)?, &mut fx, &opts)?
+            } else if ArchiveImages::is_archive(from) {
+                extract(&mut ArchiveImages::open(from, a.n, a.seed)?, &mut fx, &opts)?
+            } else {
+                bail!(
+                    "{label}: --from takes an .npz (images, statistics or feature rows), a zip or a tar of \
+                     PNG/JPEG files; for a folder use --dataset folder:PATH"
+                );
+            };
+            (ex, label)
         }
         (None, Some(dataset)) => {
             let spec: DatasetSpec = dataset.parse()?;

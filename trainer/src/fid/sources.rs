@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use ort::session::Session;
 use pagan_shared::images::{self, Image};
 use pagan_shared::manifest::{GENERATOR_FILE, MANIFEST_FILE, ModelManifest};
@@ -103,6 +103,96 @@ impl ImageSource for ArrayImages {
         let out = self.indices[self.pos..end]
             .iter()
             .map(|&i| Image::from_interleaved(c, h, w, &self.pixels[i * size..(i + 1) * size]))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pos = end;
+        Ok(out)
+    }
+}
+
+/// PNG/JPEG entries of a zip or tar archive (in archive order; directories, `__MACOSX/`
+/// and dotfiles skipped), all or a seeded subset, decoded at their own size.
+pub struct ArchiveImages {
+    entries: Vec<(String, Vec<u8>)>,
+    indices: Vec<usize>,
+    pos: usize,
+}
+
+impl ArchiveImages {
+    /// True when `path` starts like a zip or a tar archive.
+    pub fn is_archive(path: &Path) -> bool {
+        let mut head = [0u8; 262];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .unwrap_or(0);
+        head[..n.min(2)] == *b"PK" || (n >= 262 && &head[257..262] == b"ustar")
+    }
+
+    /// Reads the image entries of `path`; `n` of them drawn with `seed`.
+    pub fn open(path: &Path, n: Option<usize>, seed: u64) -> Result<Self> {
+        let label = path.display().to_string();
+        let wanted = |name: &str| {
+            let lower = name.to_ascii_lowercase();
+            let base = name.rsplit('/').next().unwrap_or(name);
+            !lower.starts_with("__macosx/")
+                && !base.starts_with('.')
+                && (lower.ends_with(".png") || lower.ends_with(".jpg") || lower.ends_with(".jpeg"))
+        };
+        let file = std::fs::File::open(path).with_context(|| format!("opening {label}"))?;
+        let mut entries = Vec::new();
+        if let Ok(mut zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) {
+            for i in 0..zip.len() {
+                let mut e = zip.by_index(i).with_context(|| format!("{label}: entry {i}"))?;
+                let name = e
+                    .name()
+                    .with_context(|| format!("{label}: entry {i}"))?
+                    .into_owned();
+                if e.is_file() && wanted(&name) {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut e, &mut bytes)
+                        .with_context(|| format!("{label}: {name}"))?;
+                    entries.push((format!("{label}: {name}"), bytes));
+                }
+            }
+        } else {
+            let file = std::fs::File::open(path).with_context(|| format!("opening {label}"))?;
+            let mut tar = tar::Archive::new(file);
+            for e in tar
+                .entries()
+                .with_context(|| format!("{label}: not a zip or tar archive"))?
+            {
+                let mut e = e.with_context(|| format!("{label}: a damaged tar entry"))?;
+                let name = e.path()?.to_string_lossy().into_owned();
+                if e.header().entry_type().is_file() && wanted(&name) {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut e, &mut bytes)
+                        .with_context(|| format!("{label}: {name}"))?;
+                    entries.push((format!("{label}: {name}"), bytes));
+                }
+            }
+        }
+        if entries.is_empty() {
+            bail!("{label} holds no PNG or JPEG images");
+        }
+        Ok(Self {
+            indices: pick(entries.len(), n, seed),
+            entries,
+            pos: 0,
+        })
+    }
+}
+
+impl ImageSource for ArchiveImages {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Image>> {
+        let end = (self.pos + max).min(self.indices.len());
+        let out = self.indices[self.pos..end]
+            .iter()
+            .map(|&i| {
+                let (label, bytes) = &self.entries[i];
+                images::decode(bytes, label, u64::MAX)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.pos = end;
         Ok(out)
