@@ -203,7 +203,20 @@ pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> R
     let set_rows = || set.rows.as_deref().ok_or(ScoreError::NoSetFeatures);
     let mut warnings = small_n_warnings(set.n(), reference.gaussian.n, dim);
     let kid = match (&opts.kid, reference_rows) {
-        (Some(cfg), Some(y)) => Some(kid_of(set, y, cfg)?),
+        (Some(cfg), Some(y)) => {
+            let n_ref = y.len() / dim;
+            if set.n() as usize <= cfg.subset_size && n_ref <= cfg.subset_size && cfg.n_subsets > 1 {
+                warnings.push(format!(
+                    "KID's subsets of up to {} images took all {} scored and all {n_ref} reference images each \
+                     time: its {} subsets are one and the same, so kid_std is 0 and says nothing about the \
+                     estimate's spread",
+                    cfg.subset_size,
+                    set.n(),
+                    cfg.n_subsets
+                ));
+            }
+            Some(kid_of(set, y, cfg)?)
+        }
         _ => None,
     };
     // An option the sets are too small for is left out with the reason; FID still stands.
@@ -341,8 +354,9 @@ mod tests {
         assert_eq!(s.reference_n, Some(40));
         assert!(s.kid.is_some_and(|k| k.mean.is_finite()));
         // 6 samples of 8-d features: the set's covariance is rank-deficient, and the warning
-        // names both sides' n.
-        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        // names both sides' n; KID's subsets were both whole sets every time.
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        assert!(s.warnings[1].contains("kid_std is 0"), "{}", s.warnings[1]);
         assert!(
             s.warnings[0].contains("has 6 images and the reference 40"),
             "{}",
