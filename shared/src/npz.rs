@@ -318,6 +318,9 @@ pub fn read_images_npz(path: &Path) -> Result<(Vec<u8>, [usize; 4]), StatsError>
     Ok((a.into_u8().map_err(bad)?, shape))
 }
 
+/// Largest member read from an `.npz` (1 GiB: 131k feature rows of 2048 float32).
+const MAX_MEMBER_BYTES: u64 = 1 << 30;
+
 fn open_archive(path: &Path) -> Result<zip::ZipArchive<std::io::BufReader<File>>, StatsError> {
     let file = File::open(path).map_err(|source| StatsError::Io {
         path: path.to_path_buf(),
@@ -345,12 +348,22 @@ fn read_member<R: Read + Seek>(
         path: path.to_path_buf(),
         source,
     })?;
-    // Sizes come from the (untrusted) archive: cap the pre-allocation.
+    // Sizes come from the (untrusted) archive: cap the pre-allocation and what is read,
+    // so a zip bomb cannot exhaust memory.
     let mut bytes = Vec::with_capacity(entry.size().min(1 << 30) as usize);
-    entry.read_to_end(&mut bytes).map_err(|source| StatsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    (&mut entry)
+        .take(MAX_MEMBER_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StatsError::InvalidFile {
+            path: path.to_path_buf(),
+            msg: format!("{name}: cannot be read ({e})"),
+        })?;
+    if bytes.len() as u64 > MAX_MEMBER_BYTES {
+        return Err(StatsError::InvalidFile {
+            path: path.to_path_buf(),
+            msg: format!("{name}: more than {MAX_MEMBER_BYTES} bytes uncompressed"),
+        });
+    }
     npy::decode(&bytes)
         .map(Some)
         .map_err(|msg| StatsError::InvalidFile {

@@ -16,6 +16,7 @@ pub fn resize_to_input(images: &[f32], planes: usize, h: usize, w: usize, mode: 
     let ty = mode.axis_taps(h, s);
     let mut out = vec![0f32; planes * s * s];
     let mut tmp = vec![0f32; h * s];
+    let mut acc = vec![0f64; s];
     for (src, dst) in images.chunks_exact(h * w).zip(out.chunks_exact_mut(s * s)) {
         for (row, trow) in src.chunks_exact(w).zip(tmp.chunks_exact_mut(s)) {
             for (t, taps) in trow.iter_mut().zip(&tx) {
@@ -23,17 +24,19 @@ pub fn resize_to_input(images: &[f32], planes: usize, h: usize, w: usize, mode: 
             }
         }
         for (oy, taps) in ty.iter().enumerate() {
-            let orow = &mut dst[oy * s..(oy + 1) * s];
+            // Summed in f64 and rounded once, as PIL's float path does.
+            acc.fill(0.0);
             for &(y, wy) in taps {
-                let trow = &tmp[y * s..(y + 1) * s];
-                for (o, &t) in orow.iter_mut().zip(trow) {
-                    *o += (t as f64 * wy) as f32;
+                for (a, &t) in acc.iter_mut().zip(&tmp[y * s..(y + 1) * s]) {
+                    *a += t as f64 * wy;
                 }
             }
-            if mode.clips() {
-                for o in orow.iter_mut() {
-                    *o = o.clamp(0.0, 255.0);
-                }
+            for (o, &a) in dst[oy * s..(oy + 1) * s].iter_mut().zip(&acc) {
+                *o = if mode.clips() {
+                    a.clamp(0.0, 255.0) as f32
+                } else {
+                    a as f32
+                };
             }
         }
     }

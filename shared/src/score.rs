@@ -205,7 +205,9 @@ pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> R
     let kid = match (&opts.kid, reference_rows) {
         (Some(cfg), Some(y)) => {
             let n_ref = y.len() / dim;
-            if set.n() as usize <= cfg.subset_size && n_ref <= cfg.subset_size && cfg.n_subsets > 1 {
+            // Subsets take min(subset_size, n_set, n_ref) rows of each side: with equal sets
+            // no larger than that, every subset is both whole sets.
+            if set.n() as usize == n_ref && n_ref <= cfg.subset_size && cfg.n_subsets > 1 {
                 warnings.push(format!(
                     "KID's subsets of up to {} images took all {} scored and all {n_ref} reference images each \
                      time: its {} subsets are one and the same, so kid_std is 0 and says nothing about the \
@@ -354,9 +356,16 @@ mod tests {
         assert_eq!(s.reference_n, Some(40));
         assert!(s.kid.is_some_and(|k| k.mean.is_finite()));
         // 6 samples of 8-d features: the set's covariance is rank-deficient, and the warning
-        // names both sides' n; KID's subsets were both whole sets every time.
-        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
-        assert!(s.warnings[1].contains("kid_std is 0"), "{}", s.warnings[1]);
+        // names both sides' n (KID resampled the 40 reference rows: no warning about it).
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        // Equal sets within one subset: KID's subsets are all the same, and it says so.
+        let same = features(&ref_rows, d, true);
+        let s2 = score(&same, r, &opts).expect("score");
+        assert!(
+            s2.warnings.iter().any(|w| w.contains("kid_std is 0")),
+            "{:?}",
+            s2.warnings
+        );
         assert!(
             s.warnings[0].contains("has 6 images and the reference 40"),
             "{}",

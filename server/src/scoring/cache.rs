@@ -44,6 +44,13 @@ impl KeyBuilder {
     }
 }
 
+/// True for a key this cache makes: a sha256 in lower-case hex.
+fn is_key(k: &str) -> bool {
+    k.len() == 64
+        && k.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 struct Entry {
     bytes: u64,
     used: u64,
@@ -69,12 +76,13 @@ impl FeatureCache {
     /// recently modified first) and trimmed to the bound.
     pub fn open(dir: &Path, max_bytes: u64, metrics: &Metrics) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        // Temp files of writers that died mid-write; nothing else in the folder is touched.
+        pagan_shared::fs::remove_orphaned_temps(dir, pagan_shared::fs::Orphans::All);
         let mut found: Vec<(std::time::SystemTime, String, u64)> = Vec::new();
         for e in std::fs::read_dir(dir)?.filter_map(Result::ok) {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(key) = name.strip_suffix(SUFFIX) else {
-                // Leftover temp files of an interrupted write.
-                let _ = std::fs::remove_file(e.path());
+            // Only our entries: a sha256 in hex and the suffix.
+            let Some(key) = name.strip_suffix(SUFFIX).filter(|k| is_key(k)) else {
                 continue;
             };
             if let Ok(m) = e.metadata() {
@@ -123,9 +131,11 @@ impl FeatureCache {
         self.dir.join(format!("{key}{SUFFIX}"))
     }
 
-    /// The rows cached under `key` (`dim` wide), counting the lookup.
+    /// The rows cached under `key` (`dim` wide), counting the lookup. The file is opened
+    /// under the lock (an eviction may unlink it, the open handle still reads it) and read
+    /// after it; an entry whose file is unreadable is dropped.
     pub fn get(&self, key: &str, dim: usize, metrics: &Metrics) -> Option<Vec<f32>> {
-        let rows = {
+        let file = {
             let mut idx = self.lock();
             idx.lookups += 1;
             idx.clock += 1;
@@ -133,20 +143,25 @@ impl FeatureCache {
             match idx.entries.get_mut(key) {
                 Some(e) => {
                     e.used = clock;
-                    std::fs::read(self.path(key)).ok()
+                    std::fs::File::open(self.path(key)).ok()
                 }
                 None => None,
             }
-        }
-        .filter(|b| b.len() % (4 * dim) == 0 && !b.is_empty())
-        .map(|b| {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect::<Vec<f32>>()
+        };
+        let rows = file.and_then(|mut f| {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut b).ok()?;
+            (b.len() % (4 * dim) == 0 && !b.is_empty()).then(|| {
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect::<Vec<f32>>()
+            })
         });
         let mut idx = self.lock();
         if rows.is_some() {
             idx.hits += 1;
+        } else if let Some(e) = idx.entries.remove(key) {
+            idx.bytes -= e.bytes;
         }
         metrics
             .feature_cache_lookups
@@ -155,22 +170,33 @@ impl FeatureCache {
         metrics
             .feature_cache_hit_ratio
             .set(idx.hits as f64 / idx.lookups.max(1) as f64);
+        metrics.feature_cache_bytes.set(idx.bytes as i64);
+        metrics.feature_cache_entries.set(idx.entries.len() as i64);
         rows
     }
 
-    /// Stores `rows` under `key` (written atomically), then evicts down to the bound. A
-    /// set larger than the whole bound is not stored.
+    /// Stores `rows` under `key`: written to a temp file outside the lock, renamed into
+    /// place under it (so an eviction never deletes a file its entry does not describe),
+    /// then evicts down to the bound. A set larger than the whole bound is not stored.
     pub fn put(&self, key: &str, rows: &[f32], metrics: &Metrics) {
         let bytes = (rows.len() * 4) as u64;
-        if bytes > self.max_bytes {
+        if bytes > self.max_bytes || !is_key(key) {
             return;
         }
+        let target = self.path(key);
+        let tmp = pagan_shared::fs::temp_beside(&target);
         let data: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
-        if let Err(e) = pagan_shared::fs::write_atomic(&self.path(key), &data) {
+        if let Err(e) = std::fs::write(&tmp, &data) {
             tracing::warn!(error = %e, "feature cache: could not store a set");
+            let _ = std::fs::remove_file(&tmp);
             return;
         }
         let mut idx = self.lock();
+        if let Err(e) = std::fs::rename(&tmp, &target) {
+            tracing::warn!(error = %e, "feature cache: could not store a set");
+            let _ = std::fs::remove_file(&tmp);
+            return;
+        }
         idx.clock += 1;
         let used = idx.clock;
         if let Some(old) = idx.entries.insert(key.to_owned(), Entry { bytes, used }) {
@@ -209,24 +235,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let m = Metrics::new().expect("metrics");
         // Room for two sets of 2 rows x 4 features (32 bytes each).
-        let cache = FeatureCache::open(dir.path(), 64, &m).expect("open");
         let rows = |v: f32| vec![v; 8];
-        cache.put("a", &rows(1.0), &m);
-        cache.put("b", &rows(2.0), &m);
-        assert_eq!(cache.get("a", 4, &m), Some(rows(1.0)));
-        cache.put("c", &rows(3.0), &m); // evicts b: a was used more recently
-        assert_eq!(cache.get("b", 4, &m), None);
-        assert_eq!(cache.get("a", 4, &m), Some(rows(1.0)));
-        assert_eq!(cache.get("c", 4, &m), Some(rows(3.0)));
+        let k = |c: char| c.to_string().repeat(64);
+        let (a, b, c) = (k('a'), k('b'), k('c'));
+        // Not ours: left alone by open, never indexed.
+        std::fs::write(dir.path().join("notes.txt"), b"keep").expect("write");
+        std::fs::write(dir.path().join("short.f32"), [0u8; 32]).expect("write");
+        let cache = FeatureCache::open(dir.path(), 64, &m).expect("open");
+        cache.put(&a, &rows(1.0), &m);
+        cache.put(&b, &rows(2.0), &m);
+        assert_eq!(cache.get(&a, 4, &m), Some(rows(1.0)));
+        cache.put(&c, &rows(3.0), &m); // evicts b: a was used more recently
+        assert_eq!(cache.get(&b, 4, &m), None);
+        assert_eq!(cache.get(&a, 4, &m), Some(rows(1.0)));
+        assert_eq!(cache.get(&c, 4, &m), Some(rows(3.0)));
         assert_eq!(m.feature_cache_bytes.get(), 64);
         assert_eq!(m.feature_cache_entries.get(), 2);
         assert!((m.feature_cache_hit_ratio.get() - 0.75).abs() < 1e-12);
         // Too large for the whole cache: not stored.
-        cache.put("big", &vec![0.0; 100], &m);
-        assert_eq!(cache.get("big", 4, &m), None);
-        // Reopened: the entries are found again.
+        let big = k('d');
+        cache.put(&big, &vec![0.0; 100], &m);
+        assert_eq!(cache.get(&big, 4, &m), None);
+        // A file gone behind the cache's back: a miss, and the entry is dropped.
+        std::fs::remove_file(dir.path().join(format!("{c}{SUFFIX}"))).expect("rm");
+        assert_eq!(cache.get(&c, 4, &m), None);
+        assert_eq!(m.feature_cache_entries.get(), 1);
+        // Reopened: the entries are found again; other files were left alone.
         let again = FeatureCache::open(dir.path(), 64, &m).expect("reopen");
-        assert_eq!(again.get("c", 4, &m), Some(rows(3.0)));
+        assert_eq!(again.get(&a, 4, &m), Some(rows(1.0)));
+        assert!(dir.path().join("notes.txt").exists() && dir.path().join("short.f32").exists());
     }
 
     #[test]

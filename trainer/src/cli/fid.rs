@@ -23,7 +23,7 @@ use pagan_trainer::fid::sources::{DatasetImages, FileImages, GeneratedImages, On
 use pagan_trainer::fid::{DEFAULT_BATCH, ExtractOptions, Extracted, Extractor, extract};
 use pagan_trainer::run_dir::RunDir;
 
-use super::Common;
+use super::{Common, usage};
 
 /// Which implementation computes the features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -208,6 +208,9 @@ fn score_options(a: &FidArgs) -> ScoreOptions {
 
 /// Scores a generator or image set against reference statistics.
 pub fn fid(a: FidArgs) -> Result<()> {
+    if a.bootstrap == 1 {
+        return Err(usage("--bootstrap needs at least 2 resamples (0 = none)"));
+    }
     let reference = pagan_shared::read_stats_npz(&a.reference)?;
     let reference_sha256 = pagan_shared::manifest::sha256_hex(
         &std::fs::read(&a.reference).with_context(|| format!("reading {}", a.reference.display()))?,

@@ -80,6 +80,21 @@ pub fn ssgan(a: SemiArgs) -> Result<()> {
             "ssgan needs a labelled dataset (mnist, fashion-mnist, cifar10), got {spec}"
         )));
     }
+    if a.batch < 1 || a.iters == 0 || a.eval_every == 0 {
+        return Err(usage("--batch, --iters and --eval-every must be at least 1"));
+    }
+    if !(a.lr > 0.0 && a.lr.is_finite() && (0.0..1.0).contains(&a.beta1)) {
+        return Err(usage(format!(
+            "--lr must be positive and --beta1 in [0, 1), got {} and {}",
+            a.lr, a.beta1
+        )));
+    }
+    if a.labels == 0 || !a.labels.is_multiple_of(10) {
+        return Err(usage(format!(
+            "--labels must be a positive multiple of the 10 classes (the same number per class), got {}",
+            a.labels
+        )));
+    }
     if a.out.join("metrics.jsonl").exists() {
         bail!("{} already holds a run; choose another --out", a.out.display());
     }
@@ -87,6 +102,15 @@ pub fn ssgan(a: SemiArgs) -> Result<()> {
     let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
     let train = data::load(&spec, Split::Train, &data_dir, None)?;
     let test = data::load(&spec, Split::Test, &data_dir, a.test_limit)?;
+    if let Some(labels) = &train.labels {
+        let per_class = a.labels / 10;
+        if let Some(c) = (0u8..10).find(|&c| labels.iter().filter(|&&l| l == c).count() < per_class) {
+            return Err(usage(format!(
+                "--labels {} asks for {per_class} labelled images of class {c}, and the training split has fewer",
+                a.labels
+            )));
+        }
+    }
     let [_, c, h, w] = train.shape();
     let cfg = SemiConfig {
         arch: a.preset.arch([c as i64, h as i64, w as i64]),
@@ -107,13 +131,7 @@ pub fn ssgan(a: SemiArgs) -> Result<()> {
         },
         supervised_only: a.supervised_only,
     };
-    let lines = semi::train(&cfg, &train, &test, dev, &a.out, a.common.quiet).map_err(|e| {
-        if e.to_string().contains("--labels") {
-            usage(e)
-        } else {
-            e
-        }
-    })?;
+    let lines = semi::train(&cfg, &train, &test, dev, &a.out, a.common.quiet)?;
     let what = if a.supervised_only {
         "supervised only"
     } else {

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use pagan_shared::features::KeepRows;
 use pagan_shared::provenance::pick_resize;
@@ -14,8 +14,8 @@ use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::fid::extract;
 use pagan_trainer::fid::sources::{ArchiveImages, ArrayImages};
 
-use super::Common;
 use super::fid::{ExtractorArgs, extract_dataset, options};
+use super::{Common, usage};
 
 /// `stats` arguments.
 #[derive(Args)]
@@ -29,7 +29,7 @@ pub struct StatsArgs {
     #[arg(long)]
     from: Option<PathBuf>,
     /// Split: train or test.
-    #[arg(long, default_value = "test")]
+    #[arg(long, default_value = "test", conflicts_with = "from")]
     split: String,
     /// Use N images (a seeded random subset when the split is larger; default: all).
     #[arg(long)]
@@ -49,7 +49,7 @@ pub struct StatsArgs {
     #[arg(long)]
     no_features: bool,
     /// Data folder (default: $PAGAN_DATA, else ./data).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     data_dir: Option<PathBuf>,
     #[command(flatten)]
     extractor: ExtractorArgs,
@@ -64,12 +64,24 @@ pub fn stats(a: StatsArgs) -> Result<()> {
         .as_deref()
         .is_some_and(|f| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")));
     if let Some(from) = a.from.as_deref().filter(|_| is_npz) {
-        match pagan_shared::npz_kind(from)? {
+        let kind = pagan_shared::npz_kind(from)?;
+        if kind != NpzKind::Images && a.n.is_some() {
+            return Err(usage(format!(
+                "{}: --n picks images, and this file holds statistics or feature rows",
+                from.display()
+            )));
+        }
+        match kind {
             NpzKind::Statistics => return convert_statistics(&a, from),
             NpzKind::Features => return statistics_from_feature_rows(&a, from),
             NpzKind::Images => {}
         }
     }
+    // Names are checked before the extractor loads: a typo should not cost a model load.
+    let dataset = match &a.dataset {
+        Some(d) => Some((d.parse::<DatasetSpec>()?, a.split.parse::<Split>()?)),
+        None => None,
+    };
     let mode = a.resize_mode.unwrap_or_default();
     let dev = a.common.setup()?;
     let mut fx = a.extractor.open(&a.common, dev, mode)?;
@@ -95,9 +107,8 @@ pub fn stats(a: StatsArgs) -> Result<()> {
             };
             (ex, label)
         }
-        (None, Some(dataset)) => {
-            let spec: DatasetSpec = dataset.parse()?;
-            let split: Split = a.split.parse()?;
+        (None, Some(_)) => {
+            let (spec, split) = dataset.clone().context("the dataset was parsed above")?;
             let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
             tracing::info!(dataset = %spec, split = %a.split, extractor = %fx.describe(), resize = %mode, "computing statistics");
             let opts = options(format!("{spec} {split}"), keep, a.common.quiet, a.extractor.batch);

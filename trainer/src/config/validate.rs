@@ -79,6 +79,11 @@ impl TrainConfig {
                 return bad(format!("{flag} must be a weight >= 0, got {v}"));
             }
         }
+        if t.feature_matching == 0.0 && (t.fm_layer != 6 || t.fm_adversarial != 1.0) {
+            return bad(
+                "--fm-layer and --fm-adversarial only take effect with --feature-matching W (W > 0)".into(),
+            );
+        }
         if t.fm_layer > 6 {
             return bad(format!("--fm-layer must be a D conv 0..=6, got {}", t.fm_layer));
         }
@@ -120,6 +125,13 @@ impl TrainConfig {
         }
         if e.samples < 2 {
             return bad(format!("--eval-samples must be at least 2, got {}", e.samples));
+        }
+        if e.prdc && e.samples < 6 {
+            return bad(format!(
+                "--eval-prdc needs --eval-samples of at least 6 (density/coverage use each real image's 5th \
+                 neighbour), got {}",
+                e.samples
+            ));
         }
         if !(1..=4096).contains(&e.batch) {
             return bad(format!("--eval-batch must be 1..=4096, got {}", e.batch));

@@ -96,16 +96,25 @@ impl TrainingEval {
             PathBuf::from(&e.weights)
         };
         let inception = Inception::load(&weights, device, e.resize_mode)?;
-        let mut resize_source = ResizeSource::Requested;
+        // The config holds the resolved convention: the reference's (below), or the default
+        // one (an explicit flag naming the default is the same convention), or another one asked for.
+        let mut resize_source = if e.resize_mode == pagan_shared::ResizeMode::default() {
+            ResizeSource::Default
+        } else {
+            ResizeSource::Requested
+        };
         let reference = match &e.fid_reference {
             None => None,
             Some(p) => {
                 let path = Path::new(p);
                 let r = pagan_shared::read_stats_npz(path)?;
                 // The config resolved the convention from the reference; a conflict is refused.
-                resize_source = pick_resize(r.resize_mode.as_deref(), Some(e.resize_mode))
+                let picked = pick_resize(r.resize_mode.as_deref(), Some(e.resize_mode))
                     .map_err(|m| anyhow!("{p}: {m}"))?
                     .1;
+                if picked == ResizeSource::Reference {
+                    resize_source = picked;
+                }
                 let bytes = std::fs::read(path).with_context(|| format!("reading {p}"))?;
                 Some(Reference {
                     gaussian: r.gaussian,
