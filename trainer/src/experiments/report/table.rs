@@ -47,6 +47,16 @@ fn describe(cfg: &TrainConfig) -> String {
     if cfg.reg.label_smoothing > 0.0 {
         let _ = write!(s, ", smoothing {}", cfg.reg.label_smoothing);
     }
+    let t = &cfg.tricks;
+    if t.feature_matching > 0.0 {
+        let _ = write!(s, ", FM {}@{} + adv ×{}", t.feature_matching, t.fm_layer, t.fm_adversarial);
+    }
+    if t.hist_avg_g > 0.0 || t.hist_avg_d > 0.0 {
+        let _ = write!(s, ", hist. avg G {} D {}", t.hist_avg_g, t.hist_avg_d);
+    }
+    if t.minibatch_std {
+        s.push_str(", minibatch std");
+    }
     s
 }
 
