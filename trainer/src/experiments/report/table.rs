@@ -49,7 +49,11 @@ fn describe(cfg: &TrainConfig) -> String {
     }
     let t = &cfg.tricks;
     if t.feature_matching > 0.0 {
-        let _ = write!(s, ", FM {}@{} + adv ×{}", t.feature_matching, t.fm_layer, t.fm_adversarial);
+        let _ = write!(
+            s,
+            ", FM {}@{} + adv ×{}",
+            t.feature_matching, t.fm_layer, t.fm_adversarial
+        );
     }
     if t.hist_avg_g > 0.0 || t.hist_avg_d > 0.0 {
         let _ = write!(s, ", hist. avg G {} D {}", t.hist_avg_g, t.hist_avg_d);
