@@ -16,6 +16,7 @@ pub mod latent;
 pub mod manifest;
 pub mod npy;
 pub mod npz;
+pub mod npz_inputs;
 pub mod onnx_runtime;
 pub mod prdc;
 pub mod provenance;
@@ -29,8 +30,6 @@ pub use error::StatsError;
 pub use frechet::{FrechetTerms, fid_of_rows, frechet_distance, frechet_terms, frechet_terms_from_features};
 pub use inception::{InceptionManifest, ResizeMode};
 pub use kid::{KidConfig, KidResult, kid, mmd2_unbiased};
-pub use npz::{
-    NpzKind, NpzStats, npz_kind, read_feats_npz, read_features_npz, read_images_npz, read_stats_npz,
-    write_stats_npz, write_stats_npz_with_features,
-};
+pub use npz::{NpzStats, read_features_npz, read_stats_npz, write_stats_npz, write_stats_npz_with_features};
+pub use npz_inputs::{NpzKind, npz_kind, read_feats_npz, read_images_npz};
 pub use stats::{FeatureStats, Gaussian, StatsWarning};

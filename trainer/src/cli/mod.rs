@@ -10,6 +10,7 @@ mod run;
 mod semi;
 mod stats;
 mod train;
+mod tricks;
 
 use std::process::ExitCode;
 

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches};
 use pagan_trainer::config::{
-    GpKind, LossKind, PaMode, Preset, ScheduleSpec, TrainConfig, TrainOverrides, TricksConfig,
-    check_stackable, defaults,
+    GpKind, LossKind, PaMode, Preset, ScheduleSpec, TrainConfig, TrainOverrides, check_stackable, defaults,
 };
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::device;
@@ -16,6 +15,7 @@ use pagan_trainer::experiments::sweep::Plan;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
+use super::tricks::TricksArgs;
 use super::{Common, StepArgs, choice, usage};
 
 #[derive(Args)]
@@ -127,25 +127,8 @@ pub struct TrainArgs {
     /// same training images KID uses (off by default: it costs a k-NN search over both sets).
     #[arg(long)]
     eval_prdc: bool,
-    /// Feature matching (Salimans et al. 2016): G also minimises ||E f(real) - E f(fake)||² of D's features
-    /// at --fm-layer, with this weight (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    feature_matching: f64,
-    /// D conv (0-6) whose output features feature matching compares (6: the last, before the linear layer).
-    #[arg(long, default_value_t = 6)]
-    fm_layer: usize,
-    /// Weight of the adversarial G loss kept beside feature matching (1: all of it; 0: feature matching alone).
-    #[arg(long, default_value_t = 1.0)]
-    fm_adversarial: f64,
-    /// Historical averaging on G: penalty W * ||θ - mean of θ's past values||² (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    hist_avg_g: f64,
-    /// Historical averaging on D (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    hist_avg_d: f64,
-    /// A minibatch standard-deviation feature into D's final linear layer (D sees each batch's spread).
-    #[arg(long)]
-    minibatch_std: bool,
+    #[command(flatten)]
+    tricks: TricksArgs,
     /// Images per Inception call during evaluations (1-4096).
     #[arg(long, default_value_t = defaults::EVAL_BATCH)]
     eval_batch: usize,
@@ -188,14 +171,7 @@ impl TrainArgs {
             eval_fid_reference: self.eval_fid_reference.clone(),
             resize_mode: self.resize_mode,
             eval_prdc: Some(self.eval_prdc),
-            tricks: Some(TricksConfig {
-                feature_matching: self.feature_matching,
-                fm_layer: self.fm_layer,
-                fm_adversarial: self.fm_adversarial,
-                hist_avg_g: self.hist_avg_g,
-                hist_avg_d: self.hist_avg_d,
-                minibatch_std: self.minibatch_std,
-            }),
+            tricks: Some(self.tricks.config()),
             eval_batch: Some(self.eval_batch),
         }
     }

@@ -6,7 +6,7 @@
 
 use tch::{Tensor, nn};
 
-use super::layers::{minibatch_std, normal_init, same_padding};
+use super::layers::{MinibatchStd, minibatch_std, normal_init, same_padding};
 use super::spectral_norm::{SpectralWeight, normalized_one};
 use crate::config::Arch;
 use crate::native::leaky_relu;
@@ -77,26 +77,6 @@ pub struct Discriminator {
     kernels: StackKernels,
     /// The minibatch standard-deviation feature, when on (single discriminators only).
     pub minibatch_std: Option<MinibatchStd>,
-}
-
-/// D's minibatch standard-deviation feature: `objective::tricks::minibatch_std` of the
-/// final features, through its own weight into the logit.
-#[derive(Debug)]
-pub struct MinibatchStd {
-    /// Weight of the feature in the logit, [1, 1] (starts at 0: D begins as without it).
-    pub weight: Tensor,
-    /// Rows per group (the batch: reals and fakes never share one).
-    pub group: i64,
-}
-
-impl MinibatchStd {
-    /// The feature's weight under `p` (`p/weight`), grouping `group` rows.
-    pub fn new(p: &nn::Path, group: i64) -> Self {
-        MinibatchStd {
-            weight: p.zeros("weight", &[1, 1]),
-            group,
-        }
-    }
 }
 
 impl Discriminator {

@@ -117,6 +117,26 @@ pub fn minibatch_std(h: &Tensor, group: i64) -> Tensor {
         .view([n, 1])
 }
 
+/// D's minibatch standard-deviation feature: [`minibatch_std`] of the
+/// final features, through its own weight into the logit.
+#[derive(Debug)]
+pub struct MinibatchStd {
+    /// Weight of the feature in the logit, [1, 1] (starts at 0: D begins as without it).
+    pub weight: Tensor,
+    /// Rows per group (the batch: reals and fakes never share one).
+    pub group: i64,
+}
+
+impl MinibatchStd {
+    /// The feature's weight under `p` (`p/weight`), grouping `group` rows.
+    pub fn new(p: &nn::Path, group: i64) -> Self {
+        MinibatchStd {
+            weight: p.zeros("weight", &[1, 1]),
+            group,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,8 @@ use anyhow::{Result, bail};
 use tch::{Device, Kind, Tensor, nn};
 
 pub use discriminator::Discriminator;
-pub use discriminator::MinibatchStd;
 pub use generator::Generator;
+pub use layers::MinibatchStd;
 
 use crate::config::TrainConfig;
 use crate::rng::{self, stream};
