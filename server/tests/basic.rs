@@ -123,9 +123,9 @@ async fn reference_upload_validates_and_stores() {
     // Right layout, wrong dimension for the extractor.
     let res = test::call_service(&svc, post("small", stats_npz(&[0.0; 4], &eye(4)))).await;
     assert_error(res, 422, "invalid_statistics").await;
-    // Not an npz at all.
+    // Not an npz at all (nor a zip of images: the body may be either).
     let res = test::call_service(&svc, post("junk", b"PK\x03\x04 definitely not a zip".to_vec())).await;
-    assert_error(res, 400, "bad_npz").await;
+    assert_error(res, 400, "corrupt_archive").await;
     // Missing keys.
     let res = test::call_service(
         &svc,
@@ -141,9 +141,9 @@ async fn reference_upload_validates_and_stores() {
     assert_error(res, 400, "bad_name").await;
     let res = test::call_service(&svc, post("a%2F..%2Fb", stats_npz(&[0.0; 4], &eye(4)))).await;
     assert_error(res, 400, "bad_name").await;
-    // Empty body.
+    // Empty body: no files (as for /v1/fid).
     let res = test::call_service(&svc, post("empty", Vec::new())).await;
-    assert_error(res, 400, "bad_upload").await;
+    assert_error(res, 422, "empty_set").await;
 
     // A valid one (multipart this time), then a duplicate.
     let good = stats_npz(&vec![0.5f32; 2048], &eye(2048));

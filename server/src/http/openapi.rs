@@ -172,7 +172,7 @@ pub fn document(config: &Config) -> Value {
                     "409": error_response("Name taken (of two concurrent uploads of one name, one wins)"),
                     "413": error_response("Over a limit (body, images, pixels, archive entries or bytes)"),
                     "415": error_response("Not a PNG, JPEG, zip, tar or .npz"),
-                    "422": error_response("NaN, wrong shapes, asymmetric sigma, wrong dimension, a resize mode conflicting with the file's, fewer than 2 images"),
+                    "422": error_response("NaN, wrong shapes, asymmetric sigma, wrong dimension, a resize mode conflicting with the file's, an .npz that holds no reference, no files, fewer than 2 images"),
                     "429": { "description": "Job queue full; retry after Retry-After seconds",
                         "headers": { "Retry-After": { "schema": { "type": "integer" } } },
                         "content": { "application/json": { "schema": schema_ref("Error") } } },

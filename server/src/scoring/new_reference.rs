@@ -23,7 +23,9 @@ use crate::models::{Extractor, ReferenceError};
 pub enum ReferenceUpload {
     /// One `.npz` of statistics or feature rows: stored without the extractor.
     Statistics(NpzKind),
-    /// Images: their features are computed.
+    /// One `.npz` holding neither statistics nor feature rows: an image array, or nothing usable.
+    ImageArray,
+    /// Image files or archives: their features are computed.
     Images,
 }
 
@@ -39,6 +41,7 @@ pub fn classify(up: &Upload) -> Result<ReferenceUpload, ScoreError> {
         if kind != NpzKind::Images {
             return Ok(ReferenceUpload::Statistics(kind));
         }
+        return Ok(ReferenceUpload::ImageArray);
     }
     Ok(ReferenceUpload::Images)
 }

@@ -79,14 +79,25 @@ pub async fn upload(
         .await?;
         return Ok(HttpResponse::Created().json(info));
     }
-    // An image set: counted and checked against the limits before any decoding.
-    let x = extractor(&state)?;
+    // An image set: counted and checked against the limits before any decoding (and before
+    // the extractor is needed: a file that is no reference at all is the client's error).
     let lim = limits.clone();
-    let (up, n) = blocking(move || {
-        let n = archive::count(&up, &lim)?;
-        Ok((up, n))
+    let (up, n) = blocking(move || match archive::count(&up, &lim) {
+        Ok(n) => Ok((up, n)),
+        Err(
+            e @ (ScoreError::BadDtype { .. }
+            | ScoreError::BadShape { .. }
+            | ScoreError::NpzMember(_)
+            | ScoreError::FortranOrder(_)),
+        ) if kind == ReferenceUpload::ImageArray => Err(ReferenceError::Invalid(format!(
+            "the .npz holds neither statistics (mu, sigma), feature rows (feats) nor a uint8 image array \
+             (images, arr_0): {e}"
+        ))
+        .into()),
+        Err(e) => Err(e.into()),
     })
     .await?;
+    let x = extractor(&state)?;
     if n < 2 {
         return Err(ScoreError::TooFewImages { n: n as u64 }.into());
     }
