@@ -206,17 +206,37 @@ pub fn read_features_npz(path: &Path) -> Result<Option<(Vec<f32>, usize)>, Stats
     if f.shape.len() != 2 || f.shape[1] != d {
         return Err(bad(format!("features must be [n, {d}], has shape {:?}", f.shape)));
     }
-    let rows = f.shape[0];
+    Ok(Some((finite_rows(&f).map_err(bad)?, f.shape[0])))
+}
+
+/// A feature array's values as f32, every one finite (the message says what is wrong).
+pub(crate) fn finite_rows(f: &npy::Array) -> Result<Vec<f32>, String> {
     let values: Vec<f32> = f
         .to_f64()
-        .map_err(|e| bad(format!("features: {e}")))?
+        .map_err(|e| format!("features: {e}"))?
         .into_iter()
         .map(|v| v as f32)
         .collect();
     if values.iter().any(|v| !v.is_finite()) {
-        return Err(bad("features contain NaN/inf".into()));
+        return Err("features contain NaN/inf".into());
     }
-    Ok(Some((values, rows)))
+    Ok(values)
+}
+
+/// The resize convention a statistics file records, reading only that member (cheap: the
+/// covariance is not read).
+pub fn read_resize_mode_npz(path: &Path) -> Result<Option<String>, StatsError> {
+    let mut zr = open_archive(path)?;
+    match read_member(&mut zr, path, "resize_mode")? {
+        None => Ok(None),
+        Some(a) => a
+            .to_string_value()
+            .map(Some)
+            .map_err(|msg| StatsError::InvalidFile {
+                path: path.to_path_buf(),
+                msg: format!("resize_mode: {msg}"),
+            }),
+    }
 }
 
 /// Largest member read from an `.npz` (1 GiB: 131k feature rows of 2048 float32).

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::StatsError;
-use crate::npz::{open_archive, read_member};
+use crate::npz::{finite_rows, open_archive, read_member};
 
 /// What an `.npz` given as a reference holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +50,7 @@ pub fn read_feats_npz(path: &Path) -> Result<(Vec<f32>, usize, usize), StatsErro
             f.shape
         )));
     }
-    let (rows, dim) = (f.shape[0], f.shape[1]);
-    let values: Vec<f32> = f
-        .to_f64()
-        .map_err(|e| bad(format!("features: {e}")))?
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(bad("features contain NaN/inf".into()));
-    }
-    Ok((values, rows, dim))
+    Ok((finite_rows(&f).map_err(bad)?, f.shape[0], f.shape[1]))
 }
 
 /// uint8 images of an `.npz` (member `images`, ADM-style `arr_0`, or its only array):

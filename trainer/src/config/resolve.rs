@@ -149,5 +149,5 @@ impl TrainConfig {
 /// The resize convention a statistics file records, if it is readable and records one
 /// (an unreadable file is reported by `validate`).
 fn recorded_resize_mode(path: &std::path::Path) -> Option<ResizeMode> {
-    pagan_shared::read_stats_npz(path).ok()?.resize_mode?.parse().ok()
+    pagan_shared::npz::read_resize_mode_npz(path).ok()??.parse().ok()
 }
