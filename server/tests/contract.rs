@@ -102,7 +102,7 @@ fn the_document_declares_this_servers_limits() {
     let mut c = Config::with_models("models");
     c.limits.max_generate_n = 37;
     c.limits.max_score_n = 99;
-    let doc = pagan_server::http::openapi::document(&c);
+    let doc = pagan_server::http::openapi::document(&c, &[]);
     let generate = &doc["components"]["schemas"]["GenerateRequest"];
     assert_eq!(generate["properties"]["n"]["maximum"], 37);
     assert_eq!(generate["additionalProperties"], false);

@@ -71,9 +71,16 @@ function modelCard(m) {
   const gallery = el("div", { class: "gallery", id: `gallery-${id}` });
   const seed = el("input", { id: `seed-${id}`, type: "number", min: "0", value: "0" });
   const n = el("input", { id: `n-${id}`, type: "number", min: "1", max: "64", value: "8" });
-  const refresh = () => renderGallery(m.name, gallery, Number(seed.value), Number(n.value)).catch(showError);
+  // A class-conditional model: all classes in turn (image i gets class i mod K), or one.
+  const classes = m.classes || null;
+  const cls = classes && el("select", { id: `class-${id}` },
+    el("option", { value: "", text: "all classes (cycle)" }),
+    ...classes.map((c, i) => el("option", { value: String(i), text: c })));
+  const classOf = (i) => (!classes ? null : cls.value === "" ? i % classes.length : Number(cls.value));
+  const refresh = () => renderGallery(m.name, gallery, Number(seed.value), Number(n.value), classOf, classes).catch(showError);
   seed.addEventListener("change", refresh);
   n.addEventListener("change", refresh);
+  if (cls) cls.addEventListener("change", refresh);
   const newSeed = el("button", { type: "button", id: `new-seed-${id}`, text: "New seed", onclick: () => {
     seed.value = String(Math.floor(Math.random() * 1e9));
     refresh();
@@ -84,7 +91,8 @@ function modelCard(m) {
   const strip = el("div", { class: "walk", id: `walk-${id}`, "aria-label": "latent walk frames" });
   const anim = el("canvas", { class: "anim", id: `walk-anim-${id}`, role: "img", "aria-label": "latent walk, animated" });
   const walk = el("button", { type: "button", id: `walk-go-${id}`, text: "Walk", onclick: () =>
-    renderWalk(m.name, strip, anim, Number(from.value), Number(to.value), Number(steps.value)).catch(showError) });
+    renderWalk(m.name, strip, anim, Number(from.value), Number(to.value), Number(steps.value),
+      cls && cls.value !== "" ? Number(cls.value) : null).catch(showError) });
   const card = el("article", { class: "card", "aria-labelledby": `title-${id}` },
     el("h3", { id: `title-${id}`, text: m.name }),
     el("dl", {},
@@ -95,12 +103,14 @@ function modelCard(m) {
       el("dt", { text: "PA levels" }), el("dd", { text: t.pa_level_history.length
         ? t.pa_level_history.map(([it, l]) => `level ${l} at ${it}`).join(", ") : "no level-ups" }),
       el("dt", { text: "final FID / KID" }), el("dd", { text: `${fmt(t.final_fid, 2)} / ${fmt(t.final_kid, 4)}` }),
-      el("dt", { text: "provider" }), el("dd", { id: `provider-${id}`, text: m.provider })),
+      el("dt", { text: "provider" }), el("dd", { id: `provider-${id}`, text: m.provider }),
+      classes ? el("dt", { text: "classes" }) : null, classes ? el("dd", { text: classes.join(", ") }) : null),
     curve(t.evaluations || []),
     el("h4", { text: "Samples" }),
     el("div", { class: "row" },
       el("label", { for: `seed-${id}`, text: "seed" }), seed,
-      el("label", { for: `n-${id}`, text: "n" }), n, newSeed),
+      el("label", { for: `n-${id}`, text: "n" }), n,
+      cls ? el("label", { for: `class-${id}`, text: "class" }) : null, cls, newSeed),
     gallery,
     el("h4", { text: "Latent walk" }),
     el("div", { class: "row" },
@@ -159,14 +169,20 @@ async function generate(name, body) {
     { "content-type": "application/json" });
 }
 
-async function renderGallery(name, box, seed, n) {
+// One image per request (seed + i); a class-conditional model's class comes from classOf(i).
+async function renderGallery(name, box, seed, n, classOf = () => null, classes = null) {
   const figs = [];
   for (let i = 0; i < n; i++) {
-    const blob = await (await generate(name, { n: 1, seed: seed + i, format: "png" })).blob();
+    const c = classOf(i);
+    const body = { n: 1, seed: seed + i, format: "png" };
+    if (c != null) body.class = c;
+    const blob = await (await generate(name, body)).blob();
     const url = URL.createObjectURL(blob);
+    const what = c == null ? `seed ${seed + i}` : `seed ${seed + i}, ${classes[c]}`;
+    const file = c == null ? `${name}-seed${seed + i}.png` : `${name}-seed${seed + i}-${classes[c]}.png`;
     figs.push(el("figure", {},
-      el("img", { src: url, alt: `${name}, seed ${seed + i}`, "data-seed": String(seed + i) }),
-      el("figcaption", {}, el("a", { href: url, download: `${name}-seed${seed + i}.png`, text: `seed ${seed + i}` }))));
+      el("img", { src: url, alt: `${name}, ${what}`, "data-seed": String(seed + i) }),
+      el("figcaption", {}, el("a", { href: url, download: file, text: what }))));
   }
   for (const img of box.querySelectorAll("img")) URL.revokeObjectURL(img.src);
   box.replaceChildren(...figs);
@@ -204,8 +220,11 @@ function drawFrame(canvas, data, k, [c, h, w]) {
 }
 
 const timers = {};
-async function renderWalk(name, strip, anim, from, to, steps) {
-  const res = await generate(name, { interpolate: { from, to, steps }, format: "npy" });
+// A class-conditional model walks in class `cls`, or (null) with the server's default cycle.
+async function renderWalk(name, strip, anim, from, to, steps, cls = null) {
+  const body = { interpolate: { from, to, steps }, format: "npy" };
+  if (cls != null) body.class = cls;
+  const res = await generate(name, body);
   const { shape, data } = parseNpy(await res.arrayBuffer());
   const [count, c, h, w] = shape;
   const frames = [];

@@ -112,6 +112,18 @@ pub fn run_f32(
     data: &[f32],
     shape: &[i64],
 ) -> Result<(Vec<f32>, Vec<i64>), OrtError> {
+    run_f32_labelled(session, input_name, data, shape, None)
+}
+
+/// [`run_f32`] for a model with a second input of int64 labels [N] (`(name, labels)`),
+/// such as a class-conditional generator; `None` runs a single-input model.
+pub fn run_f32_labelled(
+    session: &mut Session,
+    input_name: &str,
+    data: &[f32],
+    shape: &[i64],
+    labels: Option<(&str, &[i64])>,
+) -> Result<(Vec<f32>, Vec<i64>), OrtError> {
     let expected = shape.iter().try_fold(1usize, |acc, &d| {
         usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
     });
@@ -124,7 +136,13 @@ pub fn run_f32(
         });
     }
     let input = TensorRef::from_array_view((shape.to_vec(), data))?;
-    let outputs = session.run(ort::inputs![input_name => input])?;
+    let outputs = match labels {
+        None => session.run(ort::inputs![input_name => input])?,
+        Some((name, y)) => {
+            let y = TensorRef::from_array_view((vec![y.len() as i64], y))?;
+            session.run(ort::inputs![input_name => input, name => y])?
+        }
+    };
     let first = outputs.values().next().ok_or(OrtError::NoOutput)?;
     let (out_shape, values) = first.try_extract_tensor::<f32>()?;
     Ok((values.to_vec(), out_shape.to_vec()))

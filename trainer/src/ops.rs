@@ -86,6 +86,15 @@ pub trait Ops {
     fn pool(&mut self, x: &Self::V, p: Pool) -> Result<Self::V, Self::E>;
     /// Concatenation along channels.
     fn concat(&mut self, xs: &[Self::V]) -> Result<Self::V, Self::E>;
+    /// `x` [N, F] with the rows of `table` [K, E] picked by integer labels [N] (an embedding
+    /// lookup) appended -> [N, F + E].
+    fn append_rows(
+        &mut self,
+        name: &str,
+        x: &Self::V,
+        table: &Tensor,
+        labels: &Self::V,
+    ) -> Result<Self::V, Self::E>;
 }
 
 /// The tch backend: computes on tensors; batch norm in training or inference mode. With
@@ -218,6 +227,16 @@ impl Ops for TchOps {
 
     fn concat(&mut self, xs: &[Tensor]) -> Result<Tensor, Self::E> {
         Ok(Tensor::cat(xs, 1))
+    }
+
+    fn append_rows(
+        &mut self,
+        _: &str,
+        x: &Tensor,
+        table: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Tensor, Self::E> {
+        Ok(Tensor::cat(&[x, &table.index_select(0, labels)], 1))
     }
 }
 

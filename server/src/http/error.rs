@@ -9,6 +9,7 @@ use pagan_shared::images::ImageError;
 use serde_json::json;
 
 use crate::models::ReferenceError;
+use crate::models::classes::LabelError;
 use crate::models::encode::EncodeError;
 use crate::models::runtime::RuntimeError;
 use crate::scoring::ScoreError;
@@ -255,6 +256,20 @@ impl From<JobError> for ApiError {
 impl From<EncodeError> for ApiError {
     fn from(e: EncodeError) -> Self {
         Self::internal(e.to_string())
+    }
+}
+
+impl From<LabelError> for ApiError {
+    fn from(e: LabelError) -> Self {
+        let m = e.to_string();
+        match e {
+            LabelError::NotConditional(_) => Self::unprocessable("model_not_conditional", m),
+            LabelError::UnknownClass { .. } | LabelError::ClassOutOfRange { .. } => Self::bad("bad_class", m),
+            LabelError::Both
+            | LabelError::LabelOutOfRange { .. }
+            | LabelError::Length { .. }
+            | LabelError::Syntax(_) => Self::bad("bad_labels", m),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! What the service serves: ONNX Runtime sessions on the chosen execution provider
 //! (`runtime`), the registry scanned from `models/` (`registry`), the generators and the
-//! feature extractor it holds, reference statistics, and the encodings of generated
-//! images (`encode`).
+//! feature extractor it holds, the class labels of conditional generators (`classes`),
+//! reference statistics, and the encodings of generated images (`encode`).
 
+pub mod classes;
 pub mod encode;
 pub mod extractor;
 pub mod generator;

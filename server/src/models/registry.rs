@@ -14,7 +14,7 @@ use pagan_shared::manifest::{MANIFEST_FILE, ModelManifest};
 use serde::Serialize;
 
 use super::extractor::Extractor;
-use super::generator::Generator;
+use super::generator::{Generator, check_inputs};
 use super::reference::{Reference, ReferenceError, ReferenceInfo};
 use super::runtime::SessionPool;
 use crate::config::Config;
@@ -71,6 +71,7 @@ fn load_generator(dir: &Path, name: &str, config: &Config) -> Result<Generator, 
         .map_err(|e| e.to_string())?;
     let (pool, provider) = SessionPool::new(&bytes, config.sessions, config.provider, config.threads, name)
         .map_err(|e| e.to_string())?;
+    check_inputs(&manifest, &pool.inputs())?;
     Ok(Generator {
         name: name.to_owned(),
         manifest,

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ort::environment::Environment;
 use ort::session::Session;
+use ort::value::TensorElementType;
 use pagan_shared::onnx_runtime::{self, OrtError};
 
 use crate::config::ProviderChoice;
@@ -29,6 +30,10 @@ pub enum RuntimeError {
         /// Shape the session returned.
         got: Vec<i64>,
     },
+    /// Labels missing for a class-conditional model, given to an unconditional one, or not
+    /// one per image (callers resolve them first: a fault on our side).
+    #[error("{0}")]
+    Labels(String),
     /// Anything ONNX Runtime reports.
     #[error("ONNX Runtime: {0}")]
     Ort(String),
@@ -120,6 +125,30 @@ pub fn run_f32(
     Ok(onnx_runtime::run_f32(session, input_name, data, shape)?)
 }
 
+/// Runs a generator on latents `z` of `z_shape` and, for a class-conditional one, int64
+/// `labels` (one per row of z) under their input name; returns the first output's values
+/// and shape.
+pub fn run_generator(
+    session: &mut Session,
+    z_name: &str,
+    z: &[f32],
+    z_shape: &[i64],
+    labels: Option<(&str, &[i64])>,
+) -> Result<(Vec<f32>, Vec<i64>), RuntimeError> {
+    Ok(onnx_runtime::run_f32_labelled(
+        session, z_name, z, z_shape, labels,
+    )?)
+}
+
+/// Name and type of each input of a model's graph, as ONNX Runtime reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputInfo {
+    /// Input name.
+    pub name: String,
+    /// Element type of a tensor input (None: not a tensor).
+    pub element: Option<TensorElementType>,
+}
+
 /// A few sessions of one model; a run takes whichever is free (Session::run needs `&mut`).
 pub struct SessionPool {
     sessions: Vec<Mutex<Session>>,
@@ -152,6 +181,19 @@ impl SessionPool {
             },
             provider,
         ))
+    }
+
+    /// The inputs of the model's graph.
+    pub fn inputs(&self) -> Vec<InputInfo> {
+        let session = self.sessions[0].lock().unwrap_or_else(PoisonError::into_inner);
+        session
+            .inputs()
+            .iter()
+            .map(|i| InputInfo {
+                name: i.name().to_owned(),
+                element: i.dtype().tensor_type(),
+            })
+            .collect()
     }
 
     /// A free session, or (all busy) the next one in turn, waiting for it.

@@ -284,17 +284,26 @@ impl Scorer<'_> {
     }
 
     /// Generates `n` images of `g` from `seed` (rounded to bytes as PNGs are) and scores them.
-    pub fn model(&self, g: &Generator, n: usize, seed: u64, batch: usize) -> Result<Score, ScoreError> {
+    pub fn model(
+        &self,
+        g: &Generator,
+        n: usize,
+        seed: u64,
+        labels: Option<&[i64]>,
+        batch: usize,
+    ) -> Result<Score, ScoreError> {
         let started = Instant::now();
         let runtime = |e: RuntimeError| ScoreError::Runtime(format!("model {}: {e}", g.name));
         let [c, h, w] = g.image_shape();
         let latent = g.manifest.latent.size;
+        let rows = batch.max(1);
         let (features, _) = self.run(self.options.keep_rows(), |sink| {
             // Latents for all n at once (n x latent floats is small), images batch by batch.
             let z = pagan_shared::latent::uniform(seed, n, latent);
-            for zc in z.chunks(batch.max(1) * latent) {
+            for (i, zc) in z.chunks(rows * latent).enumerate() {
                 let b = zc.len() / latent;
-                let data = g.generate(zc, b, batch, self.metrics).map_err(runtime)?;
+                let lc = labels.map(|l| l.get(i * rows..i * rows + b).unwrap_or(&[]));
+                let data = g.generate(zc, lc, b, batch, self.metrics).map_err(runtime)?;
                 for img in from_model_batch(&data, [b, c, h, w])? {
                     sink.push(img)?;
                 }

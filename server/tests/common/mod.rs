@@ -1,7 +1,11 @@
 //! Helpers for the handler tests: request bodies built in memory (PNGs, zips, tars, npz,
-//! multipart forms), including the malformed ones.
+//! multipart forms), including the malformed ones; tiny ONNX generators (`onnx`)
+//! and the class-conditional fixture made of them (`conditional`).
 
 #![allow(dead_code)]
+
+pub mod conditional;
+pub mod onnx;
 
 use std::io::{Cursor, Write};
 

@@ -3,9 +3,11 @@
 //! values (clap's own errors, dataset names, settings `TrainConfig::validate` refuses).
 
 mod bench;
+mod cond;
 mod data;
 mod experiments;
 mod fid;
+mod intra;
 mod run;
 mod semi;
 mod stats;
@@ -62,6 +64,8 @@ enum Cmd {
     Stats(Box<stats::StatsArgs>),
     /// Score a run, an exported model or an image set by FID (and KID) against reference statistics.
     Fid(Box<fid::FidArgs>),
+    /// Intra-class FID of a class-conditional run: per class, generated vs the dataset's images of that class.
+    IntraFid(Box<intra::IntraFidArgs>),
     /// Time training iterations on synthetic data (used by `make bench`); prints one JSON line.
     Bench(bench::BenchArgs),
     /// Run a TOML grid of variants x seeds (experiments/*.toml), each in its own run folder; resumable.
@@ -185,6 +189,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::ExportInception(a) => fid::export_inception(a),
         Cmd::Stats(a) => stats::stats(*a),
         Cmd::Fid(a) => fid::fid(*a),
+        Cmd::IntraFid(a) => intra::intra_fid(*a),
         Cmd::Bench(a) => bench::train_steps(a),
         Cmd::BenchInception(a) => bench::inception(a),
         Cmd::Sweep(a) => experiments::sweep(a),

@@ -21,6 +21,11 @@ pub struct SampleArgs {
     /// Latents [N, latent] as float32 .npy instead of --n/--seed.
     #[arg(long)]
     z: Option<PathBuf>,
+    /// A class-conditional run's classes, comma-separated, as labels (0-9) or names: one for every image,
+    /// or one per image. Without it a conditional run's grid has one row per class (ceil(n / classes)
+    /// columns, each column one z) and npy output cycles through the classes.
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
     /// Output format: grid (PNG) or npy (raw float32 [N, C, H, W] in [-1, 1]).
     #[arg(long, default_value = "grid", value_parser = ["grid", "npy"])]
     format: String,
@@ -45,6 +50,18 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     let dev = a.common.setup()?;
     let (cfg, _meta, gan) = RunDir::at(&a.run).load_gan(dev)?;
     let [c, h, w] = gan.image_shape();
+    let classes = cfg.cond.as_ref().map(|c| c.classes.as_slice());
+    let labels = parse_labels(&a.labels, classes)?;
+    let n_images = z_path.as_ref().map_or(Some(a.n), |_| None);
+    if let (Some(y), Some(n)) = (&labels, n_images)
+        && y.len() != 1
+        && y.len() != n
+    {
+        return Err(usage(format!(
+            "--labels gives {} labels for --n {n}: give one, or one per image",
+            y.len()
+        )));
+    }
     match z_path {
         Some(zp) => {
             let (z, shape) = pagan_shared::npy::read(&zp)?;
@@ -54,18 +71,66 @@ pub fn sample(a: SampleArgs) -> Result<()> {
                     zp.display()
                 );
             }
-            let images = gan.generate(&z, shape[0])?;
+            let images = gan.generate(&z, shape[0], spread(labels, shape[0]).as_deref())?;
             pagan_shared::npy::write(&a.out, &images, &[shape[0], c, h, w])?;
         }
         None => {
-            let z = pagan_shared::latent::uniform(a.seed, a.n, cfg.arch.latent as usize);
-            let images = gan.generate(&z, a.n)?;
-            let cols = (a.n as f64).sqrt().ceil() as usize;
-            pagan_shared::grid::save_grid(&a.out, &images, [a.n, c, h, w], cols)?;
+            let latent = cfg.arch.latent as usize;
+            let (z, n, labels, cols) = match (classes, labels) {
+                // One row per class, each column one z.
+                (Some(names), None) => {
+                    let k = names.len();
+                    let cols = a.n.div_ceil(k);
+                    let z = pagan_shared::latent::uniform(a.seed, cols, latent).repeat(k);
+                    let y = pagan_trainer::model::generator::class_row_labels(k as i64, cols as i64);
+                    (z, k * cols, Some(y), cols)
+                }
+                (_, y) => {
+                    let z = pagan_shared::latent::uniform(a.seed, a.n, latent);
+                    (z, a.n, spread(y, a.n), (a.n as f64).sqrt().ceil() as usize)
+                }
+            };
+            let images = gan.generate(&z, n, labels.as_deref())?;
+            pagan_shared::grid::save_grid(&a.out, &images, [n, c, h, w], cols)?;
         }
     }
     println!("wrote {}", a.out.display());
     Ok(())
+}
+
+/// `--labels` as label numbers, each a class of the run (given by number or by name).
+fn parse_labels(given: &[String], classes: Option<&[String]>) -> Result<Option<Vec<i64>>> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let Some(names) = classes else {
+        return Err(usage(
+            "--labels needs a class-conditional run (trained with --cond)",
+        ));
+    };
+    given
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            names
+                .iter()
+                .position(|n| n == s)
+                .or_else(|| s.parse::<usize>().ok().filter(|&i| i < names.len()))
+                .map(|i| i as i64)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--labels: `{s}` is not a class of this run (0..{} or one of {names:?})",
+                        names.len() - 1
+                    ))
+                })
+        })
+        .collect::<Result<Vec<i64>>>()
+        .map(Some)
+}
+
+/// One label for every image when a single one was given.
+fn spread(labels: Option<Vec<i64>>, n: usize) -> Option<Vec<i64>> {
+    labels.map(|y| if y.len() == 1 { vec![y[0]; n] } else { y })
 }
 
 #[derive(Args)]

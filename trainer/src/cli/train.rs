@@ -15,6 +15,7 @@ use pagan_trainer::experiments::sweep::Plan;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
+use super::cond::CondArgs;
 use super::tricks::TricksArgs;
 use super::{Common, StepArgs, choice, usage};
 
@@ -129,6 +130,8 @@ pub struct TrainArgs {
     eval_prdc: bool,
     #[command(flatten)]
     tricks: TricksArgs,
+    #[command(flatten)]
+    cond: CondArgs,
     /// Images per Inception call during evaluations (1-4096).
     #[arg(long, default_value_t = defaults::EVAL_BATCH)]
     eval_batch: usize,
@@ -173,6 +176,7 @@ impl TrainArgs {
             eval_prdc: Some(self.eval_prdc),
             tricks: Some(self.tricks.config()),
             eval_batch: Some(self.eval_batch),
+            cond: self.cond.config(),
         }
     }
 

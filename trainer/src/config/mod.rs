@@ -4,6 +4,7 @@
 //! `config.json` in every run folder, so `resume` rebuilds exactly the same run.
 
 mod choices;
+mod cond;
 mod resolve;
 mod validate;
 
@@ -11,6 +12,7 @@ use pagan_shared::ResizeMode;
 use serde::{Deserialize, Serialize};
 
 pub use choices::{Choice, GpKind, LossKind, PaMode, Preset, ScheduleSpec};
+pub use cond::{CondConfig, DCond, EMBED_DIM, GCond};
 pub use resolve::TrainOverrides;
 pub use validate::{ConfigError, check_stackable};
 
@@ -326,6 +328,9 @@ pub struct TrainConfig {
     /// Salimans et al.'s techniques (absent in older configs: none).
     #[serde(default)]
     pub tricks: TricksConfig,
+    /// Class conditioning (absent: an unconditional GAN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cond: Option<CondConfig>,
     /// Only the first N training images (`--limit`); a resume loads the same subset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,

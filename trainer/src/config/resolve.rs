@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use pagan_shared::ResizeMode;
 
 use super::{
-    AdamConfig, EvalConfig, GpKind, LossKind, PaMode, Preset, RegConfig, ScheduleSpec, TrainConfig,
-    TricksConfig, defaults,
+    AdamConfig, CondConfig, DCond, EvalConfig, GCond, GpKind, LossKind, PaMode, Preset, RegConfig,
+    ScheduleSpec, TrainConfig, TricksConfig, defaults,
 };
 use crate::data::DatasetSpec;
 
@@ -78,6 +78,8 @@ pub struct TrainOverrides {
     pub tricks: Option<TricksConfig>,
     /// Images per Inception call.
     pub eval_batch: Option<usize>,
+    /// Class conditioning: G's input and D's head (the classes come from the dataset).
+    pub cond: Option<(GCond, DCond)>,
 }
 
 impl TrainConfig {
@@ -141,6 +143,15 @@ impl TrainConfig {
                 label_smoothing: o.label_smoothing.unwrap_or(reg.label_smoothing),
             },
             tricks: o.tricks.unwrap_or_default(),
+            cond: o.cond.map(|(g, d)| CondConfig {
+                g,
+                d,
+                classes: dataset
+                    .parse::<DatasetSpec>()
+                    .ok()
+                    .and_then(|spec| spec.class_names())
+                    .unwrap_or_default(),
+            }),
             limit: o.limit,
         }
     }

@@ -63,6 +63,7 @@ impl TrainConfig {
         }
         self.validate_reg()?;
         self.validate_tricks()?;
+        self.validate_cond()?;
         self.validate_eval()
     }
 
@@ -86,6 +87,26 @@ impl TrainConfig {
         }
         if t.fm_layer > 6 {
             return bad(format!("--fm-layer must be a D conv 0..=6, got {}", t.fm_layer));
+        }
+        Ok(())
+    }
+
+    fn validate_cond(&self) -> Result<(), ConfigError> {
+        let Some(c) = &self.cond else { return Ok(()) };
+        if c.classes.len() < 2 {
+            return Err(ConfigError(format!(
+                "--cond needs a labelled dataset (mnist, fashion-mnist, cifar10, or folder:PATH with one \
+                 subfolder per class); {} has {} classes",
+                self.dataset,
+                c.classes.len()
+            )));
+        }
+        if c.classes.len() > 256 {
+            return Err(ConfigError(format!(
+                "--cond takes at most 256 classes, {} has {}",
+                self.dataset,
+                c.classes.len()
+            )));
         }
         Ok(())
     }
@@ -174,6 +195,9 @@ pub fn check_stackable(cfgs: &[TrainConfig]) -> Result<(), ConfigError> {
                  for single runs"
                     .into(),
             );
+        }
+        if c.cond.is_some() {
+            return refuse("class-conditional runs (--cond) are implemented for single runs".into());
         }
         if c.reset_g_adam_on_level_up {
             return refuse(

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::files::{Crop, apply_limit, decode_all, list_recursive, tail_test};
-use super::{DataError, ImageSet, LoadOptions, Split};
+use super::{DataError, DatasetSpec, ImageSet, LoadOptions, Split};
 
 /// Default side of the square images of a `folder:` dataset.
 pub const DEFAULT_FOLDER_SIZE: usize = 64;
@@ -108,10 +108,15 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
     } else {
         (rgb, 3)
     };
+    // Class subfolders give labels (`--cond`); the names come from the train split's folders.
+    let names = DatasetSpec::Folder(path.to_path_buf())
+        .class_names()
+        .unwrap_or_default();
+    let labels = super::classes::folder_labels(&files, &base, &names);
     Ok(ImageSet {
         n: files.len(),
         data,
-        labels: None,
+        labels,
         channels,
         height: size,
         width: size,

@@ -8,6 +8,7 @@
 
 mod celeba;
 mod cifar;
+mod classes;
 mod error;
 mod fetch;
 mod files;

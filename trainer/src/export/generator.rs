@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ort::session::Session;
 use pagan_shared::manifest::{
-    self, Dim as MDim, ImageSpec, LatentSpec, ModelKind, ModelManifest, OnnxSpec, TensorSpec, TrainingSummary,
+    self, ClassesSpec, Dim as MDim, ImageSpec, LatentSpec, ModelKind, ModelManifest, OnnxSpec, TensorSpec,
+    TrainingSummary,
 };
 use tch::{Device, Kind, Tensor};
 
 use super::ExportError;
 use crate::model::Generator;
+use crate::model::generator::class_row_labels;
 use crate::onnx::proto::DataType;
 use crate::onnx::record::values;
 use crate::onnx::{self, Dim, GraphBuilder, OnnxRecorder, runtime};
@@ -49,8 +51,9 @@ pub struct ExportReport {
     pub batch_sizes: Vec<usize>,
 }
 
-/// The generator as a serialised ONNX model: input `z` [N, latent] f32, output `images`
-/// [N, C, H, W] f32 in [-1, 1]. BatchNorm uses the running statistics (eval mode).
+/// The generator as a serialised ONNX model: input `z` [N, latent] f32 (and, for a
+/// class-conditional G, `labels` [N] int64), output `images` [N, C, H, W] f32 in [-1, 1].
+/// BatchNorm uses the running statistics (eval mode).
 pub fn generator_onnx(g: &Generator) -> Result<Vec<u8>, ExportError> {
     if g.models != 1 {
         // Stacked generators are cut into their runs' own before export (run folders hold those).
@@ -68,7 +71,14 @@ pub fn generator_onnx(g: &Generator) -> Result<Vec<u8>, ExportError> {
     b.metadata("pagan.latent", &latent.to_string());
     b.metadata("pagan.image", &format!("{c}x{h}x{w}"));
     let z = b.input(INPUT_NAME, DataType::Float, &[BATCH_DIM.into(), latent.into()])?;
-    let y = g.forward_with(&mut OnnxRecorder::new(&mut b), &z)?;
+    let labels = match &g.classes {
+        Some(c) => {
+            b.metadata("pagan.classes", &c.table.size()[0].to_string());
+            Some(b.input(manifest::LABELS_INPUT, DataType::Int64, &[BATCH_DIM.into()])?)
+        }
+        None => None,
+    };
+    let y = g.forward_with(&mut OnnxRecorder::new(&mut b), &z, labels.as_ref())?;
     b.add_node("output", "Identity", &[&y], &[OUTPUT_NAME], &[])?;
     let out_dims: Vec<Dim> = vec![BATCH_DIM.into(), c.into(), h.into(), w.into()];
     b.output(OUTPUT_NAME, DataType::Float, &out_dims);
@@ -88,7 +98,14 @@ fn compare(session: &mut Session, cpu_g: &Generator, batch_sizes: &[usize]) -> R
     let mut max = 0.0f32;
     for &n in batch_sizes {
         let z = pagan_shared::latent::uniform(SAMPLE_SEED ^ n as u64, n, latent as usize);
-        let (got, shape) = runtime::run_f32(session, INPUT_NAME, &z, &[n as i64, latent])?;
+        // Every class appears across the checked batches, not only label 0.
+        let labels: Option<Vec<i64>> = cpu_g.classes.as_ref().map(|c| {
+            (0..n as i64)
+                .map(|i| (3 * i + n as i64) % c.table.size()[0])
+                .collect()
+        });
+        let feed = labels.as_deref().map(|y| (manifest::LABELS_INPUT, y));
+        let (got, shape) = runtime::run_f32_labelled(session, INPUT_NAME, &z, &[n as i64, latent], feed)?;
         let expected_shape = vec![n as i64, c, h, w];
         if shape != expected_shape {
             return Err(ExportError::Shape {
@@ -98,7 +115,8 @@ fn compare(session: &mut Session, cpu_g: &Generator, batch_sizes: &[usize]) -> R
             });
         }
         let zt = Tensor::from_slice(&z).view([n as i64, latent]);
-        let want = values(&tch::no_grad(|| cpu_g.forward(&zt, false)))?;
+        let yt = labels.as_deref().map(Tensor::from_slice);
+        let want = values(&tch::no_grad(|| cpu_g.forward_labelled(&zt, yt.as_ref(), false)))?;
         for (a, b) in got.iter().zip(&want) {
             let d = (a - b).abs();
             // f32::max ignores NaN; a NaN anywhere must fail the check.
@@ -149,11 +167,25 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
         );
     }
 
-    // The grid comes from the exported graph itself: what the server will serve.
+    // The grid comes from the exported graph itself: what the server will serve. A
+    // class-conditional model's has one row per class (each column one z).
     let latent = cfg.arch.latent;
-    let n = GRID_SIDE * GRID_SIDE;
+    let classes = cfg.cond.as_ref().map(|c| c.classes.clone());
+    let rows = classes.as_ref().map_or(GRID_SIDE, Vec::len);
+    let n = rows * GRID_SIDE;
     let z = pagan_shared::latent::uniform(SAMPLE_SEED, n, latent as usize);
-    let (images, shape) = runtime::run_f32(&mut session, INPUT_NAME, &z, &[n as i64, latent])
+    let (z, labels) = match &classes {
+        None => (z, None),
+        Some(names) => {
+            let cols = z[..GRID_SIDE * latent as usize].to_vec();
+            (
+                cols.repeat(names.len()),
+                Some(class_row_labels(names.len() as i64, GRID_SIDE as i64)),
+            )
+        }
+    };
+    let feed = labels.as_deref().map(|y| (manifest::LABELS_INPUT, y));
+    let (images, shape) = runtime::run_f32_labelled(&mut session, INPUT_NAME, &z, &[n as i64, latent], feed)
         .context("generating the sample grid in ONNX Runtime")?;
     let grid_shape: [usize; 4] = match shape
         .iter()
@@ -217,6 +249,13 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
                 shape: vec![sym(), MDim::Fixed(c), MDim::Fixed(h), MDim::Fixed(w)],
             },
         },
+        classes: classes.map(|names| ClassesSpec {
+            input: TensorSpec {
+                name: manifest::LABELS_INPUT.to_owned(),
+                shape: vec![sym()],
+            },
+            names,
+        }),
         sha256: manifest::sha256_hex(&bytes),
         created_by: format!("{} {}", onnx::PRODUCER, env!("CARGO_PKG_VERSION")),
     };

@@ -178,7 +178,7 @@ impl TrainingEval {
                 })
                 .collect();
             let z = Tensor::cat(&parts, 1).to_device(gan.device());
-            let x = tch::no_grad(|| gan.g.forward(&z, false));
+            let x = tch::no_grad(|| gan.g.forward_cycled(&z, pos as i64, false));
             // [m, K*C, H, W] (runs side by side) -> [K*m, C, H, W] (run after run).
             let s = x.size();
             let (c, h, w) = (s[1] / k as i64, s[2], s[3]);

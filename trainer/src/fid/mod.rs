@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod extract;
 pub mod extractor;
 pub mod inception;
+pub mod intra;
 pub mod quantize;
 pub mod sources;
 

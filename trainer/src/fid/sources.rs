@@ -54,6 +54,17 @@ impl<'a> DatasetImages<'a> {
     }
 }
 
+impl<'a> DatasetImages<'a> {
+    /// At most `n` of the images `indices` of `set` (a subset drawn with `seed` when more).
+    pub fn subset_of(set: &'a ImageSet, indices: &[usize], n: usize, seed: u64) -> Self {
+        let indices = pick(indices.len(), Some(n), seed)
+            .into_iter()
+            .map(|i| indices[i])
+            .collect();
+        Self { set, indices, pos: 0 }
+    }
+}
+
 impl ImageSource for DatasetImages<'_> {
     fn len(&self) -> usize {
         self.indices.len()
@@ -237,10 +248,12 @@ impl ImageSource for FileImages {
     }
 }
 
-/// `n` images of a tch generator (eval mode) with latents `latent::uniform(seed, n, ..)`.
+/// `n` images of a tch generator (eval mode) with latents `latent::uniform(seed, n, ..)`;
+/// a class-conditional generator's cycle through its classes, or are all of one class.
 pub struct GeneratedImages<'a> {
     gan: &'a Gan,
     z: Vec<f32>,
+    labels: Option<Vec<i64>>,
     pos: usize,
 }
 
@@ -248,7 +261,28 @@ impl<'a> GeneratedImages<'a> {
     /// `n` images of `gan` from seed `seed`.
     pub fn new(gan: &'a Gan, n: usize, seed: u64) -> Self {
         let z = pagan_shared::latent::uniform(seed, n, gan.g.arch.latent as usize);
-        Self { gan, z, pos: 0 }
+        let labels = gan
+            .g
+            .classes
+            .as_ref()
+            .map(|c| crate::model::generator::cycle_labels(0, n as i64, c.table.size()[0]));
+        Self {
+            gan,
+            z,
+            labels,
+            pos: 0,
+        }
+    }
+
+    /// `n` images of class `label` of a class-conditional `gan`.
+    pub fn of_class(gan: &'a Gan, n: usize, seed: u64, label: i64) -> Self {
+        let z = pagan_shared::latent::uniform(seed, n, gan.g.arch.latent as usize);
+        Self {
+            gan,
+            z,
+            labels: Some(vec![label; n]),
+            pos: 0,
+        }
     }
 }
 
@@ -262,7 +296,10 @@ impl ImageSource for GeneratedImages<'_> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let values = self.gan.generate(&self.z[self.pos * l..(self.pos + n) * l], n)?;
+        let labels = self.labels.as_ref().map(|y| &y[self.pos..self.pos + n]);
+        let values = self
+            .gan
+            .generate(&self.z[self.pos * l..(self.pos + n) * l], n, labels)?;
         let [c, h, w] = self.gan.image_shape();
         self.pos += n;
         Ok(images::from_model_batch(&values, [n, c, h, w])?)

@@ -7,7 +7,7 @@
 use tch::{Tensor, nn};
 
 use super::layers::{BatchNorm, Deconv, deconv_padding, g_sizes, normal_init};
-use crate::config::Arch;
+use crate::config::{Arch, EMBED_DIM, GCond};
 use crate::ops::{ConvGeometry, Ops, StackKernels, TchOps, block, run_tch};
 
 /// The generator's variables and shapes.
@@ -33,6 +33,30 @@ pub struct Generator {
     pub models: i64,
     /// How a stack runs its layers.
     pub kernels: StackKernels,
+    /// A class-conditional generator's class input (`None`: unconditional).
+    pub classes: Option<ClassInput>,
+}
+
+/// How a class-conditional G takes its labels: the label's row of `table`, concatenated
+/// to z before the linear layer (one-hot rows of the identity, or a learned embedding).
+#[derive(Debug)]
+pub struct ClassInput {
+    /// [classes, width]: the identity (one-hot) or the embedding (variable `embed.weight`).
+    pub table: Tensor,
+    /// One-hot or learned.
+    pub kind: GCond,
+}
+
+/// Labels of a grid with one row per class and `cols` columns: image i shows class
+/// `i / cols` (the column picks the latent, so each column is one z across the classes).
+pub fn class_row_labels(classes: i64, cols: i64) -> Vec<i64> {
+    (0..classes * cols).map(|i| i / cols).collect()
+}
+
+/// Labels that cycle through `classes` (image i gets i mod classes), from `start`: what a
+/// conditional G draws when no labels are given (balanced classes).
+pub fn cycle_labels(start: i64, n: i64, classes: i64) -> Vec<i64> {
+    (start..start + n).map(|i| i % classes.max(1)).collect()
 }
 
 impl Generator {
@@ -41,14 +65,38 @@ impl Generator {
         Self::stacked(p, arch, 1)
     }
 
+    /// A class-conditional G under `p` for `classes` classes (one model; `embed.weight` when
+    /// the class input is learned).
+    pub fn conditional(p: &nn::Path, arch: &Arch, kind: GCond, classes: i64) -> Self {
+        let table = match kind {
+            GCond::Onehot => Tensor::eye(classes, (tch::Kind::Float, p.device())),
+            // N(0, 1): the embedding starts on the scale of z's uniform(-1, 1) values.
+            GCond::Embed => (p / "embed").var(
+                "weight",
+                &[classes, EMBED_DIM],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0,
+                },
+            ),
+        };
+        let width = table.size()[1];
+        Self::build(p, arch, 1, Some(ClassInput { table, kind }), width)
+    }
+
     /// `k` generators side by side under `p`: every variable's axis 0 holds `k` blocks
     /// (zero-initialised; `model::stack` copies each model's own initial weights in).
     pub fn stacked(p: &nn::Path, arch: &Arch, k: i64) -> Self {
+        Self::build(p, arch, k, None, 0)
+    }
+
+    /// `k` generators whose linear layer takes `extra` inputs beside z (the class input).
+    fn build(p: &nn::Path, arch: &Arch, k: i64, classes: Option<ClassInput>, extra: i64) -> Self {
         let [c, h, w] = arch.image;
         let (hs, ws) = (g_sizes(h), g_sizes(w));
         let gw = arch.g_widths;
         let f = gw[0] * hs[0] * ws[0];
-        let fc_weight = (p / "fc").var("weight", &[k * f, arch.latent], normal_init());
+        let fc_weight = (p / "fc").var("weight", &[k * f, arch.latent + extra], normal_init());
         let fc_bias = (p / "fc").zeros("bias", &[k * f]);
         let bn0 = BatchNorm::new(&(p / "bn0"), k * f);
         let mut ups = Vec::new();
@@ -91,11 +139,21 @@ impl Generator {
             start: [gw[0], hs[0], ws[0]],
             models: k,
             kernels: StackKernels::PerModel,
+            classes,
         }
     }
 
-    /// The forward pass on backend `o`: latents [N, latent] -> images [N, C, H, W] in [-1, 1].
-    pub fn forward_with<O: Ops>(&self, o: &mut O, z: &O::V) -> Result<O::V, O::E> {
+    /// The forward pass on backend `o`: latents [N, latent] (and, for a class-conditional
+    /// G, integer labels [N], which it needs) -> images [N, C, H, W] in [-1, 1].
+    pub fn forward_with<O: Ops>(&self, o: &mut O, z: &O::V, labels: Option<&O::V>) -> Result<O::V, O::E> {
+        let conditioned;
+        let z = match (&self.classes, labels) {
+            (Some(c), Some(y)) => {
+                conditioned = o.append_rows("embed", z, &c.table, y)?;
+                &conditioned
+            }
+            _ => z,
+        };
         let x = o.linear("fc", z, &self.fc_weight, Some(&self.fc_bias))?;
         // BN over [N, F]: the BN1d before the reshape.
         let x = self.bn0.apply(o, "bn0", &x)?;
@@ -113,7 +171,28 @@ impl Generator {
 
     /// Images in [-1, 1], shape [N, models*C, H, W], from latents [N, models*latent] (BN
     /// in training mode when `train`).
+    /// A class-conditional G cycles through the classes (image i gets class i mod K).
     pub fn forward(&self, z: &Tensor, train: bool) -> Tensor {
+        self.forward_cycled(z, 0, train)
+    }
+
+    /// [`Self::forward`] for images `start..start + N` of a longer sequence: a
+    /// class-conditional G gives image i class (start + i) mod K, so batches of any size
+    /// continue one balanced cycle.
+    pub fn forward_cycled(&self, z: &Tensor, start: i64, train: bool) -> Tensor {
+        match &self.classes {
+            Some(c) => {
+                let n = z.size()[0];
+                let y = cycle_labels(start, n, c.table.size()[0]);
+                let y = Tensor::from_slice(&y).to_device(z.device());
+                self.forward_labelled(z, Some(&y), train)
+            }
+            None => self.forward_labelled(z, None, train),
+        }
+    }
+
+    /// Images from latents and, for a class-conditional G, labels [N] (int64 on G's device).
+    pub fn forward_labelled(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
         let k = self.models;
         if k > 1 && self.kernels == StackKernels::PerModel {
             let parts: Vec<Tensor> = (0..k)
@@ -121,7 +200,7 @@ impl Generator {
                 .collect();
             return Tensor::cat(&parts, 1);
         }
-        run_tch(self.forward_with(&mut TchOps { train, models: k }, z))
+        run_tch(self.forward_with(&mut TchOps { train, models: k }, z, labels))
     }
 
     /// The same generator with `f` applied to every tensor (views, copies, moves).
@@ -148,6 +227,10 @@ impl Generator {
             start: self.start,
             models: self.models,
             kernels: self.kernels,
+            classes: self.classes.as_ref().map(|c| ClassInput {
+                table: f(&c.table),
+                kind: c.kind,
+            }),
         }
     }
 

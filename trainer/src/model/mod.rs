@@ -33,14 +33,29 @@ impl Gan {
     pub fn new(cfg: &TrainConfig, device: Device, level: i64) -> Self {
         rng::seed_torch(rng::derive_seed(cfg.seed, stream::INIT, 0));
         let vs = nn::VarStore::new(device);
-        let g = Generator::new(&(vs.root() / "g"), &cfg.arch);
-        let mut d = Discriminator::new(
-            &(vs.root() / "d"),
-            &cfg.arch,
-            cfg.pa.layer(cfg.pa_feat_layer),
-            cfg.max_level,
-            level,
-        );
+        let (g, mut d) = match &cfg.cond {
+            None => (
+                Generator::new(&(vs.root() / "g"), &cfg.arch),
+                Discriminator::new(
+                    &(vs.root() / "d"),
+                    &cfg.arch,
+                    cfg.pa.layer(cfg.pa_feat_layer),
+                    cfg.max_level,
+                    level,
+                ),
+            ),
+            Some(cond) => (
+                Generator::conditional(&(vs.root() / "g"), &cfg.arch, cond.g, cond.n_classes()),
+                Discriminator::conditional(
+                    &(vs.root() / "d"),
+                    &cfg.arch,
+                    cfg.pa.layer(cfg.pa_feat_layer),
+                    cfg.max_level,
+                    level,
+                    cond,
+                ),
+            ),
+        };
         d.dropout = (cfg.reg.dropout > 0.0).then_some((cfg.reg.dropout_layer, cfg.reg.dropout));
         if cfg.tricks.minibatch_std {
             d.minibatch_std = Some(MinibatchStd::new(&(vs.root() / "d" / "mbstd"), cfg.batch));
@@ -76,8 +91,10 @@ impl Gan {
     }
 
     /// Runs G in eval mode on latents `z` ([n, latent] row-major) in batches of 256;
-    /// returns the images [n, C, H, W] in [-1, 1] as f32 values on the host.
-    pub fn generate(&self, z: &[f32], n: usize) -> Result<Vec<f32>> {
+    /// returns the images [n, C, H, W] in [-1, 1] as f32 values on the host. A
+    /// class-conditional G takes `labels` (n of them, each a class), or cycles through the
+    /// classes without them; an unconditional G refuses labels.
+    pub fn generate(&self, z: &[f32], n: usize, labels: Option<&[i64]>) -> Result<Vec<f32>> {
         let latent = self.g.arch.latent as usize;
         if n == 0 || z.len() != n * latent {
             bail!(
@@ -85,13 +102,32 @@ impl Gan {
                 z.len()
             );
         }
+        let labels: Option<Vec<i64>> = match (&self.g.classes, labels) {
+            (None, None) => None,
+            (None, Some(_)) => bail!("this generator is not class-conditional: it takes no labels"),
+            (Some(c), y) => {
+                let k = c.table.size()[0];
+                let y = y.map_or_else(|| generator::cycle_labels(0, n as i64, k), <[i64]>::to_vec);
+                if y.len() != n {
+                    bail!("{} labels for {n} images: give one label per image", y.len());
+                }
+                if let Some(bad) = y.iter().find(|&&l| !(0..k).contains(&l)) {
+                    bail!("label {bad} is not a class of this generator (0..{})", k - 1);
+                }
+                Some(y)
+            }
+        };
         let mut out = Vec::with_capacity(n * self.g.arch.image.iter().product::<i64>() as usize);
         // Batches of 256 keep memory flat for large N.
-        for chunk in z.chunks(256 * latent) {
+        for (i, chunk) in z.chunks(256 * latent).enumerate() {
             let zt = Tensor::from_slice(chunk)
                 .view([-1, latent as i64])
                 .to_device(self.device());
-            let x = tch::no_grad(|| self.g.forward(&zt, false))
+            let yt = labels.as_ref().map(|y| {
+                let start = i * 256;
+                Tensor::from_slice(&y[start..(start + 256).min(n)]).to_device(self.device())
+            });
+            let x = tch::no_grad(|| self.g.forward_labelled(&zt, yt.as_ref(), false))
                 .to_device(Device::Cpu)
                 .to_kind(Kind::Float);
             out.extend(Vec::<f32>::try_from(x.flatten(0, -1))?);

@@ -51,12 +51,22 @@ pub fn smooth(t: &Targets, alpha: f64) -> Targets {
     }
 }
 
+/// What D is given beside the images: the pairs' PA bits and, for a class-conditional D,
+/// their labels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given<'a> {
+    /// PA bits [N, models*max_level].
+    pub bits: Option<&'a Tensor>,
+    /// Class labels [N] (int64).
+    pub labels: Option<&'a Tensor>,
+}
+
 /// Per-sample squared L2 norm of D's input gradient at `x`, differentiable (for
 /// penalties): [N] for a plain D, [N, models] for a stack (each model's own block).
-fn input_grad_norm2(d: &Discriminator, x: &Tensor, bits: Option<&Tensor>) -> Tensor {
+fn input_grad_norm2(d: &Discriminator, x: &Tensor, bits: Option<&Tensor>, labels: Option<&Tensor>) -> Tensor {
     let x = x.detach().set_requires_grad(true);
     // Penalty forwards do not advance spectral norm's power iteration or use dropout.
-    let out = d.forward(&x, bits, false);
+    let out = d.forward_labelled(&x, bits, labels, false);
     let g = Tensor::run_backward(&[out.sum(Kind::Float)], &[&x], true, true);
     if d.models == 1 {
         return g[0]
@@ -72,7 +82,8 @@ fn input_grad_norm2(d: &Discriminator, x: &Tensor, bits: Option<&Tensor>) -> Ten
 
 /// The gradient penalty term (`None` when `kind` is None), summed over a stack's models.
 /// `bits` are the pair's PA bits: an interpolate of a real and a fake of one pair sees
-/// their shared bits. `eps`: the 1-centred penalty's interpolation weights per model
+/// their shared bits, and a class-conditional D the pair's `labels` (a fake is generated
+/// with its real's label). `eps`: the 1-centred penalty's interpolation weights per model
 /// ([N, 1, 1, 1] each), required for a stack; without them a plain D draws its own.
 pub fn gradient_penalty(
     kind: GpKind,
@@ -80,9 +91,10 @@ pub fn gradient_penalty(
     d: &Discriminator,
     real: &Tensor,
     fake: &Tensor,
-    bits: Option<&Tensor>,
+    given: Given<'_>,
     eps: Option<&[&Tensor]>,
 ) -> Option<Tensor> {
+    let Given { bits, labels } = given;
     let per_model = |t: Tensor, f: &dyn Fn(Tensor) -> Tensor| {
         if d.models == 1 {
             return f(t);
@@ -119,13 +131,13 @@ pub fn gradient_penalty(
                     &eps * real + (1.0 - &eps) * fake.detach()
                 }
             };
-            let norm2 = input_grad_norm2(d, &x, bits);
+            let norm2 = input_grad_norm2(d, &x, bits, labels);
             Some(per_model(norm2, &|n2| {
                 ((n2 + 1e-12).sqrt() - 1.0).square().mean(Kind::Float) * weight
             }))
         }
         GpKind::ZeroCentred => {
-            let norm2 = input_grad_norm2(d, real, bits);
+            let norm2 = input_grad_norm2(d, real, bits, labels);
             Some(per_model(norm2, &|n2| n2.mean(Kind::Float) * (weight / 2.0)))
         }
     }
@@ -264,7 +276,19 @@ mod tests {
         let bits = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 0.0]).view([2, 2]);
         // R1: weight/2 * mean ||grad||^2; check ||grad||^2 of sample 0 by central differences
         // along the gradient direction (D is piecewise linear, so this is exact up to rounding).
-        let gp = gradient_penalty(GpKind::ZeroCentred, 2.0, &d, &real, &real, Some(&bits), None).expect("gp");
+        let gp = gradient_penalty(
+            GpKind::ZeroCentred,
+            2.0,
+            &d,
+            &real,
+            &real,
+            Given {
+                bits: Some(&bits),
+                labels: None,
+            },
+            None,
+        )
+        .expect("gp");
         let x = real.detach().set_requires_grad(true);
         let out = d.forward(&x, Some(&bits), false);
         let g = Tensor::run_backward(&[out.sum(Kind::Float)], &[&x], false, false)[0].shallow_clone();
@@ -285,8 +309,19 @@ mod tests {
             "fd {directional} vs |grad| {norm}"
         );
         // The penalty is differentiable w.r.t. D's weights (needed for the D step).
-        let one =
-            gradient_penalty(GpKind::OneCentred, 10.0, &d, &real, &(-&real), Some(&bits), None).expect("gp");
+        let one = gradient_penalty(
+            GpKind::OneCentred,
+            10.0,
+            &d,
+            &real,
+            &(-&real),
+            Given {
+                bits: Some(&bits),
+                labels: None,
+            },
+            None,
+        )
+        .expect("gp");
         let params: Vec<Tensor> = vs.trainable_variables();
         let grads = Tensor::run_backward(&[one], &params, false, true);
         assert!(grads.iter().any(|g| val(&g.abs().sum(Kind::Float)) > 0.0));

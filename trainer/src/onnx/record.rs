@@ -197,6 +197,28 @@ impl Ops for OnnxRecorder<'_> {
         }
     }
 
+    fn append_rows(
+        &mut self,
+        name: &str,
+        x: &String,
+        table: &Tensor,
+        labels: &String,
+    ) -> Result<String, OnnxError> {
+        let t = self.weight(&format!("{name}.weight"), table)?;
+        let rows = self.b.node(
+            &format!("{name}/gather"),
+            "Gather",
+            &[&t, labels],
+            &[("axis", AttrValue::Int(0))],
+        )?;
+        self.b.node(
+            &format!("{name}/concat"),
+            "Concat",
+            &[x, &rows],
+            &[("axis", AttrValue::Int(1))],
+        )
+    }
+
     fn concat(&mut self, xs: &[String]) -> Result<String, OnnxError> {
         let name = self.fresh("concat");
         let inputs: Vec<&str> = xs.iter().map(String::as_str).collect();

@@ -5,7 +5,9 @@ use ort::environment::Environment;
 use ort::session::Session;
 use pagan_shared::onnx_runtime;
 
-pub use pagan_shared::onnx_runtime::{DYLIB_ENV, OrtError as OrtRunError, library_path, run_f32};
+pub use pagan_shared::onnx_runtime::{
+    DYLIB_ENV, OrtError as OrtRunError, library_path, run_f32, run_f32_labelled,
+};
 
 /// The process-wide ORT environment, created on first use.
 pub fn environment() -> Result<Environment, OrtRunError> {

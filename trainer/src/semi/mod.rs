@@ -146,7 +146,7 @@ impl Classifier {
 
     /// Features `[N, F]` and logits `[N, K]`.
     fn forward(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let f = self.convs.features(x, None, FEATURE_LAYER, train);
+        let f = self.convs.features(x, None, None, FEATURE_LAYER, train);
         let l = f.linear(&self.head.normalized(train, None), Some(&self.bias));
         (f, l)
     }

@@ -31,6 +31,8 @@ use window::LineContext;
 
 /// Number of images in the fixed-z sample grid.
 pub const GRID_N: i64 = 64;
+/// Columns of every sample grid.
+pub const GRID_COLS: i64 = 8;
 
 /// Options that change how a run is watched, not what it computes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,6 +60,8 @@ pub struct Trainer {
     /// Each run's own shapes inside the stack (`None` for a single run).
     layout: Option<StackLayout>,
     data: Tensor,
+    /// The images' labels (int64 [n]) of a class-conditional run.
+    labels: Option<Tensor>,
     /// How iterations run (eager unless [`Self::set_step_mode`] chose a CUDA graph).
     engine: Engine,
     /// FID/KID of every run (the Inception is loaded at the first evaluation).
@@ -235,7 +239,16 @@ impl Trainer {
     }
 
     /// Each run's images from its fixed z, in eval mode, as [N, C, H, W] in [-1, 1] on the CPU.
+    /// A class-conditional run's grid has one row per class, each column one z.
     pub fn fixed_samples(&self) -> Vec<Tensor> {
+        if let Some(c) = &self.gan.g.classes {
+            let (k, cols) = (c.table.size()[0], GRID_COLS);
+            let z = self.runs[0].fixed_z.narrow(0, 0, cols).repeat([k, 1]);
+            let y = Tensor::from_slice(&crate::model::generator::class_row_labels(k, cols))
+                .to_device(self.device);
+            let x = tch::no_grad(|| self.gan.g.forward_labelled(&z, Some(&y), false));
+            return vec![x.to_device(Device::Cpu)];
+        }
         let z: Vec<&Tensor> = self.runs.iter().map(|r| &r.fixed_z).collect();
         let x = tch::no_grad(|| self.gan.g.forward(&Tensor::cat(&z, 1), false)).to_device(Device::Cpu);
         x.chunk(self.runs.len() as i64, 1)

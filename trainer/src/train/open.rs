@@ -148,6 +148,10 @@ impl Trainer {
             (first.tricks.hist_avg_d, &opt_d),
         ]
         .map(|(w, opt)| (w > 0.0).then(|| HistoricalAverage::new(w, &opt.tensors())));
+        let labels = match &first.cond {
+            None => None,
+            Some(cond) => Some(class_labels(data, cond.n_classes())?.to_device(device)),
+        };
         let runs = cfgs
             .into_iter()
             .zip(dirs)
@@ -165,6 +169,7 @@ impl Trainer {
             iter: 0,
             layout,
             data: images,
+            labels,
             engine: Engine::Eager,
             evaluator: None,
             hist,
@@ -196,4 +201,20 @@ impl Trainer {
         self.gan.d.set_model_level(k, run.pa.level);
         Ok(())
     }
+}
+
+/// The dataset's labels as an int64 tensor, each checked to be a class of the run.
+fn class_labels(data: &ImageSet, classes: i64) -> Result<Tensor> {
+    let Some(labels) = data.labels.as_ref() else {
+        bail!("--cond needs labels, and {} has none", data.source);
+    };
+    if let Some(i) = labels.iter().position(|&l| i64::from(l) >= classes) {
+        bail!(
+            "image {i} of {} has label {}, outside the run's {classes} classes",
+            data.source,
+            labels[i]
+        );
+    }
+    let l: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+    Ok(Tensor::from_slice(&l))
 }

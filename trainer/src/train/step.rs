@@ -129,12 +129,16 @@ impl Trainer {
             .map(|t| loss::smooth(t, reg.label_smoothing))
             .collect();
         let bits = inp.bits.as_ref();
-        let fake = self.gan.g.forward(&inp.z, true);
+        // A class-conditional run generates each fake with its real's label (single runs).
+        let y = self.labels.as_ref().map(|l| l.index_select(0, &inp.idx));
+        let y = y.as_ref();
+        let fake = self.gan.g.forward_labelled(&inp.z, y, true);
 
         // D step: reals and fakes in one batch (D has no BN, so this equals two passes).
         let x = Tensor::cat(&[&real, &fake.detach()], 0);
         let bits2 = bits.map(|t| Tensor::cat(&[t, t], 0));
-        let logits = self.gan.d.forward_each(&x, bits2.as_ref(), true);
+        let y2 = y.map(|t| Tensor::cat(&[t, t], 0));
+        let logits = self.gan.d.forward_each(&x, bits2.as_ref(), y2.as_ref(), true);
         let lr: Vec<Tensor> = logits.iter().map(|l| l.narrow(0, 0, b).select(1, 0)).collect();
         let lf: Vec<Tensor> = logits.iter().map(|l| l.narrow(0, b, b).select(1, 0)).collect();
         let d_losses: Vec<Tensor> = (0..models)
@@ -147,7 +151,7 @@ impl Trainer {
             &self.gan.d,
             &real,
             &fake,
-            bits,
+            loss::Given { bits, labels: y },
             eps.as_deref(),
         );
         let params = self.opt_d.tensors();
@@ -174,7 +178,7 @@ impl Trainer {
         }
 
         // G step: only G's gradients are computed (D's weights are not inputs of the backward).
-        let logits_g = self.gan.d.forward_each(&fake, bits, true);
+        let logits_g = self.gan.d.forward_each(&fake, bits, y, true);
         let tricks = tricks_cfg;
         let g_losses: Vec<Tensor> = (0..models)
             .map(|k| {
@@ -186,8 +190,8 @@ impl Trainer {
                 // same reals and fakes, the reals as the target.
                 let d = &self.gan.d;
                 let fm = tricks::feature_matching(
-                    &d.features(&real, bits, tricks.fm_layer, false),
-                    &d.features(&fake, bits, tricks.fm_layer, false),
+                    &d.features(&real, bits, y, tricks.fm_layer, false),
+                    &d.features(&fake, bits, y, tricks.fm_layer, false),
                 );
                 adv * tricks.fm_adversarial + fm * tricks.feature_matching
             })

@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod conditional;
 mod data_formats;
 mod export_onnx;
 mod fid;

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::http::error::ApiError;
+use crate::http::routes::models::query_choice;
 use crate::http::{blocking, extractor, find_model, find_reference, upload};
 use crate::scoring::jobs::{JobOutput, Jobs, Task};
 use pagan_shared::KidConfig;
@@ -54,6 +55,12 @@ pub struct ModelFidQuery {
     /// Latent seed (default 0).
     #[serde(default)]
     seed: u64,
+    /// Labels of a class-conditional model, comma-separated (one per image; n defaults to their count).
+    #[serde(default)]
+    labels: Option<String>,
+    /// A class-conditional model's class for every image: a class name, else an integer label.
+    #[serde(default)]
+    class: Option<String>,
     /// Also compute KID.
     #[serde(default)]
     kid: bool,
@@ -186,8 +193,9 @@ pub async fn fid(
     dispatch(&state, n, q.run_async, task, StatusCode::OK).await
 }
 
-/// `POST /v1/models/{name}/fid?reference=NAME&n=N&seed=S[&kid=true]`: generates `n`
-/// images in-process (quantised to 8 bits exactly like PNG output) and scores them.
+/// `POST /v1/models/{name}/fid?reference=NAME&n=N&seed=S[&kid=true][&class=C | &labels=..]`:
+/// generates `n` images in-process (quantised to 8 bits exactly like PNG output) and
+/// scores them; a class-conditional model's labels cycle through its classes unless asked.
 pub async fn model_fid(
     state: web::Data<AppState>,
     name: web::Path<String>,
@@ -199,8 +207,9 @@ pub async fn model_fid(
     let reference = find_reference(&state, &q.reference)?;
     let options = score_options(q.kid, q.prdc, q.bootstrap, q.fid_infinity, q.seed)?;
     check_reference(&reference, &options)?;
+    let choice = query_choice(&g, q.labels.as_deref(), q.class.as_deref())?;
     let max = state.config.limits.max_score_n;
-    let n = q.n.unwrap_or(DEFAULT_SCORE_N.min(max));
+    let n = q.n.or(choice.fixed_n()).unwrap_or(DEFAULT_SCORE_N.min(max));
     if n < 2 {
         return Err(ScoreError::TooFewImages { n: n as u64 }.into());
     }
@@ -210,6 +219,7 @@ pub async fn model_fid(
             format!("n = {n} exceeds the limit of {max} (--max-score-n)"),
         ));
     }
+    let labels = g.labels(&choice, n)?;
     let st = state.clone();
     let seed = q.seed;
     let task: Task = Box::new(move |progress| {
@@ -227,6 +237,7 @@ pub async fn model_fid(
             &g,
             n,
             seed,
+            labels.as_deref(),
             st.config.generate_batch,
         )?)))
     });

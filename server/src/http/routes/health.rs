@@ -51,5 +51,11 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 
 /// `GET /openapi.json`: the hand-written OpenAPI 3 document.
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
-    ok_json(crate::http::openapi::document(&state.config))
+    let conditional: Vec<_> = state
+        .registry
+        .generators
+        .values()
+        .filter_map(|g| g.manifest.classes.as_ref())
+        .collect();
+    ok_json(crate::http::openapi::document(&state.config, &conditional))
 }

@@ -1,5 +1,7 @@
 //! Models: listing, details, generation and browser grids.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -8,6 +10,7 @@ use serde_json::json;
 use crate::http::error::ApiError;
 use crate::http::{blocking, find_model, json, ok_json};
 use crate::models::Generator;
+use crate::models::classes::{self, ClassChoice, ClassRef};
 use crate::models::encode::{Format, encode};
 use crate::models::generator::runs_inline;
 use crate::state::AppState;
@@ -20,6 +23,7 @@ fn summary(g: &Generator) -> serde_json::Value {
         "dataset": m.dataset,
         "latent": m.latent,
         "image": m.image,
+        "classes": m.classes.as_ref().map(|c| &c.names),
         "provider": g.provider.as_str(),
         "sha256": m.sha256,
         "links": {
@@ -61,6 +65,12 @@ pub struct GenerateRequest {
     /// Output encoding (default png).
     #[serde(default)]
     pub format: Format,
+    /// A class-conditional model's label of each image (length n; n defaults to it).
+    #[serde(default, deserialize_with = "present")]
+    pub labels: Option<Vec<i64>>,
+    /// A class-conditional model's class for every image: a name or an integer label.
+    #[serde(default, deserialize_with = "present")]
+    pub class: Option<ClassRef>,
 }
 
 /// An optional field that, when given, must hold a value: `null` is refused (absent is None).
@@ -99,8 +109,9 @@ impl Latents {
 }
 
 /// Checks the request: `n` in 1..=max (or a walk of 2..=max steps, without `n` or `seed`)
-/// and the format's own rule (png is one image).
-fn check_request(req: &GenerateRequest, max_n: usize) -> Result<Latents, ApiError> {
+/// and the format's own rule (png is one image). `n` defaults to `fixed_n` (the length of
+/// `labels`), else 1.
+fn check_request(req: &GenerateRequest, fixed_n: Option<usize>, max_n: usize) -> Result<Latents, ApiError> {
     let latents = match req.interpolate {
         Some(_) if req.n.is_some() || req.seed.is_some() => {
             return Err(ApiError::bad(
@@ -113,7 +124,7 @@ fn check_request(req: &GenerateRequest, max_n: usize) -> Result<Latents, ApiErro
         }
         Some(w) => Latents::Walk(w),
         None => Latents::Seeded {
-            n: req.n.unwrap_or(1),
+            n: req.n.or(fixed_n).unwrap_or(1),
             seed: req.seed.unwrap_or(0),
         },
     };
@@ -136,20 +147,44 @@ fn check_request(req: &GenerateRequest, max_n: usize) -> Result<Latents, ApiErro
     Ok(latents)
 }
 
-async fn run(state: web::Data<AppState>, name: &str, req: GenerateRequest) -> Result<HttpResponse, ApiError> {
-    let g = find_model(&state, name)?;
-    let latents = check_request(&req, state.config.limits.max_generate_n)?;
+/// The class choice of a query's `labels` (comma-separated integers) and `class` (a class
+/// name of `g`, else an integer label) parameters.
+pub(crate) fn query_choice(
+    g: &Generator,
+    labels: Option<&str>,
+    class: Option<&str>,
+) -> Result<ClassChoice, ApiError> {
+    let labels = labels.map(classes::parse_list).transpose()?;
+    let class = class.map(|c| {
+        let named = g.manifest.classes.as_ref().and_then(|s| s.label_of(c)).is_some();
+        match c.trim().parse::<i64>() {
+            Ok(label) if !named => ClassRef::Label(label),
+            _ => ClassRef::Name(c.to_owned()),
+        }
+    });
+    Ok(ClassChoice::from_parts(labels, class)?)
+}
+
+async fn run(
+    state: web::Data<AppState>,
+    g: Arc<Generator>,
+    req: GenerateRequest,
+    choice: ClassChoice,
+) -> Result<HttpResponse, ApiError> {
+    let latents = check_request(&req, choice.fixed_n(), state.config.limits.max_generate_n)?;
     let provider = g.provider.as_str();
     let n = latents.n();
+    let labels = g.labels(&choice, n)?;
     let inline = runs_inline(g.per_image_seconds(), n);
     let st = state.clone();
     let work = move || {
         let batch = st.config.generate_batch;
+        let labels = labels.as_deref();
         let (data, seed) = match latents {
-            Latents::Seeded { n, seed } => (g.images(n, seed, batch, &st.metrics), seed),
+            Latents::Seeded { n, seed } => (g.images(n, seed, labels, batch, &st.metrics), seed),
             Latents::Walk(w) => {
                 let z = pagan_shared::latent::walk(w.from, w.to, w.steps, g.manifest.latent.size);
-                (g.generate(&z, w.steps, batch, &st.metrics), w.from)
+                (g.generate(&z, labels, w.steps, batch, &st.metrics), w.from)
             }
         };
         let data = data.map_err(|e| ApiError::internal(format!("model {}: {e}", g.name)))?;
@@ -167,13 +202,16 @@ async fn run(state: web::Data<AppState>, name: &str, req: GenerateRequest) -> Re
         .body(out.bytes))
 }
 
-/// `POST /v1/models/{name}/generate` with JSON `{n, seed, format}`.
+/// `POST /v1/models/{name}/generate` with JSON `{n, seed, format, labels | class}`.
 pub async fn generate(
     state: web::Data<AppState>,
     name: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    run(state, &name, json::object(body.into_inner())?).await
+    let mut req: GenerateRequest = json::object(body.into_inner())?;
+    let g = find_model(&state, &name)?;
+    let choice = ClassChoice::from_parts(req.labels.take(), req.class.take())?;
+    run(state, g, req, choice).await
 }
 
 /// Query of `GET /v1/models/{name}/grid.png`.
@@ -186,22 +224,33 @@ pub struct GridQuery {
     /// Latent seed (default 0).
     #[serde(default)]
     seed: u64,
+    /// Labels of a class-conditional model, comma-separated (one per image; n defaults to their count).
+    #[serde(default)]
+    labels: Option<String>,
+    /// A class-conditional model's class for every image: a class name, else an integer label.
+    #[serde(default)]
+    class: Option<String>,
 }
 
 /// Grid size when the query leaves it out (never over the server's limit).
 pub const DEFAULT_GRID_N: usize = 64;
 
-/// `GET /v1/models/{name}/grid.png?n=64&seed=7`: a PNG grid for browsers.
+/// `GET /v1/models/{name}/grid.png?n=64&seed=7[&class=C | &labels=0,1,..]`: a PNG grid for browsers.
 pub async fn grid(
     state: web::Data<AppState>,
     name: web::Path<String>,
     q: web::Query<GridQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let g = find_model(&state, &name)?;
+    let choice = query_choice(&g, q.labels.as_deref(), q.class.as_deref())?;
+    let default_n = DEFAULT_GRID_N.min(state.config.limits.max_generate_n);
     let req = GenerateRequest {
-        n: Some(q.n.unwrap_or(DEFAULT_GRID_N.min(state.config.limits.max_generate_n))),
+        n: Some(q.n.or(choice.fixed_n()).unwrap_or(default_n)),
         seed: Some(q.seed),
         interpolate: None,
         format: Format::Grid,
+        labels: None,
+        class: None,
     };
-    run(state, &name, req).await
+    run(state, g, req, choice).await
 }

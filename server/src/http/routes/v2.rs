@@ -84,7 +84,8 @@ pub async fn model_ready(
 }
 
 /// `POST /v2/models/{name}/infer`: JSON, or the binary tensor extension (the JSON part's
-/// length in `Inference-Header-Content-Length`, raw FP32 tensors after it).
+/// length in `Inference-Header-Content-Length`, raw tensors after it). A class-conditional
+/// model needs its `labels` input too (the graph's inputs, no default).
 pub async fn infer(
     state: web::Data<AppState>,
     name: web::Path<String>,
@@ -111,13 +112,19 @@ pub async fn infer(
     let inf = oip::decode(
         &body,
         header_len,
-        g.manifest.latent.size,
+        &oip::ModelInputs::of(&g),
         state.config.limits.max_generate_n,
     )?;
     let st = state.clone();
     let encoded = blocking(move || {
         let images = g
-            .generate(&inf.z, inf.n, st.config.generate_batch, &st.metrics)
+            .generate(
+                &inf.z,
+                inf.labels.as_deref(),
+                inf.n,
+                st.config.generate_batch,
+                &st.metrics,
+            )
             .map_err(|e| ApiError::internal(format!("model {}: {e}", g.name)))?;
         oip::encode(&g, &inf, &images).map_err(|e| ApiError::internal(e.to_string()))
     })

@@ -61,6 +61,15 @@ fn describe(cfg: &TrainConfig) -> String {
     if t.minibatch_std {
         s.push_str(", minibatch std");
     }
+    if let Some(c) = &cfg.cond {
+        let _ = write!(
+            s,
+            ", conditional G {} D {} ({} classes)",
+            c.g,
+            c.d,
+            c.classes.len()
+        );
+    }
     s
 }
 

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod classes;
+
+pub use classes::{ClassesSpec, LABELS_INPUT};
+
 /// The manifest format this crate reads and writes. Bump on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 /// File name of a model's manifest inside its folder.
@@ -186,6 +190,9 @@ pub struct ModelManifest {
     pub training: TrainingSummary,
     /// ONNX file and interface.
     pub onnx: OnnxSpec,
+    /// The class input of a class-conditional generator (absent: unconditional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<ClassesSpec>,
     /// Lower-case hex sha256 of the ONNX file.
     pub sha256: String,
     /// Tool and version that wrote the model.
@@ -337,6 +344,13 @@ impl ModelManifest {
         if self.onnx.input.name.is_empty() || self.onnx.output.name.is_empty() {
             return Err(self.invalid("onnx input/output names must not be empty"));
         }
+        if let Some(problem) = self
+            .classes
+            .as_ref()
+            .and_then(|c| c.problem(&self.onnx.input.name))
+        {
+            return Err(self.invalid(problem));
+        }
         let hex_ok = self.sha256.len() == 64
             && self
                 .sha256
@@ -418,6 +432,7 @@ mod tests {
                     ],
                 },
             },
+            classes: None,
             sha256: sha256_hex(bytes),
             created_by: "test".into(),
         }
@@ -451,6 +466,20 @@ mod tests {
         let mut bad = m.clone();
         bad.onnx.output.shape[2] = Dim::Fixed(32);
         assert!(matches!(bad.validate(), Err(ManifestError::Invalid { .. })));
+        let mut cond = m.clone();
+        cond.classes = Some(ClassesSpec {
+            input: TensorSpec {
+                name: LABELS_INPUT.into(),
+                shape: vec![Dim::Sym("N".into())],
+            },
+            names: vec!["a".into(), "b".into()],
+        });
+        cond.validate().unwrap();
+        assert_eq!(cond.classes.as_ref().and_then(|c| c.label_of("b")), Some(1));
+        if let Some(c) = cond.classes.as_mut() {
+            c.names = vec!["a".into(), "a".into()];
+        }
+        assert!(matches!(cond.validate(), Err(ManifestError::Invalid { .. })));
         let mut bad = m.clone();
         bad.onnx.file = "../x.onnx".into();
         assert!(bad.validate().is_err());

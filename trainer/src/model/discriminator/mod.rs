@@ -6,6 +6,11 @@
 
 use tch::{Tensor, nn};
 
+mod class_head;
+mod levels;
+
+pub use class_head::ClassHead;
+
 use super::layers::{MinibatchStd, minibatch_std, normal_init, same_padding};
 use super::spectral_norm::{SpectralWeight, normalized_one};
 use crate::config::Arch;
@@ -77,6 +82,8 @@ pub struct Discriminator {
     kernels: StackKernels,
     /// The minibatch standard-deviation feature, when on (single discriminators only).
     pub minibatch_std: Option<MinibatchStd>,
+    /// A class-conditional D's class head (`None`: unconditional; single discriminators only).
+    pub classes: Option<ClassHead>,
 }
 
 impl Discriminator {
@@ -94,6 +101,18 @@ impl Discriminator {
         max_level: i64,
         levels: &[i64],
     ) -> Self {
+        Self::build(p, arch, pa_layers, max_level, levels, 0)
+    }
+
+    /// [`Self::stacked`] with `class_maps` one-hot class channels after the image at conv 0.
+    fn build(
+        p: &nn::Path,
+        arch: &Arch,
+        pa_layers: &[Option<usize>],
+        max_level: i64,
+        levels: &[i64],
+        class_maps: i64,
+    ) -> Self {
         let models = pa_layers.len() as i64;
         let pa_layers: Vec<Option<usize>> = pa_layers.iter().map(|l| l.filter(|_| max_level > 0)).collect();
         let mut bit_layers: Vec<usize> = pa_layers.iter().flatten().copied().collect();
@@ -107,7 +126,7 @@ impl Discriminator {
         let mut geoms = Vec::new();
         let mut bit_in = Vec::new();
         let mut in_channels = Vec::new();
-        let mut in_c = c;
+        let mut in_c = c + class_maps;
         for (i, (&k, &out_c)) in ks.iter().zip(arch.d_widths.iter()).enumerate() {
             let stride = if k == 4 { 2 } else { 1 };
             let lp = p / format!("conv{i}");
@@ -153,6 +172,7 @@ impl Discriminator {
             dropout: None,
             kernels: StackKernels::PerModel,
             minibatch_std: None,
+            classes: None,
         };
         d.masks = bit_in
             .iter()
@@ -160,77 +180,6 @@ impl Discriminator {
             .collect();
         d.model_masks = (0..models as usize).map(|m| d.model_mask(m)).collect();
         d
-    }
-
-    /// Model `m`'s level mask of its own bit layer (image channels and live bits 1).
-    fn model_mask(&self, m: usize) -> Option<Tensor> {
-        let i = self.pa_layers[m]?;
-        let (l, in_c) = (self.max_level, self.in_channels[i]);
-        let live = in_c + self.levels[m].clamp(0, l);
-        let mask: Vec<f32> = (0..in_c + l).map(|j| if j < live { 1.0 } else { 0.0 }).collect();
-        let dev = self.convs[i].weight.device();
-        Some(Tensor::from_slice(&mask).to_device(dev).view([1, in_c + l, 1, 1]))
-    }
-
-    /// The level mask of bit layer `i` (input channels `in_c` before the bits): image
-    /// channels and each model's live bits 1, everything else 0; shaped to multiply the
-    /// layer's kernel.
-    fn layer_mask(&self, i: usize, in_c: i64) -> Tensor {
-        let total = in_c + self.max_level;
-        let dev = self.convs[i].weight.device();
-        let rows: Vec<f32> = (0..self.models as usize)
-            .flat_map(|k| {
-                let live = if self.pa_layers[k] == Some(i) {
-                    in_c + self.levels[k].clamp(0, self.max_level)
-                } else {
-                    in_c
-                };
-                (0..total).map(move |j| if j < live { 1.0 } else { 0.0 })
-            })
-            .collect();
-        let m = Tensor::from_slice(&rows).to_device(dev);
-        if self.models == 1 {
-            return m.view([1, total, 1, 1]);
-        }
-        // One row of the mask per output channel: model k's rows get model k's mask.
-        let out = self.convs[i].weight.size()[0] / self.models;
-        m.view([self.models, 1, total])
-            .expand([self.models, out, total], false)
-            .reshape([self.models * out, total, 1, 1])
-    }
-
-    /// Sets how many bit channels are live (mask update only: no rebuild, no optimiser
-    /// reset) for a plain discriminator, or for every model of a stack.
-    pub fn set_level(&mut self, level: i64) {
-        for k in 0..self.models as usize {
-            self.levels[k] = level;
-        }
-        self.refresh_masks();
-    }
-
-    /// Sets model `k`'s live bit channels.
-    pub fn set_model_level(&mut self, k: usize, level: i64) {
-        self.levels[k] = level;
-        self.refresh_masks();
-    }
-
-    /// Writes the masks of the current levels into the mask tensors.
-    fn refresh_masks(&mut self) {
-        tch::no_grad(|| {
-            for (i, c, mask) in &self.masks {
-                mask.shallow_clone().copy_(&self.layer_mask(*i, *c));
-            }
-            for (m, mask) in self.model_masks.iter().enumerate() {
-                if let (Some(mask), Some(new)) = (mask, self.model_mask(m)) {
-                    mask.shallow_clone().copy_(&new);
-                }
-            }
-        });
-    }
-
-    /// The level mask of the first bit layer, if any.
-    pub fn mask(&self) -> Option<&Tensor> {
-        self.masks.first().map(|(_, _, m)| m)
     }
 
     /// How a stack runs its layers (a single discriminator ignores it).
@@ -249,15 +198,32 @@ impl Discriminator {
     /// Logits [N, models] for images [N, models*C, H, W] and bits [N, models*max_level]
     /// (0/1; zeros when `None`; ignored without bit layers).
     pub fn forward(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Tensor {
+        self.forward_labelled(x, bits, None, train)
+    }
+
+    /// [`Self::forward`] with the images' labels [N] (int64), which a class-conditional D needs.
+    pub fn forward_labelled(
+        &self,
+        x: &Tensor,
+        bits: Option<&Tensor>,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         if self.models > 1 && self.kernels == StackKernels::PerModel {
-            return Tensor::cat(&self.forward_each(x, bits, train), 1);
+            return Tensor::cat(&self.forward_each(x, bits, labels, train), 1);
         }
-        self.forward_stacked(x, bits, train)
+        self.forward_stacked(x, bits, labels, train)
     }
 
     /// Each model's logits [N, 1], as separate tensors (so each model's gradient flows back
-    /// exactly as in its single run).
-    pub fn forward_each(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Vec<Tensor> {
+    /// exactly as in its single run). `labels` [N]: a class-conditional D's (single runs).
+    pub fn forward_each(
+        &self,
+        x: &Tensor,
+        bits: Option<&Tensor>,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Vec<Tensor> {
         let k = self.models;
         if k > 1 && self.kernels == StackKernels::PerModel {
             return (0..k)
@@ -272,7 +238,7 @@ impl Discriminator {
                 })
                 .collect();
         }
-        self.forward_stacked(x, bits, train).split(1, 1)
+        self.forward_stacked(x, bits, labels, train).split(1, 1)
     }
 
     /// Each conv layer: index, spectrally normalised weight, bias, geometry.
@@ -281,9 +247,15 @@ impl Discriminator {
         layers.enumerate().map(|(i, ((sw, b), g))| (i, sw, b, g))
     }
 
-    fn forward_stacked(&self, x: &Tensor, bits: Option<&Tensor>, train: bool) -> Tensor {
+    fn forward_stacked(
+        &self,
+        x: &Tensor,
+        bits: Option<&Tensor>,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let k = self.models;
-        let mut h = x.shallow_clone();
+        let mut h = self.with_class_maps(x, labels);
         for (i, sw, b, g) in self.conv_layers() {
             if let Some((layer, p)) = self.dropout
                 && layer == i
@@ -302,7 +274,10 @@ impl Discriminator {
         let w = self.fc.normalized(train, None);
         if k == 1 {
             let flat = h.view([n, -1]);
-            let logits = flat.linear(&w, Some(&self.fc_bias));
+            let mut logits = flat.linear(&w, Some(&self.fc_bias));
+            if let Some(p) = self.projection(&flat, labels, train) {
+                logits += p;
+            }
             match &self.minibatch_std {
                 Some(m) => logits + minibatch_std(&flat, m.group).matmul(&m.weight),
                 None => logits,
@@ -315,8 +290,15 @@ impl Discriminator {
     /// D's features after conv `layer` (0..=6), flattened `[N, F]`, of a single
     /// discriminator without dropout (what feature matching compares, and what the
     /// semi-supervised classifier's head reads); `train` refines the spectral norms' `u`.
-    pub fn features(&self, x: &Tensor, bits: Option<&Tensor>, layer: usize, train: bool) -> Tensor {
-        let mut h = x.shallow_clone();
+    pub fn features(
+        &self,
+        x: &Tensor,
+        bits: Option<&Tensor>,
+        labels: Option<&Tensor>,
+        layer: usize,
+        train: bool,
+    ) -> Tensor {
+        let mut h = self.with_class_maps(x, labels);
         for (i, sw, b, g) in self.conv_layers() {
             let mask = self.masks.iter().find(|(l, _, _)| *l == i);
             if let Some((_, in_c, _)) = mask {

@@ -5,6 +5,10 @@
 
 use serde_json::{Value, json};
 
+mod classes;
+
+use pagan_shared::manifest::ClassesSpec;
+
 use crate::config::Config;
 use crate::http::routes::{fid, models};
 
@@ -58,6 +62,8 @@ fn upload_body(what: &str) -> Value {
 }
 
 const UNAUTHORIZED: &str = "Missing or wrong bearer token (only when the server has --token)";
+const NOT_CONDITIONAL: &str =
+    "labels or class for a model that is not class-conditional (model_not_conditional)";
 
 const PRDC_DOC: &str = "Also precision/recall (k = 3) and density/coverage (k = 5) on Inception pool3 features (the reference must store features; torch-fidelity's use VGG16 features, so its numbers differ by design)";
 const BOOTSTRAP_DOC: &str = "Resamples of a 95% percentile bootstrap interval of FID (the scored set resampled, the reference fixed); 0 = none";
@@ -74,12 +80,13 @@ fn scoring_responses() -> Value {
         "202": { "description": "Accepted as a background job; poll the Location",
             "headers": { "Location": { "schema": { "type": "string" } } },
             "content": { "application/json": { "schema": schema_ref("Accepted") } } },
-        "400": error_response("Bad query, corrupt or unsupported input, unsafe archive paths"),
+        "400": error_response("Bad query, corrupt or unsupported input, unsafe archive paths; for a model: bad_labels, bad_class"),
         "401": error_response(UNAUTHORIZED),
         "404": error_response("Unknown model or reference"),
         "413": error_response("Over a limit (body, images, pixels, archive entries or bytes, n)"),
         "415": error_response("Not a PNG, JPEG, zip, tar or .npz"),
-        "422": error_response("Empty set, fewer than 2 images, reference without features for KID or PRDC, unusable statistics"),
+        "422": error_response("Empty set, fewer than 2 images, reference without features for KID or PRDC, unusable statistics; \
+    labels or class for a model that is not class-conditional (model_not_conditional)"),
         "429": { "description": "Job queue full; retry after Retry-After seconds",
             "headers": { "Retry-After": { "schema": { "type": "integer" } } },
             "content": { "application/json": { "schema": schema_ref("Error") } } },
@@ -87,8 +94,10 @@ fn scoring_responses() -> Value {
     })
 }
 
-/// The OpenAPI 3.0 document for a server running with `config`.
-pub fn document(config: &Config) -> Value {
+/// The OpenAPI 3.0 document for a server running with `config` whose class-conditional
+/// models have the classes `conditional` (none: the class parameters are left out, as
+/// every model refuses them).
+pub fn document(config: &Config, conditional: &[&ClassesSpec]) -> Value {
     let l = &config.limits;
     let object = json!({ "type": "object" });
     let mut doc = json!({
@@ -118,7 +127,8 @@ pub fn document(config: &Config) -> Value {
                 "200": { "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
             "/openapi.json": { "get": { "summary": "This document", "responses": { "200": json_ok("OpenAPI 3", object.clone()) } } },
             "/v1/models": { "get": { "summary": "Loaded models (and ones that failed to load)", "responses": {
-                "200": json_ok("Models", json!({ "type": "object", "required": ["models", "failed"] })) } } },
+                "200": json_ok("Models; each model's `classes` lists a class-conditional model's class names in label order (null: unconditional)",
+                    json!({ "type": "object", "required": ["models", "failed"] })) } } },
             "/v1/models/{name}": { "get": { "summary": "One model with its manifest",
                 "parameters": [name_param("name", "Model name")],
                 "responses": { "200": json_ok("Model", json!({ "type": "object", "required": ["name", "manifest"] })),
@@ -129,19 +139,22 @@ pub fn document(config: &Config) -> Value {
                 "responses": {
                     "200": { "description": "png/grid: image/png; zip: application/zip; npy: float32 [n,C,H,W] .npy",
                         "content": { "image/png": {}, "application/zip": {}, "application/octet-stream": {} } },
-                    "400": error_response("Not a JSON object, unknown fields, n = 0, png with n > 1"),
+                    "400": error_response("Not a JSON object, unknown fields, n = 0, png with n > 1; bad_labels (labels and class, \
+    a label outside the model's 0..K-1, labels not one per image), bad_class (a class the model does not have)"),
                     "401": error_response(UNAUTHORIZED),
                     "404": error_response("Unknown model"),
-                    "413": error_response("n over --max-generate-n") } } },
+                    "413": error_response("n over --max-generate-n"),
+                    "422": error_response(NOT_CONDITIONAL) } } },
             "/v1/models/{name}/grid.png": { "get": { "summary": "A PNG grid for browsers",
                 "parameters": [name_param("name", "Model name"),
                     query("n", json!({ "type": "integer", "minimum": 1, "maximum": l.max_generate_n, "default": models::DEFAULT_GRID_N.min(l.max_generate_n) }),
                         false, "Images"),
                     query("seed", seed_schema(), false, "Latent seed")],
                 "responses": { "200": { "description": "PNG", "content": { "image/png": {} } },
-                    "400": error_response("Bad query"), "401": error_response(UNAUTHORIZED),
+                    "400": error_response("Bad query, bad_labels, bad_class"), "401": error_response(UNAUTHORIZED),
                     "404": error_response("Unknown model"),
-                    "413": error_response("n over --max-generate-n") } } },
+                    "413": error_response("n over --max-generate-n"),
+                    "422": error_response(NOT_CONDITIONAL) } } },
             "/v1/models/{name}/fid": { "post": { "summary": "Generate n images in-process and score them",
                 "parameters": [name_param("name", "Model name"),
                     query("reference", json!({ "type": "string", "pattern": NAME_PATTERN }), true, "Reference statistics"),
@@ -205,7 +218,7 @@ pub fn document(config: &Config) -> Value {
                 "parameters": [name_param("name", "Model name")],
                 "responses": { "200": json_ok("Ready", json!({ "type": "object", "required": ["name", "ready"] })),
                     "404": v2_error("Unknown model") } } },
-            "/v2/models/{name}/infer": { "post": { "summary": "KServe V2 inference: latents z FP32 [N, latent] to images FP32 [N, C, H, W]",
+            "/v2/models/{name}/infer": { "post": { "summary": "KServe V2 inference: latents z FP32 [N, latent] (and a class-conditional model's labels INT64 [N]) to images FP32 [N, C, H, W]",
                 "parameters": [name_param("name", "Model name")],
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": schema_ref("V2InferRequest") },
@@ -214,7 +227,7 @@ pub fn document(config: &Config) -> Value {
                 "responses": {
                     "200": { "description": "JSON outputs, or (binary_data) the JSON part (Inference-Header-Content-Length bytes) followed by raw FP32",
                         "content": { "application/json": { "schema": schema_ref("V2InferResponse") }, "application/octet-stream": {} } },
-                    "400": v2_error("Malformed request: names, datatype, shape vs data, non-finite values"),
+                    "400": v2_error("Malformed request: names, datatype, shape vs data, non-finite values; labels missing, out of 0..K-1 or not one per latent (class-conditional models), labels for an unconditional model"),
                     "401": v2_error(UNAUTHORIZED),
                     "404": v2_error("Unknown model"),
                     "413": v2_error("N over --max-generate-n, or body too large") } } }
@@ -321,6 +334,9 @@ pub fn document(config: &Config) -> Value {
                 "outputs": { "type": "array", "items": schema_ref("V2Tensor") } } }
         } }
     });
+    if !conditional.is_empty() {
+        classes::add(&mut doc, l, conditional);
+    }
     if config.token.is_some() {
         doc["components"]["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer" } });
     }
