@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The semi-supervised GAN on MNIST at CPU demo scale: {100, 1000} labels x {SGAN (D = 10
 # classes + fake, G by feature matching), the same classifier on the labels alone}; prints
-# the test accuracy over training as a markdown table. Runs that finished are kept.
+# the test accuracy over training as a markdown table and writes the report (`pagan-train
+# report`: accuracy.png and results.md in $OUT/report). Runs that finished are kept.
 # Env: BIN (./target/release/pagan-train), ITERS (1500), EVAL_EVERY (500), OUT (runs/ssgan-mnist).
 # Extra arguments go to every `pagan-train ssgan` (e.g. --threads 1, --preset paper).
 set -euo pipefail
@@ -33,3 +34,5 @@ for labels in (100, 1000):
         curve = ", ".join(f"{l['iter']}: {l['test_accuracy']:.4f}" for l in lines)
         print(f"| {labels} | {name} | {curve} | **{lines[-1]['test_accuracy']:.4f}** | {lines[-1]['seconds'] / 60:.1f} |")
 PY
+"$BIN" report "$OUT" --out "$OUT/report" --title "Semi-supervised GAN on MNIST, CPU demo scale" > /dev/null
+echo "report: $OUT/report/results.md (accuracy.png)"

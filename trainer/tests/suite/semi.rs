@@ -19,6 +19,7 @@ fn a_tiny_semi_supervised_run_beats_chance_and_logs_its_accuracy() {
     let train = data::load(&DatasetSpec::Mnist, Split::Train, &dir, None).expect("mnist train");
     let test = data::load(&DatasetSpec::Mnist, Split::Test, &dir, Some(1000)).expect("mnist test");
     let tmp = tempfile::tempdir().expect("tmp");
+    let mut finals = Vec::new();
     for (supervised_only, g_loss) in [
         (false, SemiGLoss::FeatureMatching),
         (true, SemiGLoss::FeatureMatching),
@@ -52,6 +53,7 @@ fn a_tiny_semi_supervised_run_beats_chance_and_logs_its_accuracy() {
         assert_eq!(logged[1]["iter"], 100);
         let acc = logged[1]["test_accuracy"].as_f64().expect("accuracy");
         assert_eq!(acc, lines[1].test_accuracy);
+        finals.push(acc);
         println!(
             "supervised_only = {supervised_only}: test accuracy {acc} after 100 iterations (chance 0.1)"
         );
@@ -63,6 +65,28 @@ fn a_tiny_semi_supervised_run_beats_chance_and_logs_its_accuracy() {
             assert!(logged[1]["loss_unsupervised"].as_f64().is_some_and(|v| v > 0.0));
         }
     }
+    // `pagan-train report` on the two runs: their accuracy curves and table.
+    let report = tmp.path().join("report");
+    pagan_trainer::experiments::report::run(pagan_trainer::experiments::report::ReportOptions {
+        inputs: vec![tmp.path().to_path_buf()],
+        out: report.clone(),
+        title: None,
+    })
+    .expect("report");
+    let md = std::fs::read_to_string(report.join("results.md")).expect("results.md");
+    for run in [
+        "| ssgan | 100 | SGAN | 100 |",
+        "| baseline | 100 | classifier on the labels alone | 100 |",
+    ] {
+        assert!(md.contains(run), "{run} missing from:\n{md}");
+    }
+    for acc in finals {
+        assert!(
+            md.contains(&format!("**{acc:.4}**")),
+            "final accuracy {acc} missing from:\n{md}"
+        );
+    }
+    assert!(report.join("accuracy.png").is_file() && report.join("accuracy.svg").is_file());
     // Labels must split evenly over the classes.
     let bad = SemiConfig {
         arch: Preset::Demo.arch([1, 28, 28]),

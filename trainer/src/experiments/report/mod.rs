@@ -1,10 +1,12 @@
 //! `pagan-train report`: plots (PNG + SVG) and a Markdown results table from run folders'
 //! `metrics.jsonl`, `config.json` and `samples/latest.png`. Runs of one variant (sweep
 //! folders `<variant>-s<seed>`) are pooled: mean line with a min/max band, mean ± std.
-//! `load` reads the runs, `table` writes results.md, `plots` draws the figures.
+//! `load` reads the runs, `table` writes results.md, `plots` draws the figures; `semi`
+//! reports semi-supervised runs (`pagan-train ssgan`): test accuracy instead of FID/KID.
 
 mod load;
 mod plots;
+mod semi;
 mod table;
 
 use std::path::PathBuf;
@@ -55,6 +57,21 @@ macro_rules! png_and_svg {
 /// Entry point of `pagan-train report`.
 pub fn run(a: ReportOptions) -> Result<()> {
     ensure_font()?;
+    let semi_runs = semi::collect(&a.inputs)?;
+    if !semi_runs.is_empty() {
+        let out = &a.out;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        png_and_svg!(out, "accuracy", |root| semi::accuracy_figure(root, &semi_runs));
+        let md = semi::results_md(&semi_runs, a.title.as_deref().unwrap_or("Semi-supervised GAN"));
+        let md_path = out.join("results.md");
+        std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+        println!(
+            "wrote {} (accuracy as .png/.svg) for {} semi-supervised runs",
+            md_path.display(),
+            semi_runs.len()
+        );
+        return Ok(());
+    }
     let (runs, sweep_title) = collect_runs(&a.inputs)?;
     if runs.is_empty() {
         bail!("no runs to report on");

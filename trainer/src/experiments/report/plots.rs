@@ -17,7 +17,7 @@ pub const CHART_SIZE: (u32, u32) = (1000, 700);
 /// Font the plots are drawn with (Debian fonts-dejavu-core); PAGAN_REPORT_FONT overrides.
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 /// Tab10 colours, one per variant.
-const PALETTE: [RGBColor; 10] = [
+pub(super) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -55,14 +55,14 @@ pub(super) fn draw_err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// One line of a chart: a variant's mean, with its min/max band when pooled over seeds.
-struct Line {
-    label: String,
-    color: RGBColor,
-    points: Vec<(f64, f64)>,
-    band: Vec<(f64, f64, f64)>,
+pub(super) struct Line {
+    pub(super) label: String,
+    pub(super) color: RGBColor,
+    pub(super) points: Vec<(f64, f64)>,
+    pub(super) band: Vec<(f64, f64, f64)>,
     /// Evaluation curves: thick, with a marker at each evaluation (lines only interpolate).
     /// Loss curves have a point every few iterations: thin, unmarked.
-    evals: bool,
+    pub(super) evals: bool,
 }
 
 /// Pools runs of each variant: at every iteration any of them reports, mean and min/max.
@@ -144,7 +144,7 @@ fn x_max(runs: &[RunData]) -> f64 {
 }
 
 /// Draws `lines` in `area` with a legend; `empty` is shown when there is nothing to draw.
-fn line_chart<DB: DrawingBackend>(
+pub(super) fn line_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     lines: &[Line],
     caption: &str,
