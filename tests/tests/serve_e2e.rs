@@ -656,73 +656,43 @@ fn clean_references_from_images_and_every_score_option(port: u16, t: &Path, mode
     let arr0_a = t.join("a_arr0.npz");
     let st = python().args(["-c", write_arr0]).arg(&a).arg(&arr0_a).status();
     assert!(st.expect("python").success());
-    let from = t.join("a_from.npz");
-    run_ok(
-        command("pagan-train")
-            .arg("stats")
-            .arg("--from")
-            .arg(&arr0_a)
-            .args([
-                "--resize-mode",
-                "clean",
-                "--backend",
-                "onnx",
-                "--quiet",
-                "--inception",
-            ])
-            .arg(models.join("inception"))
-            .arg("--out")
-            .arg(&from),
-    );
-    let out = run_ok(
-        command("pagan-train")
-            .arg("fid")
-            .arg(&b)
-            .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
-            .arg(models.join("inception"))
-            .arg("--reference")
-            .arg(&from),
-    );
-    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default()).expect("json");
-    assert!(
-        close(v["fid"].as_f64().expect("fid"), fid, 1e-6),
-        "stats --from: {} vs {fid}",
-        v["fid"]
-    );
     // ... and `stats --from` the very zip the server built its reference from.
     let zip_a = t.join("a.zip");
     std::fs::write(&zip_a, zip_folder(&a)).expect("zip");
-    let from_zip = t.join("a_from_zip.npz");
-    run_ok(
-        command("pagan-train")
-            .arg("stats")
-            .arg("--from")
-            .arg(&zip_a)
-            .args([
-                "--resize-mode",
-                "clean",
-                "--backend",
-                "onnx",
-                "--quiet",
-                "--inception",
-            ])
-            .arg(models.join("inception"))
-            .arg("--out")
-            .arg(&from_zip),
-    );
-    let out = run_ok(
-        command("pagan-train")
-            .arg("fid")
-            .arg(&b)
-            .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
-            .arg(models.join("inception"))
-            .arg("--reference")
-            .arg(&from_zip),
-    );
-    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default()).expect("json");
-    assert!(
-        close(v["fid"].as_f64().expect("fid"), fid, 1e-6),
-        "stats --from a zip: {} vs {fid}",
-        v["fid"]
-    );
+    for (input, what) in [(&arr0_a, "an ADM archive"), (&zip_a, "a zip")] {
+        let from = input.with_extension("stats.npz");
+        run_ok(
+            command("pagan-train")
+                .arg("stats")
+                .arg("--from")
+                .arg(input)
+                .args([
+                    "--resize-mode",
+                    "clean",
+                    "--backend",
+                    "onnx",
+                    "--quiet",
+                    "--inception",
+                ])
+                .arg(models.join("inception"))
+                .arg("--out")
+                .arg(&from),
+        );
+        let out = run_ok(
+            command("pagan-train")
+                .arg("fid")
+                .arg(&b)
+                .args(["--backend", "onnx", "--json", "--quiet", "--inception"])
+                .arg(models.join("inception"))
+                .arg("--reference")
+                .arg(&from),
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(out.lines().last().unwrap_or_default()).expect("json");
+        assert!(
+            close(v["fid"].as_f64().expect("fid"), fid, 1e-6),
+            "stats --from {what}: {} vs {fid}",
+            v["fid"]
+        );
+    }
 }

@@ -40,7 +40,7 @@ impl<'de> serde::Deserialize<'de> for ClassRef {
 /// The classes a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ClassChoice {
-    /// Nothing asked: a conditional model cycles through its classes ([`cycle`]).
+    /// Nothing asked: a conditional model cycles through its classes (`pagan_shared::manifest::cycle_labels`).
     #[default]
     Default,
     /// One class for every image.
@@ -125,12 +125,6 @@ impl ClassChoice {
     }
 }
 
-/// Labels `0, 1, .., K-1, 0, 1, ..`: image `i` gets `i mod K`, the default of a conditional
-/// model (the trainer's too), so a set of any size is as balanced as it can be.
-pub fn cycle(k: usize, n: usize) -> Vec<i64> {
-    (0..n).map(|i| (i % k.max(1)) as i64).collect()
-}
-
 /// A comma-separated list of integer labels (`0,3,3`), as query strings carry them.
 pub fn parse_list(text: &str) -> Result<Vec<i64>, LabelError> {
     text.split(',')
@@ -155,7 +149,7 @@ pub fn resolve(
     };
     let k = classes.names.len();
     let labels = match choice {
-        ClassChoice::Default => cycle(k, n),
+        ClassChoice::Default => pagan_shared::manifest::cycle_labels(0, n, k),
         ClassChoice::Class(ClassRef::Name(name)) => {
             let label = classes.label_of(name).ok_or_else(|| LabelError::UnknownClass {
                 model: model.to_owned(),

@@ -18,6 +18,13 @@ pub struct ClassesSpec {
     pub names: Vec<String>,
 }
 
+/// The labels of images `start..start + n` when none are asked for: image i gets class
+/// `i mod classes`, so a set of any size is as balanced as it can be. The one default of
+/// the trainer (evaluation, `fid`, `sample`) and the server.
+pub fn cycle_labels(start: usize, n: usize, classes: usize) -> Vec<i64> {
+    (start..start + n).map(|i| (i % classes.max(1)) as i64).collect()
+}
+
 impl ClassesSpec {
     /// The label of class `name` (exact match), if the model has it.
     pub fn label_of(&self, name: &str) -> Option<usize> {

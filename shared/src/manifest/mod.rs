@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 mod classes;
 
-pub use classes::{ClassesSpec, LABELS_INPUT};
+pub use classes::{ClassesSpec, LABELS_INPUT, cycle_labels};
 
 /// The manifest format this crate reads and writes. Bump on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;

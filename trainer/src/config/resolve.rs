@@ -96,9 +96,8 @@ impl TrainConfig {
         };
         let reg = RegConfig::default();
         let eval = EvalConfig::default();
-        let cifar = dataset
-            .parse::<DatasetSpec>()
-            .is_ok_and(|d| d == DatasetSpec::Cifar10);
+        let spec = dataset.parse::<DatasetSpec>().ok();
+        let cifar = spec == Some(DatasetSpec::Cifar10);
         Self {
             dataset: dataset.to_owned(),
             data_dir: data_dir.display().to_string(),
@@ -146,10 +145,9 @@ impl TrainConfig {
             cond: o.cond.map(|(g, d)| CondConfig {
                 g,
                 d,
-                classes: dataset
-                    .parse::<DatasetSpec>()
-                    .ok()
-                    .and_then(|spec| spec.class_names())
+                classes: spec
+                    .as_ref()
+                    .and_then(DatasetSpec::class_names)
                     .unwrap_or_default(),
             }),
             limit: o.limit,

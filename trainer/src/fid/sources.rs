@@ -265,7 +265,7 @@ impl<'a> GeneratedImages<'a> {
             .g
             .classes
             .as_ref()
-            .map(|c| crate::model::generator::cycle_labels(0, n as i64, c.table.size()[0]));
+            .map(|c| pagan_shared::manifest::cycle_labels(0, n, c.table.size()[0] as usize));
         Self {
             gan,
             z,

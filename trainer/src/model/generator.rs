@@ -9,6 +9,7 @@ use tch::{Tensor, nn};
 use super::layers::{BatchNorm, Deconv, deconv_padding, g_sizes, normal_init};
 use crate::config::{Arch, EMBED_DIM, GCond};
 use crate::ops::{ConvGeometry, Ops, StackKernels, TchOps, block, run_tch};
+use pagan_shared::manifest::cycle_labels;
 
 /// The generator's variables and shapes.
 #[derive(Debug)]
@@ -51,12 +52,6 @@ pub struct ClassInput {
 /// `i / cols` (the column picks the latent, so each column is one z across the classes).
 pub fn class_row_labels(classes: i64, cols: i64) -> Vec<i64> {
     (0..classes * cols).map(|i| i / cols).collect()
-}
-
-/// Labels that cycle through `classes` (image i gets i mod classes), from `start`: what a
-/// conditional G draws when no labels are given (balanced classes).
-pub fn cycle_labels(start: i64, n: i64, classes: i64) -> Vec<i64> {
-    (start..start + n).map(|i| i % classes.max(1)).collect()
 }
 
 impl Generator {
@@ -170,8 +165,8 @@ impl Generator {
     }
 
     /// Images in [-1, 1], shape [N, models*C, H, W], from latents [N, models*latent] (BN
-    /// in training mode when `train`).
-    /// A class-conditional G cycles through the classes (image i gets class i mod K).
+    /// in training mode when `train`); a class-conditional G cycles through the classes
+    /// (image i gets class i mod K).
     pub fn forward(&self, z: &Tensor, train: bool) -> Tensor {
         self.forward_cycled(z, 0, train)
     }
@@ -183,7 +178,7 @@ impl Generator {
         match &self.classes {
             Some(c) => {
                 let n = z.size()[0];
-                let y = cycle_labels(start, n, c.table.size()[0]);
+                let y = cycle_labels(start as usize, n as usize, c.table.size()[0] as usize);
                 let y = Tensor::from_slice(&y).to_device(z.device());
                 self.forward_labelled(z, Some(&y), train)
             }

@@ -107,7 +107,10 @@ impl Gan {
             (None, Some(_)) => bail!("this generator is not class-conditional: it takes no labels"),
             (Some(c), y) => {
                 let k = c.table.size()[0];
-                let y = y.map_or_else(|| generator::cycle_labels(0, n as i64, k), <[i64]>::to_vec);
+                let y = y.map_or_else(
+                    || pagan_shared::manifest::cycle_labels(0, n, k as usize),
+                    <[i64]>::to_vec,
+                );
                 if y.len() != n {
                     bail!("{} labels for {n} images: give one label per image", y.len());
                 }

@@ -24,6 +24,7 @@ use crate::model::spectral_norm::SpectralWeight;
 use crate::model::{Discriminator, Generator};
 use crate::objective::tricks::feature_matching;
 use crate::rng::{self, derive_seed, stream};
+use crate::run_dir::CONFIG_FILE;
 use crate::train::adam::Adam;
 
 /// The D conv whose output the head reads (and feature matching compares): the last.
@@ -184,6 +185,28 @@ fn accuracy(clf: &Classifier, test: &ImageSet, device: Device) -> Result<f64> {
     Ok(right as f64 / test.len().max(1) as f64)
 }
 
+/// File of a run's evaluations, one [`SemiLine`] per line (beside `config.json`).
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// A semi-supervised run folder's config and evaluations; `None` when `dir` holds no
+/// semi-supervised run (no `config.json`, or a GAN run's).
+pub fn read_run(dir: &Path) -> Result<Option<(SemiConfig, Vec<SemiLine>)>> {
+    let Ok(text) = std::fs::read(dir.join(CONFIG_FILE)) else {
+        return Ok(None);
+    };
+    let Ok(cfg) = serde_json::from_slice::<SemiConfig>(&text) else {
+        return Ok(None);
+    };
+    let path = dir.join(METRICS_FILE);
+    let body = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let lines = body
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("corrupt line in {}", path.display())))
+        .collect::<Result<Vec<SemiLine>>>()?;
+    Ok(Some((cfg, lines)))
+}
+
 /// Trains one run on `train` (labelled subset drawn from it), evaluating on `test`; writes
 /// `config.json` and `metrics.jsonl` (one [`SemiLine`] per evaluation) to `out`.
 pub fn train(
@@ -219,10 +242,10 @@ pub fn train(
     )?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     pagan_shared::fs::write_atomic(
-        &out.join("config.json"),
+        &out.join(CONFIG_FILE),
         serde_json::to_string_pretty(cfg)?.as_bytes(),
     )?;
-    let mut metrics = std::fs::File::create(out.join("metrics.jsonl")).context("creating metrics.jsonl")?;
+    let mut metrics = std::fs::File::create(out.join(METRICS_FILE)).context("creating metrics.jsonl")?;
 
     rng::seed_torch(derive_seed(cfg.seed, stream::INIT, 0));
     let vs = nn::VarStore::new(device);

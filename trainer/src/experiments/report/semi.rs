@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::plots::{Line, PALETTE, line_chart};
-use crate::semi::{SemiConfig, SemiLine};
+use crate::semi::{self, SemiConfig, SemiLine};
 
 /// One semi-supervised or supervised-only run.
 #[derive(Debug)]
@@ -22,25 +22,12 @@ pub struct SemiRun {
     pub lines: Vec<SemiLine>,
 }
 
-/// The run in `dir`, if its config.json is a semi-supervised run's.
+/// The run in `dir`, if it is a semi-supervised run.
 fn load(dir: &Path) -> Result<Option<SemiRun>> {
-    let Ok(text) = std::fs::read(dir.join("config.json")) else {
-        return Ok(None);
-    };
-    let Ok(cfg) = serde_json::from_slice::<SemiConfig>(&text) else {
-        return Ok(None);
-    };
-    let metrics = dir.join("metrics.jsonl");
-    let body = std::fs::read_to_string(&metrics).with_context(|| format!("reading {}", metrics.display()))?;
-    let lines = body
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("corrupt line in {}", metrics.display())))
-        .collect::<Result<Vec<SemiLine>>>()?;
     let name = dir
         .file_name()
         .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-    Ok(Some(SemiRun { name, cfg, lines }))
+    Ok(semi::read_run(dir)?.map(|(cfg, lines)| SemiRun { name, cfg, lines }))
 }
 
 /// The semi-supervised runs among `inputs` (each a run folder, or a folder of them);
