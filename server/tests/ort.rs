@@ -50,16 +50,15 @@ fn run(cmd: &mut Command) {
 /// Builds models/ in a temp folder: `tiny` (trained 2 iterations), `broken` (a copy with
 /// a corrupted ONNX), `inception` (linked from the workspace's models/ or exported), and
 /// references `synth` (with features) and `plain` (without).
-fn build_fixture() -> (tempfile::TempDir, PathBuf) {
+fn build_fixture(dir: &Path) -> PathBuf {
     let trainer = trainer();
     let ort = pagan_server::models::runtime::library_path();
     assert!(
         ort.as_ref().is_some_and(|p| p.exists()),
         "ONNX Runtime library not found ({ort:?}): run `make setup`"
     );
-    let tmp = tempfile::tempdir().expect("tmp");
-    let models = tmp.path().join("models");
-    let run_dir = tmp.path().join("run");
+    let models = dir.join("models");
+    let run_dir = dir.join("run");
     run(Command::new(&trainer)
         .args([
             "train",
@@ -120,7 +119,7 @@ fn build_fixture() -> (tempfile::TempDir, PathBuf) {
     )
     .expect("synth.npz");
     pagan_shared::write_stats_npz(&refs.join("plain.npz"), &g, None).expect("plain.npz");
-    (tmp, models)
+    models
 }
 
 /// Small limits so the limit paths are cheap to hit.
@@ -141,14 +140,13 @@ fn config(models: &Path) -> Config {
 
 /// The fixture's service state, built once for every test of this file.
 fn fixture() -> web::Data<AppState> {
-    static STATE: OnceLock<(tempfile::TempDir, web::Data<AppState>)> = OnceLock::new();
+    static STATE: OnceLock<web::Data<AppState>> = OnceLock::new();
     STATE
         .get_or_init(|| {
-            let (tmp, models) = build_fixture();
+            let models = build_fixture(&pagan_e2e::process_tempdir());
             let st = AppState::new(config(&models)).expect("the fixture's service starts");
-            (tmp, web::Data::new(st))
+            web::Data::new(st)
         })
-        .1
         .clone()
 }
 
@@ -649,7 +647,8 @@ async fn model_fid_in_request_and_as_job() {
 #[cfg(feature = "cuda")]
 #[actix_web::test]
 async fn cuda_provider_is_real_or_refused() {
-    let (_tmp, models) = build_fixture();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let models = build_fixture(tmp.path());
     let mut c = config(&models);
     c.provider = pagan_server::config::ProviderChoice::Cuda;
     let st = web::Data::new(AppState::new(c).expect("state"));

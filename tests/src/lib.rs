@@ -15,6 +15,33 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A temporary folder removed when the test process exits, for fixtures built once and
+/// kept in a `static`: statics are never dropped, so a `TempDir` held there would stay
+/// behind after every run (150 MB each with the Inception extractor).
+pub fn process_tempdir() -> PathBuf {
+    static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        if let Ok(dirs) = DIRS.lock() {
+            for d in dirs.iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+    unsafe extern "C" {
+        fn atexit(cb: extern "C" fn()) -> std::ffi::c_int;
+    }
+    HOOK.call_once(|| {
+        // SAFETY: atexit only records the pointer to a plain function; the test harness
+        // leaves through exit() whether tests passed or failed, which runs it.
+        let rc = unsafe { atexit(remove_all) };
+        assert_eq!(rc, 0, "atexit refused the cleanup hook");
+    });
+    let dir = tempfile::tempdir().expect("tmp").keep();
+    DIRS.lock().expect("fixture list").push(dir.clone());
+    dir
+}
+
 /// Directory of the workspace's debug binaries (the tests run from target/debug/deps).
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");

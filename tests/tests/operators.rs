@@ -9,13 +9,13 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
 use pagan_e2e::{
-    Response, Server, command, get, post_json, python, repo, request, run_ok, send_head, tiny_models,
+    Response, Server, command, get, post_json, process_tempdir, python, repo, request, run_ok, send_head,
+    tiny_models,
 };
 
 /// A models folder (tiny generator, Inception, the 12-image reference `fm12` with
 /// features) and the run it was exported from; built once per test process.
 struct Fixture {
-    _tmp: tempfile::TempDir,
     models: PathBuf,
     run: PathBuf,
 }
@@ -23,13 +23,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let (models, run) = tiny_models(tmp.path());
-        Fixture {
-            _tmp: tmp,
-            models,
-            run,
-        }
+        let (models, run) = tiny_models(&process_tempdir());
+        Fixture { models, run }
     })
 }
 
