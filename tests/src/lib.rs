@@ -126,6 +126,13 @@ pub fn tiny_models(dir: &Path) -> (PathBuf, PathBuf) {
             .arg("--out")
             .arg(models.join("inception")),
     );
+    fm12_reference(&models.join("references/fm12.npz"));
+    (models, run)
+}
+
+/// Writes the statistics of 12 Fashion-MNIST test images (the seeded subset `stats --n 12`
+/// takes; with features, for KID) to `out`: the tests' small reference `fm12`.
+pub fn fm12_reference(out: &Path) {
     let reference = [
         "--dataset",
         "fashion-mnist",
@@ -136,13 +143,12 @@ pub fn tiny_models(dir: &Path) -> (PathBuf, PathBuf) {
         "--quiet",
     ];
     run_ok(
-        train()
+        command("pagan-train")
             .arg("stats")
             .args(reference)
             .arg("--out")
-            .arg(models.join("references/fm12.npz")),
+            .arg(out),
     );
-    (models, run)
 }
 
 /// A running `pagan-serve`, killed when dropped.

@@ -1,11 +1,12 @@
 //! A class-conditional generator through the whole product: `pagan-train train --cond`,
 //! `export` (the ONNX graph gains a `labels` input, the manifest the class names), and
 //! `pagan-serve` generating each class asked for, equal to `pagan-train sample --labels`
-//! (tch) on the same latents.
+//! (tch) on the same latents; `pagan-train fid` of the model folder scores what it scores of
+//! the run.
 
 use std::path::Path;
 
-use pagan_e2e::{Server, command, get, post_json, run_ok};
+use pagan_e2e::{Server, command, fm12_reference, get, post_json, run_ok};
 
 /// `pagan-train sample --z --labels` of `run` as float32 values.
 fn sampled(run: &Path, t: &Path, z: &[f32], latent: usize, labels: &str) -> Vec<f32> {
@@ -64,6 +65,29 @@ fn a_conditional_model_is_trained_exported_and_served_class_by_class() {
     assert_eq!(classes.names.len(), 10);
     assert_eq!(classes.names[1], "Trouser");
     let latent = manifest.latent.size;
+
+    // `pagan-train fid` of the exported folder (ORT) scores what `fid` of the run (tch)
+    // scores: the same latents, the same default labels (image i gets class i mod 10).
+    let reference = t.join("ref.npz");
+    fm12_reference(&reference);
+    let fid_of = |target: &Path| {
+        let out = run_ok(
+            command("pagan-train")
+                .arg("fid")
+                .arg(target)
+                .args(["--n", "10", "--seed", "5", "--json", "--quiet", "--reference"])
+                .arg(&reference),
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(out.lines().last().unwrap_or_default()).expect("fid --json");
+        v["fid"].as_f64().expect("fid")
+    };
+    let (onnx_fid, tch_fid) = (fid_of(&models.join("cond")), fid_of(&run));
+    println!("fid of the model folder (ORT) {onnx_fid} vs of the run (tch) {tch_fid}");
+    assert!(
+        ((onnx_fid - tch_fid) / tch_fid).abs() <= 1e-3,
+        "fid {onnx_fid} (model folder) vs {tch_fid} (run)"
+    );
 
     let server = Server::start(&models, &["--workers", "1"]);
     let port = server.port;

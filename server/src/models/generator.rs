@@ -100,7 +100,8 @@ impl Generator {
     }
 
     /// `n` images `[n, C, H, W]` in [-1, 1] for `seed` and `labels` (as for
-    /// [`Generator::generate`]): the latents are exactly those of `pagan-train sample --seed`.
+    /// [`Generator::generate`]): the latents are `uniform(seed, n)`, as `pagan-train sample
+    /// --seed` draws them for an unconditional run.
     pub fn images(
         &self,
         n: usize,

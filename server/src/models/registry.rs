@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use pagan_shared::inception::{INCEPTION_DIR, InceptionManifest};
-use pagan_shared::manifest::{MANIFEST_FILE, ModelManifest};
+use pagan_shared::manifest::{CLASSES_METADATA, MANIFEST_FILE, ModelManifest};
 use serde::Serialize;
 
 use super::extractor::Extractor;
@@ -72,6 +72,11 @@ fn load_generator(dir: &Path, name: &str, config: &Config) -> Result<Generator, 
     let (pool, provider) = SessionPool::new(&bytes, config.sessions, config.provider, config.threads, name)
         .map_err(|e| e.to_string())?;
     check_inputs(&manifest, &pool.inputs())?;
+    if let Some(c) = &manifest.classes
+        && let Some(problem) = pool.metadata(CLASSES_METADATA).and_then(|k| c.count_problem(&k))
+    {
+        return Err(problem);
+    }
     Ok(Generator {
         name: name.to_owned(),
         manifest,

@@ -196,6 +196,12 @@ impl SessionPool {
             .collect()
     }
 
+    /// The graph's custom metadata value under `key`, if it has one.
+    pub fn metadata(&self, key: &str) -> Option<String> {
+        let session = self.sessions[0].lock().unwrap_or_else(PoisonError::into_inner);
+        session.metadata().ok().and_then(|m| m.custom(key))
+    }
+
     /// A free session, or (all busy) the next one in turn, waiting for it.
     pub fn get(&self) -> MutexGuard<'_, Session> {
         for s in &self.sessions {

@@ -170,12 +170,19 @@ impl Weights {
             12,
             value_info("images", FLOAT, &[None, Some(c), Some(h), Some(w)]),
         );
-        Pb::default()
+        let mut model = Pb::default()
             .int(1, 8)
             .str(2, "pagan-server tests")
             .msg(7, g)
-            .msg(8, Pb::default().str(1, "").int(2, 17))
-            .0
+            .msg(8, Pb::default().str(1, "").int(2, 17));
+        if self.k > 0 {
+            // metadata_props: the class count, as the trainer's export records it.
+            let entry = Pb::default()
+                .str(1, pagan_shared::manifest::CLASSES_METADATA)
+                .str(2, &self.k.to_string());
+            model = model.msg(14, entry);
+        }
+        model.0
     }
 
     /// Images `[n, C, H, W]` for latents `z` and (conditional) `labels`, in f64.

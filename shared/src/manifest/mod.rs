@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 mod classes;
 
-pub use classes::{ClassesSpec, LABELS_INPUT, cycle_labels};
+pub use classes::{CLASSES_METADATA, ClassesSpec, LABELS_INPUT, cycle_labels};
 
 /// The manifest format this crate reads and writes. Bump on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -476,6 +476,14 @@ mod tests {
         });
         cond.validate().unwrap();
         assert_eq!(cond.classes.as_ref().and_then(|c| c.label_of("b")), Some(1));
+        let mut fixed = cond.clone();
+        if let Some(c) = fixed.classes.as_mut() {
+            c.input.shape = vec![Dim::Fixed(5)];
+        }
+        assert!(
+            matches!(fixed.validate(), Err(ManifestError::Invalid { .. })),
+            "the labels' batch axis must be symbolic, like the latent's"
+        );
         if let Some(c) = cond.classes.as_mut() {
             c.names = vec!["a".into(), "a".into()];
         }

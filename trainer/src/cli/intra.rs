@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use pagan_shared::ResizeMode;
 use pagan_shared::features::KeepRows;
@@ -61,6 +61,9 @@ pub fn intra_fid(a: IntraFidArgs) -> Result<()> {
         )));
     };
     let spec: DatasetSpec = cfg.dataset.parse()?;
+    if let Some(why) = spec.class_mismatch(&cond.classes) {
+        bail!("{why}");
+    }
     let data_dir = a.data_dir.clone().unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
     let set = data::load(&spec, a.split.parse()?, &data_dir, None)
         .with_context(|| format!("loading the {} split of {spec}", a.split))?;

@@ -15,7 +15,8 @@ pub struct SampleArgs {
     /// Number of images (grid format).
     #[arg(long, default_value_t = 64)]
     n: usize,
-    /// Seed of the latents (the same seed gives the same z in the server).
+    /// Seed of the latents (the same seed gives the same z in the server; a conditional run's grid
+    /// draws one z per column instead).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Latents [N, latent] as float32 .npy instead of --n/--seed.
@@ -70,6 +71,17 @@ pub fn sample(a: SampleArgs) -> Result<()> {
                     "{}: latents must be 2-D [N, latent], found shape {shape:?}",
                     zp.display()
                 );
+            }
+            if let Some(y) = &labels
+                && y.len() != 1
+                && y.len() != shape[0]
+            {
+                return Err(usage(format!(
+                    "--labels gives {} labels for the {} latents of {}: give one, or one per latent",
+                    y.len(),
+                    shape[0],
+                    zp.display()
+                )));
             }
             let images = gan.generate(&z, shape[0], spread(labels, shape[0]).as_deref())?;
             pagan_shared::npy::write(&a.out, &images, &[shape[0], c, h, w])?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, FromArgMatches};
 use pagan_trainer::config::{
     GpKind, LossKind, PaMode, Preset, ScheduleSpec, TrainConfig, TrainOverrides, check_stackable, defaults,
@@ -373,6 +373,9 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
         .dataset
         .parse()
         .with_context(|| format!("{} names an unknown dataset", a.runs[0].display()))?;
+    if let Some(why) = cfg.cond.as_ref().and_then(|c| spec.class_mismatch(&c.classes)) {
+        bail!("{}: {why}", a.runs[0].display());
+    }
     let data_dir = a.data_dir.clone().unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
     let set = load_data(&spec, &data_dir, cfg.limit, dev)?;
     if a.iters.is_some() {

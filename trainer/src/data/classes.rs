@@ -56,6 +56,17 @@ impl DatasetSpec {
     }
 }
 
+impl DatasetSpec {
+    /// Why this dataset's classes are not the `trained` ones (in label order), if they are
+    /// not: a class folder added, removed or renamed since training shifts every label.
+    pub fn class_mismatch(&self, trained: &[String]) -> Option<String> {
+        let now = self.class_names().unwrap_or_default();
+        (now != trained).then(|| {
+            format!("the run was trained on the classes {trained:?}, and {self} now has {now:?} (labels would shift)")
+        })
+    }
+}
+
 /// Sorted names of the visible subfolders of `dir` (none if it cannot be read).
 fn subfolders(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -77,16 +88,51 @@ pub(crate) fn folder_labels(files: &[PathBuf], base: &Path, names: &[String]) ->
     if names.len() < 2 || names.len() > 256 {
         return None;
     }
-    files
-        .iter()
-        .map(|f| {
-            let rel = f.strip_prefix(base).ok()?;
-            let mut parts = rel.components();
-            let first = parts.next()?.as_os_str().to_str()?;
-            parts.next()?; // the file itself must be below the class folder
-            names.iter().position(|n| n == first).map(|i| i as u8)
-        })
-        .collect()
+    files.iter().map(|f| label_of(f, base, names)).collect()
+}
+
+/// The label of `file` by its class folder under `base`, if it is inside one of `names`.
+fn label_of(file: &Path, base: &Path, names: &[String]) -> Option<u8> {
+    let rel = file.strip_prefix(base).ok()?;
+    let mut parts = rel.components();
+    let first = parts.next()?.as_os_str().to_str()?;
+    parts.next()?; // the file itself must be below the class folder
+    names.iter().position(|n| n == first).map(|i| i as u8)
+}
+
+/// The first of `files` outside every class folder of `names` under `base` (why a folder
+/// with class subfolders has no labels).
+pub(crate) fn first_unlabelled<'a>(
+    files: &'a [PathBuf],
+    base: &Path,
+    names: &[String],
+) -> Option<&'a PathBuf> {
+    files.iter().find(|f| label_of(f, base, names).is_none())
+}
+
+/// `files` grouped by class folder, in label order; `None` unless `base` has at least two
+/// class folders and every file is inside one. Each group keeps the files' order.
+pub(crate) fn group_by_class(files: &[PathBuf], base: &Path) -> Option<Vec<Vec<PathBuf>>> {
+    let names = subfolders(base);
+    let labels = folder_labels(files, base, &names)?;
+    let mut groups = vec![Vec::new(); names.len()];
+    for (f, l) in files.iter().zip(labels) {
+        groups[usize::from(l)].push(f.clone());
+    }
+    Some(groups)
+}
+
+/// At most `limit` files taken from the classes in turn (the first file of each class, then
+/// the second, ...), so a limited set keeps every class; sorted by path.
+pub(crate) fn limit_per_class(groups: &[Vec<PathBuf>], limit: usize) -> Vec<PathBuf> {
+    let longest = groups.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out: Vec<PathBuf> = (0..longest)
+        .flat_map(|i| groups.iter().filter_map(move |g| g.get(i)))
+        .take(limit)
+        .cloned()
+        .collect();
+    out.sort();
+    out
 }
 
 #[cfg(test)]
@@ -114,5 +160,32 @@ mod tests {
         assert_eq!(folder_labels(&files, dir.path(), &names), Some(vec![1, 0]));
         let flat = vec![dir.path().join("c.png")];
         assert_eq!(folder_labels(&flat, dir.path(), &names), None);
+        assert_eq!(first_unlabelled(&flat, dir.path(), &names), Some(&flat[0]));
+        assert_eq!(first_unlabelled(&files, dir.path(), &names), None);
+    }
+
+    #[test]
+    fn a_limit_takes_the_classes_in_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path();
+        let mut files = Vec::new();
+        for (c, n) in [("a", 5), ("b", 1), ("c", 3)] {
+            std::fs::create_dir_all(base.join(c)).expect("mkdir");
+            files.extend((0..n).map(|i| base.join(format!("{c}/{i}.png"))));
+        }
+        let groups = group_by_class(&files, base).expect("three classes");
+        assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [5, 1, 3]);
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter()
+                .map(|p| p.strip_prefix(base).expect("below").display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(limit_per_class(&groups, 4)),
+            ["a/0.png", "a/1.png", "b/0.png", "c/0.png"]
+        );
+        assert_eq!(names(limit_per_class(&groups, 100)).len(), 9);
+        files.push(base.join("stray.png"));
+        assert!(group_by_class(&files, base).is_none());
     }
 }

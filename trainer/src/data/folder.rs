@@ -25,7 +25,8 @@ pub struct FolderSplit {
 
 /// The files of `split` of the image folder `path`: if `path/train` or `path/test`
 /// exists, each split is its own subfolder; otherwise the train split is the whole folder
-/// and the test split the last 10% by sorted path. Hidden files are skipped.
+/// and the test split the last 10% by sorted path (of each class, when every image sits in
+/// a class subfolder, so the test split has every class). Hidden files are skipped.
 pub fn folder_split(path: &Path, split: Split) -> Result<FolderSplit, DataError> {
     if !path.is_dir() {
         return Err(DataError::Missing {
@@ -52,9 +53,14 @@ pub fn folder_split(path: &Path, split: Split) -> Result<FolderSplit, DataError>
         (list_recursive(&split_dir)?, split_dir, "own subfolder")
     } else {
         let all = list_recursive(path)?;
-        match split {
-            Split::Train => (all, path.to_path_buf(), "whole folder as train"),
-            Split::Test => (
+        match (split, super::classes::group_by_class(&all, path)) {
+            (Split::Train, _) => (all, path.to_path_buf(), "whole folder as train"),
+            (Split::Test, Some(groups)) => {
+                let mut test: Vec<PathBuf> = groups.iter().flat_map(|g| tail_test(g).to_vec()).collect();
+                test.sort();
+                (test, path.to_path_buf(), "last 10% of each class by path as test")
+            }
+            (Split::Test, None) => (
                 tail_test(&all).to_vec(),
                 path.to_path_buf(),
                 "last 10% by path as test",
@@ -95,7 +101,11 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
         });
     }
     let FolderSplit { files, base, how } = folder_split(path, split)?;
-    let files = apply_limit(files, opts.limit);
+    // A limit keeps every class of a class-folder dataset (sorted paths group by class).
+    let files = match (opts.limit, super::classes::group_by_class(&files, &base)) {
+        (Some(l), Some(groups)) => super::classes::limit_per_class(&groups, l),
+        _ => apply_limit(files, opts.limit),
+    };
     let (rgb, all_grey) = decode_all(&files, size, Crop::Square, opts.progress)?;
     let plane = size * size;
     let (data, channels) = if all_grey {
@@ -113,6 +123,16 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
         .class_names()
         .unwrap_or_default();
     let labels = super::classes::folder_labels(&files, &base, &names);
+    if labels.is_none()
+        && names.len() >= 2
+        && let Some(f) = super::classes::first_unlabelled(&files, &base, &names)
+    {
+        tracing::warn!(
+            "{} has class folders, but {} is outside them: the images have no labels (--cond refuses them)",
+            base.display(),
+            f.display()
+        );
+    }
     Ok(ImageSet {
         n: files.len(),
         data,
@@ -122,4 +142,39 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
         width: size,
         source: format!("{} (image folder, {how})", base.display()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsplit_class_folder_tests_on_every_class() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (class, n) in [("ants", 20), ("bees", 30)] {
+            std::fs::create_dir_all(dir.path().join(class)).expect("mkdir");
+            for i in 0..n {
+                std::fs::write(dir.path().join(format!("{class}/{i:02}.png")), b"").expect("file");
+            }
+        }
+        let test = folder_split(dir.path(), Split::Test).expect("split");
+        let class_of = |f: &PathBuf| {
+            f.strip_prefix(dir.path())
+                .ok()
+                .and_then(|r| r.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        };
+        let classes: Vec<_> = test.files.iter().filter_map(class_of).collect();
+        // The last 10% of each class (2 and 3 files), not the last 5 files of the folder.
+        assert_eq!(classes, ["ants", "ants", "bees", "bees", "bees"]);
+        assert!(test.files[0].ends_with("ants/18.png"), "{:?}", test.files);
+        std::fs::write(dir.path().join("stray.png"), b"").expect("file");
+        let flat = folder_split(dir.path(), Split::Test).expect("split");
+        assert_eq!(
+            flat.files.len(),
+            5,
+            "a file outside the classes: the plain last 10%"
+        );
+        assert!(flat.files.iter().all(|f| class_of(f).as_deref() != Some("ants")));
+    }
 }

@@ -73,7 +73,7 @@ pub fn generator_onnx(g: &Generator) -> Result<Vec<u8>, ExportError> {
     let z = b.input(INPUT_NAME, DataType::Float, &[BATCH_DIM.into(), latent.into()])?;
     let labels = match &g.classes {
         Some(c) => {
-            b.metadata("pagan.classes", &c.table.size()[0].to_string());
+            b.metadata(manifest::CLASSES_METADATA, &c.table.size()[0].to_string());
             Some(b.input(manifest::LABELS_INPUT, DataType::Int64, &[BATCH_DIM.into()])?)
         }
         None => None,

@@ -76,7 +76,7 @@ pub fn intra_class_fid(
             .collect();
         if of_class.len() < 2 {
             bail!(
-                "class {label} ({name}) has {} reference images in {}; FID needs at least 2",
+                "class {label} ({name}) has {} reference images in {}; FID needs at least 2 (a larger split: --split train)",
                 of_class.len(),
                 set.source
             );

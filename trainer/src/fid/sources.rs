@@ -311,6 +311,8 @@ pub struct OnnxGeneratedImages {
     session: Session,
     manifest: ModelManifest,
     z: Vec<f32>,
+    /// A conditional model's labels (image i gets class i mod K, as everywhere else).
+    labels: Option<Vec<i64>>,
     pos: usize,
 }
 
@@ -323,10 +325,15 @@ impl OnnxGeneratedImages {
         manifest.check_against_onnx_bytes(&bytes)?;
         let session = runtime::session_from_bytes(&bytes, 0)?;
         let z = pagan_shared::latent::uniform(seed, n, manifest.latent.size);
+        let labels = manifest
+            .classes
+            .as_ref()
+            .map(|c| pagan_shared::manifest::cycle_labels(0, n, c.names.len()));
         Ok(Self {
             session,
             manifest,
             z,
+            labels,
             pos: 0,
         })
     }
@@ -343,11 +350,16 @@ impl ImageSource for OnnxGeneratedImages {
             return Ok(Vec::new());
         }
         let z = &self.z[self.pos * l..(self.pos + n) * l];
-        let (out, shape) = runtime::run_f32(
+        let labels = match (&self.manifest.classes, &self.labels) {
+            (Some(c), Some(y)) => Some((c.input.name.as_str(), &y[self.pos..self.pos + n])),
+            _ => None,
+        };
+        let (out, shape) = runtime::run_f32_labelled(
             &mut self.session,
             &self.manifest.onnx.input.name,
             z,
             &[n as i64, l as i64],
+            labels,
         )?;
         let im = self.manifest.image;
         if shape != [n as i64, im.channels as i64, im.height as i64, im.width as i64] {

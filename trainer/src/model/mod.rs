@@ -112,7 +112,7 @@ impl Gan {
                     <[i64]>::to_vec,
                 );
                 if y.len() != n {
-                    bail!("{} labels for {n} images: give one label per image", y.len());
+                    bail!("{} labels for {n} images: give one per image", y.len());
                 }
                 if let Some(bad) = y.iter().find(|&&l| !(0..k).contains(&l)) {
                     bail!("label {bad} is not a class of this generator (0..{})", k - 1);

@@ -206,7 +206,10 @@ impl Trainer {
 /// The dataset's labels as an int64 tensor, each checked to be a class of the run.
 fn class_labels(data: &ImageSet, classes: i64) -> Result<Tensor> {
     let Some(labels) = data.labels.as_ref() else {
-        bail!("--cond needs labels, and {} has none", data.source);
+        bail!(
+            "--cond needs labels, and {} has none (a folder: every image inside one of at least two class subfolders)",
+            data.source
+        );
     };
     if let Some(i) = labels.iter().position(|&l| i64::from(l) >= classes) {
         bail!(

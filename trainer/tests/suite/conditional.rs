@@ -472,3 +472,73 @@ fn a_conditional_run_resumes_exactly() {
         );
     }
 }
+
+/// A folder of class folders trains a conditional run; a class folder added afterwards is
+/// refused at resume (every label after it would shift), and `sample --z` wants one label
+/// or one per latent.
+#[test]
+fn class_folders_label_a_run_and_a_changed_class_set_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("shades");
+    let write_class = |class: &str, value: u8| {
+        std::fs::create_dir_all(data.join(class)).expect("mkdir");
+        for i in 0..8u8 {
+            let png = pagan_shared::grid::encode_png(16, 16, 1, &[value + i; 256]).expect("png");
+            std::fs::write(data.join(format!("{class}/{i}.png")), png).expect("write");
+        }
+    };
+    write_class("bright", 200);
+    write_class("dark", 20);
+    let run_dir = dir.path().join("run");
+    let common = ["--threads", "1", "--device", "cpu", "--quiet"];
+    crate::common::run_ok(
+        bin()
+            .args(["train", "--dataset", &format!("folder:{}", data.display())])
+            .args([
+                "--preset", "demo", "--batch", "4", "--cond", "onehot", "--iters", "2",
+            ])
+            .args(common)
+            .arg("--out")
+            .arg(&run_dir),
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).expect("config.json"))
+            .expect("json");
+    assert_eq!(cfg["cond"]["classes"], serde_json::json!(["bright", "dark"]));
+
+    let z = dir.path().join("z.npy");
+    pagan_shared::npy::write(&z, &pagan_shared::latent::uniform(1, 2, 128), &[2, 128]).expect("z");
+    let sample = |labels: &str| {
+        bin()
+            .arg("sample")
+            .arg(&run_dir)
+            .arg("--z")
+            .arg(&z)
+            .args(["--labels", labels, "--format", "npy", "--out"])
+            .arg(dir.path().join("x.npy"))
+            .args(common)
+            .output()
+            .expect("run pagan-train")
+    };
+    assert!(sample("dark").status.success(), "one label for every latent");
+    assert!(sample("1,0").status.success(), "one label per latent");
+    let out = sample("0,1,0");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("3 labels for the 2 latents"), "{err}");
+
+    write_class("amber", 120);
+    let out = bin()
+        .arg("resume")
+        .arg(&run_dir)
+        .args(["--iters", "4"])
+        .args(common)
+        .output()
+        .expect("run pagan-train");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(r#"trained on the classes ["bright", "dark"]"#) && err.contains("amber"),
+        "{err}"
+    );
+}
