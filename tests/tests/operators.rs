@@ -262,16 +262,27 @@ fn of_two_concurrent_uploads_of_one_name_exactly_one_wins() {
 #[test]
 fn a_full_job_queue_answers_429_with_retry_after() {
     let f = fixture();
+    // Jobs of 4,000 images keep the worker busy for minutes on a CPU, so the queue is
+    // still full when the upload below arrives (with 64 images a job could finish in
+    // between on a loaded machine, and the upload was then accepted and waited for its
+    // body). The server is killed when the test ends, jobs and all.
     let server = Server::start(
         &f.models,
-        &["--job-queue", "1", "--job-threshold", "2", "--max-score-n", "64"],
+        &[
+            "--job-queue",
+            "1",
+            "--job-threshold",
+            "2",
+            "--max-score-n",
+            "4000",
+        ],
     );
     let mut statuses = Vec::new();
     for _ in 0..6 {
         let r = request(
             server.port,
             "POST",
-            "/v1/models/tiny/fid?reference=fm12&n=64&async=true",
+            "/v1/models/tiny/fid?reference=fm12&n=4000&async=true",
             "text/plain",
             b"",
         );

@@ -22,8 +22,8 @@ pub struct SampleArgs {
     /// Latents [N, latent] as float32 .npy instead of --n/--seed.
     #[arg(long)]
     z: Option<PathBuf>,
-    /// A class-conditional run's classes, comma-separated, as label numbers (0..K-1) or names: one for every image,
-    /// or one per image. Without it a conditional run's grid has one row per class (ceil(n / classes)
+    /// A class-conditional run's classes, comma-separated, as label numbers (0..K-1) or names (a name wins over a
+    /// number): one for every image, or one per image. Without it a conditional run's grid has one row per class (ceil(n / classes)
     /// columns, each column one z) and npy output cycles through the classes.
     #[arg(long, value_delimiter = ',')]
     labels: Vec<String>,
