@@ -89,7 +89,9 @@ try:
     if status == 202:
         # A job (the server's threshold is under the set's size): poll it as the page does.
         href = want["href"]
+        deadline = time.monotonic() + 300
         while True:
+            assert time.monotonic() < deadline, f"job {href} not done in 300 s"
             time.sleep(0.3)
             with urllib.request.urlopen(url + href) as r:
                 job = json.load(r)

@@ -277,8 +277,7 @@ fn a_full_job_queue_answers_429_with_retry_after() {
             "4000",
         ],
     );
-    let mut statuses = Vec::new();
-    for _ in 0..6 {
+    let submit = || {
         let r = request(
             server.port,
             "POST",
@@ -296,9 +295,21 @@ fn a_full_job_queue_answers_429_with_retry_after() {
         } else {
             assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
         }
-        statuses.push(r.status);
+        r.status
+    };
+    // Until one job runs and one waits: the second is refused while the worker has not
+    // yet taken the first off the queue, so that is retried, not assumed.
+    let mut statuses = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while statuses.iter().filter(|&&s| s == 202).count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two jobs never got in: {statuses:?}"
+        );
+        statuses.push(submit());
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(statuses.contains(&202) && statuses.contains(&429), "{statuses:?}");
+    assert_eq!(submit(), 429, "one running and one waiting fill a queue of 1");
     // While the queue is full, an async upload is refused before its body is read: the
     // head announces 100 MB and none of it is sent.
     let s = send_head(
@@ -336,7 +347,6 @@ fn a_server_killed_mid_upload_leaves_nothing_and_restarts_clean() {
         "",
     );
     s.write_all(&npz[..npz.len() / 2]).expect("half");
-    std::thread::sleep(Duration::from_millis(500));
     let names = |d: &Path| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(d)
             .expect("ls")
@@ -352,6 +362,12 @@ fn a_server_killed_mid_upload_leaves_nothing_and_restarts_clean() {
             .filter(|n| n.starts_with("pagan-upload-"))
             .collect()
     };
+    // The folder appears once the handler runs: waited for, not assumed after a sleep
+    // (a loaded machine may take its time to dispatch the request).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while upload_dirs(&uploads).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         upload_dirs(&uploads).len(),
         1,
