@@ -47,19 +47,11 @@ fn add_inception(models: &Path) {
     );
 }
 
-/// A reference of 8 random feature rows (regularised so its covariance is well conditioned).
+/// The synthetic reference `synth` (8 random feature rows).
 fn add_reference(models: &Path) {
     let refs = models.join("references");
     std::fs::create_dir_all(&refs).expect("mkdir");
-    let d = 2048;
-    let mut r = pagan_shared::rng::SplitMix64::new(1);
-    let feats: Vec<f32> = (0..8 * d).map(|_| r.next_f32()).collect();
-    let mut stats = pagan_shared::FeatureStats::new(d).expect("stats");
-    stats.add_rows(&feats, 8).expect("rows");
-    let mut g = stats.finalize().expect("gaussian");
-    for i in 0..d {
-        g.sigma[i * d + i] += 0.1;
-    }
+    let (_, g) = common::synthetic_reference();
     pagan_shared::write_stats_npz(&refs.join("synth.npz"), &g, None).expect("synth.npz");
 }
 

@@ -101,16 +101,7 @@ fn build_fixture(dir: &Path) -> PathBuf {
     // Synthetic references: features of 8 random rows; mu/sigma from them.
     let refs = models.join("references");
     std::fs::create_dir_all(&refs).expect("mkdir");
-    let d = 2048;
-    let mut r = pagan_shared::rng::SplitMix64::new(1);
-    let feats: Vec<f32> = (0..8 * d).map(|_| r.next_f32()).collect();
-    let mut stats = pagan_shared::FeatureStats::new(d).expect("stats");
-    stats.add_rows(&feats, 8).expect("rows");
-    let mut g = stats.finalize().expect("gaussian");
-    // Regularise the diagonal so the covariance is well conditioned.
-    for i in 0..d {
-        g.sigma[i * d + i] += 0.1;
-    }
+    let (feats, g) = common::synthetic_reference();
     pagan_shared::write_stats_npz_with_features(
         &refs.join("synth.npz"),
         &g,

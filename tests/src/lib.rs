@@ -90,26 +90,29 @@ pub fn python() -> Command {
     Command::new(p)
 }
 
+/// `pagan-train train` flags of the tests' tiny runs: 64 Fashion-MNIST images, demo
+/// widths, batch 8 (seconds per run).
+pub const TINY_RUN: [&str; 8] = [
+    "--dataset",
+    "fashion-mnist",
+    "--preset",
+    "demo",
+    "--limit",
+    "64",
+    "--batch",
+    "8",
+];
+
 /// Builds the service's smallest real models folder under `dir`: a tiny Fashion-MNIST run
 /// (3 iterations, seconds) exported as model `tiny`, the Inception extractor, and the
 /// 12-image test reference `fm12` (with features, for KID). Returns (models, run).
 pub fn tiny_models(dir: &Path) -> (PathBuf, PathBuf) {
     let (models, run) = (dir.join("models"), dir.join("run"));
     let train = || command("pagan-train");
-    let tiny_run = [
-        "--dataset",
-        "fashion-mnist",
-        "--preset",
-        "demo",
-        "--limit",
-        "64",
-        "--batch",
-        "8",
-    ];
     run_ok(
         train()
             .arg("train")
-            .args(tiny_run)
+            .args(TINY_RUN)
             .args(["--iters", "3", "--quiet", "--out"])
             .arg(&run),
     );

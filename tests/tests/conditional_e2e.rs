@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use pagan_e2e::{Server, command, fm12_reference, get, post_json, run_ok};
+use pagan_e2e::{Server, TINY_RUN, command, fm12_reference, get, post_json, run_ok};
 
 /// `pagan-train sample --z --labels` of `run` as float32 values.
 fn sampled(run: &Path, t: &Path, z: &[f32], latent: usize, labels: &str) -> Vec<f32> {
@@ -36,17 +36,8 @@ fn a_conditional_model_is_trained_exported_and_served_class_by_class() {
     let (models, run) = (t.join("models"), t.join("run"));
     run_ok(
         command("pagan-train")
-            .args([
-                "train",
-                "--dataset",
-                "fashion-mnist",
-                "--preset",
-                "demo",
-                "--limit",
-                "64",
-                "--batch",
-                "8",
-            ])
+            .arg("train")
+            .args(TINY_RUN)
             .args([
                 "--cond", "embed", "--d-cond", "project", "--iters", "3", "--quiet", "--out",
             ])

@@ -12,6 +12,21 @@ use std::io::{Cursor, Write};
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 
+/// Synthetic reference statistics: 8 random 2048-d feature rows and their Gaussian, its
+/// diagonal regularised so the covariance is well conditioned.
+pub fn synthetic_reference() -> (Vec<f32>, pagan_shared::Gaussian) {
+    let d = 2048;
+    let mut r = pagan_shared::rng::SplitMix64::new(1);
+    let feats: Vec<f32> = (0..8 * d).map(|_| r.next_f32()).collect();
+    let mut stats = pagan_shared::FeatureStats::new(d).expect("stats");
+    stats.add_rows(&feats, 8).expect("rows");
+    let mut g = stats.finalize().expect("gaussian");
+    for i in 0..d {
+        g.sigma[i * d + i] += 0.1;
+    }
+    (feats, g)
+}
+
 /// A grey (c = 1) or RGB (c = 3) PNG with a deterministic pattern.
 pub fn png(w: u32, h: u32, c: usize, seed: u8) -> Vec<u8> {
     let px: Vec<u8> = (0..(w * h) as usize * c)

@@ -54,9 +54,7 @@ impl DatasetSpec {
             }
         }
     }
-}
 
-impl DatasetSpec {
     /// Why this dataset's classes are not the `trained` ones (in label order), if they are
     /// not: a class folder added, removed or renamed since training shifts every label.
     pub fn class_mismatch(&self, trained: &[String]) -> Option<String> {

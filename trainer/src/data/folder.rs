@@ -53,18 +53,20 @@ pub fn folder_split(path: &Path, split: Split) -> Result<FolderSplit, DataError>
         (list_recursive(&split_dir)?, split_dir, "own subfolder")
     } else {
         let all = list_recursive(path)?;
-        match (split, super::classes::group_by_class(&all, path)) {
-            (Split::Train, _) => (all, path.to_path_buf(), "whole folder as train"),
-            (Split::Test, Some(groups)) => {
-                let mut test: Vec<PathBuf> = groups.iter().flat_map(|g| tail_test(g).to_vec()).collect();
-                test.sort();
-                (test, path.to_path_buf(), "last 10% of each class by path as test")
-            }
-            (Split::Test, None) => (
-                tail_test(&all).to_vec(),
-                path.to_path_buf(),
-                "last 10% by path as test",
-            ),
+        match split {
+            Split::Train => (all, path.to_path_buf(), "whole folder as train"),
+            Split::Test => match super::classes::group_by_class(&all, path) {
+                Some(groups) => {
+                    let mut test: Vec<PathBuf> = groups.iter().flat_map(|g| tail_test(g).to_vec()).collect();
+                    test.sort();
+                    (test, path.to_path_buf(), "last 10% of each class by path as test")
+                }
+                None => (
+                    tail_test(&all).to_vec(),
+                    path.to_path_buf(),
+                    "last 10% by path as test",
+                ),
+            },
         }
     };
     if files.is_empty() {
@@ -102,9 +104,12 @@ pub(crate) fn load_folder(path: &Path, split: Split, opts: &LoadOptions<'_>) -> 
     }
     let FolderSplit { files, base, how } = folder_split(path, split)?;
     // A limit keeps every class of a class-folder dataset (sorted paths group by class).
-    let files = match (opts.limit, super::classes::group_by_class(&files, &base)) {
-        (Some(l), Some(groups)) => super::classes::limit_per_class(&groups, l),
-        _ => apply_limit(files, opts.limit),
+    let groups = opts
+        .limit
+        .and_then(|l| super::classes::group_by_class(&files, &base).map(|g| (l, g)));
+    let files = match groups {
+        Some((l, groups)) => super::classes::limit_per_class(&groups, l),
+        None => apply_limit(files, opts.limit),
     };
     let (rgb, all_grey) = decode_all(&files, size, Crop::Square, opts.progress)?;
     let plane = size * size;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use ort::session::Session;
 use pagan_shared::images::{self, Image};
-use pagan_shared::manifest::{GENERATOR_FILE, MANIFEST_FILE, ModelManifest};
+use pagan_shared::manifest::{GENERATOR_FILE, MANIFEST_FILE, ModelManifest, cycle_labels};
 use pagan_shared::rng::{SplitMix64, sample_without_replacement};
 
 use crate::data::ImageSet;
@@ -311,8 +311,6 @@ pub struct OnnxGeneratedImages {
     session: Session,
     manifest: ModelManifest,
     z: Vec<f32>,
-    /// A conditional model's labels (image i gets class i mod K, as everywhere else).
-    labels: Option<Vec<i64>>,
     pos: usize,
 }
 
@@ -325,15 +323,10 @@ impl OnnxGeneratedImages {
         manifest.check_against_onnx_bytes(&bytes)?;
         let session = runtime::session_from_bytes(&bytes, 0)?;
         let z = pagan_shared::latent::uniform(seed, n, manifest.latent.size);
-        let labels = manifest
-            .classes
-            .as_ref()
-            .map(|c| pagan_shared::manifest::cycle_labels(0, n, c.names.len()));
         Ok(Self {
             session,
             manifest,
             z,
-            labels,
             pos: 0,
         })
     }
@@ -350,16 +343,18 @@ impl ImageSource for OnnxGeneratedImages {
             return Ok(Vec::new());
         }
         let z = &self.z[self.pos * l..(self.pos + n) * l];
-        let labels = match (&self.manifest.classes, &self.labels) {
-            (Some(c), Some(y)) => Some((c.input.name.as_str(), &y[self.pos..self.pos + n])),
-            _ => None,
-        };
+        // A conditional model's images cycle through the classes, as everywhere else.
+        let labels = self
+            .manifest
+            .classes
+            .as_ref()
+            .map(|c| (c.input.name.as_str(), cycle_labels(self.pos, n, c.names.len())));
         let (out, shape) = runtime::run_f32_labelled(
             &mut self.session,
             &self.manifest.onnx.input.name,
             z,
             &[n as i64, l as i64],
-            labels,
+            labels.as_ref().map(|(name, y)| (*name, y.as_slice())),
         )?;
         let im = self.manifest.image;
         if shape != [n as i64, im.channels as i64, im.height as i64, im.width as i64] {

@@ -255,21 +255,7 @@ impl Discriminator {
         train: bool,
     ) -> Tensor {
         let k = self.models;
-        let mut h = self.with_class_maps(x, labels);
-        for (i, sw, b, g) in self.conv_layers() {
-            if let Some((layer, p)) = self.dropout
-                && layer == i
-                && train
-            {
-                h = h.dropout(p, true);
-            }
-            let mask = self.masks.iter().find(|(l, _, _)| *l == i);
-            if let Some((_, in_c, _)) = mask {
-                h = self.with_bits(&h, *in_c, bits);
-            }
-            let w = sw.normalized(train, mask.map(|(_, _, m)| m));
-            h = leaky_relu(&conv_layer(&h, &w, b, *g, k), LEAK);
-        }
+        let h = self.trunk(x, bits, labels, train, None);
         let n = h.size()[0];
         let w = self.fc.normalized(train, None);
         if k == 1 {
@@ -298,20 +284,42 @@ impl Discriminator {
         layer: usize,
         train: bool,
     ) -> Tensor {
+        let h = self.trunk(x, bits, labels, train, Some(layer));
+        let n = h.size()[0];
+        h.view([n, -1])
+    }
+
+    /// The conv layers: class maps in front, PA bits where a mask says, conv + leaky ReLU.
+    /// `upto`: stop after that conv (features, never dropout); `None`: every conv, with D's
+    /// dropout in training (the logits' path).
+    fn trunk(
+        &self,
+        x: &Tensor,
+        bits: Option<&Tensor>,
+        labels: Option<&Tensor>,
+        train: bool,
+        upto: Option<usize>,
+    ) -> Tensor {
         let mut h = self.with_class_maps(x, labels);
         for (i, sw, b, g) in self.conv_layers() {
+            if let Some((layer, p)) = self.dropout
+                && upto.is_none()
+                && layer == i
+                && train
+            {
+                h = h.dropout(p, true);
+            }
             let mask = self.masks.iter().find(|(l, _, _)| *l == i);
             if let Some((_, in_c, _)) = mask {
                 h = self.with_bits(&h, *in_c, bits);
             }
             let w = sw.normalized(train, mask.map(|(_, _, m)| m));
-            h = leaky_relu(&conv_layer(&h, &w, b, *g, 1), LEAK);
-            if i == layer {
+            h = leaky_relu(&conv_layer(&h, &w, b, *g, self.models), LEAK);
+            if upto == Some(i) {
                 break;
             }
         }
-        let n = h.size()[0];
-        h.view([n, -1])
+        h
     }
 
     /// Model `m` of a stack run on its own, exactly as its single run's discriminator: its
