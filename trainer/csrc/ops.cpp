@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <vector>
 
 extern "C" {
 
@@ -16,6 +17,29 @@ at::Tensor* pagan_leaky_relu(const at::Tensor* x, double slope, char** err) {
   } catch (const std::exception& e) {
     *err = strdup(e.what());
     return nullptr;
+  }
+}
+
+// Adam over lists of n parameters, gradients, moments and step counts (float32 tensors on
+// the parameters' device holding the count of the coming update): libtorch's fused kernel,
+// one pass over the memory instead of one per arithmetic operation (CPU), one multi-tensor
+// launch (CUDA; it reads the step counts on the device, so it can be captured in a graph).
+int pagan_fused_adam(const at::Tensor** params, const at::Tensor** grads, const at::Tensor** exp_avgs,
+                     const at::Tensor** exp_avg_sqs, const at::Tensor** steps, int n, double lr, double beta1,
+                     double beta2, double eps, char** err) {
+  try {
+    auto list = [n](const at::Tensor** ts) {
+      std::vector<at::Tensor> v;
+      v.reserve(n);
+      for (int i = 0; i < n; ++i) v.push_back(*ts[i]);
+      return v;
+    };
+    at::_fused_adam_(list(params), list(grads), list(exp_avgs), list(exp_avg_sqs), {}, list(steps), lr, beta1,
+                     beta2, 0.0, eps, false, false);
+    return 0;
+  } catch (const std::exception& e) {
+    *err = strdup(e.what());
+    return 1;
   }
 }
 

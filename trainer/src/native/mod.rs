@@ -1,7 +1,7 @@
 //! libtorch functions tch does not expose, through the small C++ shim in `csrc/` that the
-//! build script compiles against the same libtorch: leaky ReLU with a slope, malloc
-//! settings for a process that allocates the same tensors every iteration, and (feature
-//! `cuda-graphs`) CUDA graph capture and replay.
+//! build script compiles against the same libtorch: leaky ReLU with a slope, the fused Adam
+//! kernel, malloc settings for a process that allocates the same tensors every iteration,
+//! and (feature `cuda-graphs`) CUDA graph capture and replay.
 
 #[cfg(feature = "cuda-graphs")]
 pub mod cuda_graph;
@@ -13,6 +13,19 @@ use torch_sys::C_tensor;
 
 unsafe extern "C" {
     fn pagan_leaky_relu(x: *const C_tensor, slope: f64, err: *mut *mut c_char) -> *mut C_tensor;
+    fn pagan_fused_adam(
+        params: *const *const C_tensor,
+        grads: *const *const C_tensor,
+        exp_avgs: *const *const C_tensor,
+        exp_avg_sqs: *const *const C_tensor,
+        steps: *const *const C_tensor,
+        n: c_int,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        err: *mut *mut c_char,
+    ) -> c_int;
     fn pagan_free_error(err: *mut c_char);
     fn pagan_keep_freed_memory(mmap_threshold: c_int, trim_threshold: c_int) -> c_int;
 }
@@ -52,6 +65,68 @@ pub fn f_leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor, TchError> {
     }
     // SAFETY: `out` is a fresh at::Tensor* that the returned Tensor now owns.
     Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// The tensors of one Adam update: parameters, their gradients, both moments and the step
+/// counts (float32, the count of this update), all lists in the same order and shapes.
+pub struct AdamTensors<'a> {
+    /// Parameters, updated in place.
+    pub params: &'a [&'a Tensor],
+    /// Their gradients (defined, same shapes).
+    pub grads: &'a [Tensor],
+    /// First moments, updated in place.
+    pub exp_avgs: &'a [Tensor],
+    /// Second moments, updated in place.
+    pub exp_avg_sqs: &'a [Tensor],
+    /// Step counts (float32 scalars on the parameters' device), read only.
+    pub steps: &'a [Tensor],
+}
+
+/// One Adam update (no weight decay) by libtorch's fused kernel: the bias corrections come
+/// from the step counts on the device, so no host value changes between updates.
+pub fn fused_adam(t: &AdamTensors, lr: f64, beta1: f64, beta2: f64, eps: f64) -> Result<(), TchError> {
+    let n = t.params.len();
+    let lens = [
+        t.grads.len(),
+        t.exp_avgs.len(),
+        t.exp_avg_sqs.len(),
+        t.steps.len(),
+    ];
+    if lens.iter().any(|&l| l != n) {
+        return Err(TchError::Torch(format!(
+            "fused Adam: {n} parameters but lists of {lens:?} gradients, moments and steps"
+        )));
+    }
+    let ptrs = |ts: &[Tensor]| ts.iter().map(|t| t.as_ptr()).collect::<Vec<_>>();
+    let params: Vec<*const C_tensor> = t.params.iter().map(|p| p.as_ptr()).collect();
+    let (grads, m, v, steps) = (
+        ptrs(t.grads),
+        ptrs(t.exp_avgs),
+        ptrs(t.exp_avg_sqs),
+        ptrs(t.steps),
+    );
+    let mut err = std::ptr::null_mut();
+    // SAFETY: every pointer is a live tensor borrowed for the call (the shim copies the
+    // handles; the kernel writes the storage of params and moments); the lists hold n each.
+    let rc = unsafe {
+        pagan_fused_adam(
+            params.as_ptr(),
+            grads.as_ptr(),
+            m.as_ptr(),
+            v.as_ptr(),
+            steps.as_ptr(),
+            n as c_int,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            &mut err,
+        )
+    };
+    if rc != 0 {
+        return Err(TchError::Torch(take_error(err)));
+    }
+    Ok(())
 }
 
 /// [`f_leaky_relu`], panicking on a libtorch error as tch's own operations do (the
