@@ -6,6 +6,7 @@
 //! stack.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
@@ -76,7 +77,8 @@ impl EvalResult {
 pub struct TrainingEval {
     inception: Inception,
     reference: Option<Reference>,
-    real: Vec<Option<Vec<f32>>>,
+    /// Each run's training-image features (runs with one subset share them).
+    real: Vec<Option<Arc<[f32]>>>,
     prdc: bool,
     resize_source: ResizeSource,
 }
@@ -157,7 +159,7 @@ impl TrainingEval {
         let first = cfgs.first().context("no runs to evaluate")?;
         let (k, e) = (cfgs.len(), &first.eval);
         let per_call = (e.batch / k).max(1);
-        self.real_features(cfgs, data, per_call)?;
+        self.real_features(cfgs, data, e.batch)?;
 
         // Each run's latents, drawn as for a lone run (`pagan-train fid` uses the same).
         let latent = gan.g.arch.latent as usize;
@@ -245,8 +247,9 @@ impl TrainingEval {
     }
 
     /// Computes the training-image features of the runs that have none yet: each run's own
-    /// seeded subset, `per_call` images of each run per Inception call.
-    fn real_features(&mut self, cfgs: &[&TrainConfig], data: &Tensor, per_call: usize) -> Result<()> {
+    /// seeded subset, `batch` images per Inception call. Runs with the same seed pick the
+    /// same subset (a study's variants share seeds), which is computed once and shared.
+    fn real_features(&mut self, cfgs: &[&TrainConfig], data: &Tensor, batch: usize) -> Result<()> {
         let total = data.size().first().copied().unwrap_or(0) as usize;
         let todo: Vec<usize> = (0..cfgs.len()).filter(|&r| self.real[r].is_none()).collect();
         if todo.is_empty() {
@@ -261,25 +264,56 @@ impl TrainingEval {
                 idx.into_iter().map(|i| i as i64).collect()
             })
             .collect();
-        let n = picks.iter().map(Vec::len).min().unwrap_or(0);
-        let mut rows: Vec<Vec<f32>> = vec![Vec::with_capacity(n * FEATURE_DIM); todo.len()];
+        let (subsets, of_run) = distinct(&picks);
+        let per_call = (batch / subsets.len()).max(1);
+        let n = subsets.iter().map(|p| p.len()).min().unwrap_or(0);
+        let mut rows: Vec<Vec<f32>> = vec![Vec::with_capacity(n * FEATURE_DIM); subsets.len()];
         let mut pos = 0;
         while pos < n {
             let m = per_call.min(n - pos);
-            let idx: Vec<i64> = picks
+            let idx: Vec<i64> = subsets
                 .iter()
                 .flat_map(|p| p[pos..pos + m].iter().copied())
                 .collect();
             let idx = Tensor::from_slice(&idx).to_device(data.device());
             let f = self.features(&data.index_select(0, &idx))?;
-            for (run, chunk) in rows.iter_mut().zip(f.chunks_exact(m * FEATURE_DIM)) {
-                run.extend_from_slice(chunk);
+            for (subset, chunk) in rows.iter_mut().zip(f.chunks_exact(m * FEATURE_DIM)) {
+                subset.extend_from_slice(chunk);
             }
             pos += m;
         }
-        for (r, feats) in todo.into_iter().zip(rows) {
-            self.real[r] = Some(feats);
+        let rows: Vec<Arc<[f32]>> = rows.into_iter().map(Arc::from).collect();
+        for (r, u) in todo.into_iter().zip(of_run) {
+            self.real[r] = Some(Arc::clone(&rows[u]));
         }
         Ok(())
+    }
+}
+
+/// The distinct lists of `lists` (first appearance order) and, for each list, the index of
+/// its distinct one.
+fn distinct<'a>(lists: &'a [Vec<i64>]) -> (Vec<&'a [i64]>, Vec<usize>) {
+    let mut uniq: Vec<&[i64]> = Vec::new();
+    let of = lists
+        .iter()
+        .map(|l| match uniq.iter().position(|u| *u == l.as_slice()) {
+            Some(i) => i,
+            None => {
+                uniq.push(l);
+                uniq.len() - 1
+            }
+        })
+        .collect();
+    (uniq, of)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn equal_subsets_are_computed_once() {
+        let lists = vec![vec![3, 1], vec![2, 0], vec![3, 1], vec![2, 0], vec![5, 1]];
+        let (uniq, of) = super::distinct(&lists);
+        assert_eq!(uniq, vec![&[3i64, 1][..], &[2, 0], &[5, 1]]);
+        assert_eq!(of, vec![0, 1, 0, 1, 2]);
     }
 }
