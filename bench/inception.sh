@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inception feature throughput: our ONNX graph in ONNX Runtime and our tch module (fed f32
 # images through the shared host path, and fed 8-bit images as training-time evaluation
-# does) vs the TorchScript FID module in PyTorch, same input, batch and threads, side by
+# does; also with channels-first activations, the layout before channels-last became the
+# default) vs the TorchScript FID module in PyTorch, same input, batch and threads, side by
 # side in one run.
 # Env: DEVICE=cpu|cuda (cuda: tch and TorchScript only), THREADS, SIDES, BATCH, BATCHES.
 set -euo pipefail
@@ -24,6 +25,8 @@ for s in $SIDES; do
   "$BIN" bench-inception --backend tch --device "$DEVICE" "${args[@]}" >>"$results"
   echo "[bench] inception ${c}x${side}x${side}: tch, 8-bit images (training-time evaluation) ..." >&2
   "$BIN" bench-inception --backend tch-bytes --device "$DEVICE" "${args[@]}" >>"$results"
+  # The same with channels-first activations: what the default channels-last layout gains.
+  "$BIN" bench-inception --backend tch-bytes --nchw --device "$DEVICE" "${args[@]}" >>"$results"
   if [ "$DEVICE" = cpu ]; then
     echo "[bench] inception ${c}x${side}x${side}: ONNX Runtime ..." >&2
     "$BIN" bench-inception --backend onnx "${args[@]}" >>"$results"

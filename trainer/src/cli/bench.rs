@@ -148,6 +148,10 @@ pub struct InceptionBenchArgs {
     /// ONNX model folder for the onnx backend.
     #[arg(long, default_value = "models/inception")]
     inception: std::path::PathBuf,
+    /// tch backends: lay activations out channels-first (NCHW) instead of channels-last,
+    /// the default (to compare the two).
+    #[arg(long)]
+    nchw: bool,
 }
 
 /// `pagan-train bench-inception`.
@@ -167,11 +171,12 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     };
     let load = || -> Result<(Inception, tch::Device)> {
         let dev = device::resolve(a.device)?;
-        let inc = Inception::load(
+        let mut inc = Inception::load(
             &weights::default_path(),
             dev,
             pagan_shared::ResizeMode::Asymmetric,
         )?;
+        inc.set_channels_last(!a.nchw);
         Ok((inc, dev))
     };
     if a.backend == "tch-bytes" {
@@ -198,7 +203,7 @@ fn print_inception_row(a: &InceptionBenchArgs, dev: &str, rate: f64) -> Result<(
     println!(
         "{}",
         serde_json::json!({
-            "impl": format!("pagan ({})", a.backend),
+            "impl": format!("pagan ({}{})", a.backend, if a.nchw && a.backend != "onnx" { ", NCHW" } else { "" }),
             "device": dev,
             "input": format!("{}x{}x{}", a.channels, a.side, a.side),
             "batch": a.batch,

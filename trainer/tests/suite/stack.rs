@@ -260,7 +260,12 @@ fn a_stacks_evaluation_equals_each_runs_own() {
     let mut runs = three_runs(LossKind::Ns, GpKind::None);
     // A fourth run with run 0's seed: the two share their training-image subset, whose
     // features the stack computes once for both.
-    let same_seed = run_cfg(PaMode::Off, 1, ScheduleSpec::Never, &shared(LossKind::Ns, GpKind::None));
+    let same_seed = run_cfg(
+        PaMode::Off,
+        1,
+        ScheduleSpec::Never,
+        &shared(LossKind::Ns, GpKind::None),
+    );
     runs.push(same_seed);
     let cfgs: Vec<TrainConfig> = runs
         .into_iter()

@@ -23,6 +23,7 @@ pub struct Inception {
     mode: ResizeMode,
     source: PathBuf,
     sha256: String,
+    channels_last: bool,
 }
 
 impl Inception {
@@ -49,6 +50,7 @@ impl Inception {
             mode,
             source: path.to_path_buf(),
             sha256,
+            channels_last: true,
         })
     }
 
@@ -77,10 +79,25 @@ impl Inception {
         &self.net
     }
 
+    /// Lays activations out channels-last (the default) or channels-first (for comparing
+    /// the two in `bench-inception`).
+    pub fn set_channels_last(&mut self, on: bool) {
+        self.channels_last = on;
+    }
+
     /// Features of already preprocessed [N, 3, 299, 299] inputs: [N, 2048] f32.
     pub fn features_preprocessed(&self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
             let x = x.to_device(self.device()).to_kind(Kind::Float);
+            // Channels-last strides (NHWC memory, NCHW shape): every layer after follows
+            // the input's layout. On a CPU its convolutions and, above all, its pooling
+            // layers run ~1.45x faster than channels-first (bench-inception, 2 threads);
+            // features differ only by summation order.
+            let x = if self.channels_last {
+                x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+            } else {
+                x
+            };
             let y = crate::ops::run_tch(self.net.forward(&mut crate::ops::TchOps::eval(), &x));
             y.view([-1, FEATURE_DIM as i64])
         })
