@@ -292,7 +292,7 @@ impl TrainingEval {
 
 /// The distinct lists of `lists` (first appearance order) and, for each list, the index of
 /// its distinct one.
-fn distinct<'a>(lists: &'a [Vec<i64>]) -> (Vec<&'a [i64]>, Vec<usize>) {
+fn distinct(lists: &[Vec<i64>]) -> (Vec<&[i64]>, Vec<usize>) {
     let mut uniq: Vec<&[i64]> = Vec::new();
     let of = lists
         .iter()
