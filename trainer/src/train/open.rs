@@ -30,6 +30,10 @@ impl Trainer {
         data: &ImageSet,
     ) -> Result<Self> {
         crate::config::check_stackable(&cfgs)?;
+        // Refused before any folder is created, so a retry with the same --out can start.
+        if let Some(cond) = cfgs.first().and_then(|c| c.cond.as_ref()) {
+            let _ = class_labels(data, &cond.classes)?;
+        }
         let mut folders = Vec::new();
         for (cfg, dir) in cfgs.iter().zip(dirs) {
             folders.push(Some(RunDir::create(dir, cfg)?));
@@ -150,7 +154,7 @@ impl Trainer {
         .map(|(w, opt)| (w > 0.0).then(|| HistoricalAverage::new(w, &opt.tensors())));
         let labels = match &first.cond {
             None => None,
-            Some(cond) => Some(class_labels(data, cond.n_classes())?.to_device(device)),
+            Some(cond) => Some(class_labels(data, &cond.classes)?.to_device(device)),
         };
         let runs = cfgs
             .into_iter()
@@ -203,19 +207,39 @@ impl Trainer {
     }
 }
 
-/// The dataset's labels as an int64 tensor, each checked to be a class of the run.
-fn class_labels(data: &ImageSet, classes: i64) -> Result<Tensor> {
+/// The dataset's labels as an int64 tensor, each checked to be a class of the run, and
+/// every class checked to have images.
+fn class_labels(data: &ImageSet, classes: &[String]) -> Result<Tensor> {
     let Some(labels) = data.labels.as_ref() else {
         bail!(
             "--cond needs labels, and {} has none (a folder: every image inside one of at least two class subfolders)",
             data.source
         );
     };
-    if let Some(i) = labels.iter().position(|&l| i64::from(l) >= classes) {
+    let mut counts = vec![0usize; classes.len()];
+    for (i, &l) in labels.iter().enumerate() {
+        match counts.get_mut(usize::from(l)) {
+            Some(c) => *c += 1,
+            None => bail!(
+                "image {i} of {} has label {l}, outside the run's {} classes",
+                data.source,
+                classes.len()
+            ),
+        }
+    }
+    let empty: Vec<&str> = classes
+        .iter()
+        .zip(&counts)
+        .filter(|(_, c)| **c == 0)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !empty.is_empty() {
+        // A class G never sees would still be sampled (grids, evaluations, the server).
         bail!(
-            "image {i} of {} has label {}, outside the run's {classes} classes",
-            data.source,
-            labels[i]
+            "{} has no training images of the classes {empty:?}: a conditional run cannot learn \
+             a class it never sees (remove empty class folders, or raise --limit to at least one \
+             image per class)",
+            data.source
         );
     }
     let l: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();

@@ -527,6 +527,37 @@ fn class_folders_label_a_run_and_a_changed_class_set_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("3 labels for the 2 latents"), "{err}");
 
+    // An empty class folder is a class without images: refused, naming it.
+    let empty_set = dir.path().join("with-empty");
+    for (class, value) in [("bright", 200u8), ("dark", 20)] {
+        std::fs::create_dir_all(empty_set.join(class)).expect("mkdir");
+        for i in 0..4u8 {
+            let png = pagan_shared::grid::encode_png(16, 16, 1, &[value + i; 256]).expect("png");
+            std::fs::write(empty_set.join(format!("{class}/{i}.png")), png).expect("write");
+        }
+    }
+    std::fs::create_dir_all(empty_set.join("grey")).expect("mkdir");
+    let out = bin()
+        .args(["train", "--dataset", &format!("folder:{}", empty_set.display())])
+        .args([
+            "--preset", "demo", "--batch", "4", "--cond", "onehot", "--iters", "2",
+        ])
+        .args(common)
+        .arg("--out")
+        .arg(dir.path().join("run-empty"))
+        .output()
+        .expect("run pagan-train");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(r#"no training images of the classes ["grey"]"#),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("run-empty").exists(),
+        "a refused run leaves no folder behind"
+    );
+
     write_class("amber", 120);
     let out = bin()
         .arg("resume")
