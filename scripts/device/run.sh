@@ -70,7 +70,7 @@ fi
 
 [ "$stage" = 2 ] || { echo "usage: run.sh 1|2" >&2; exit 2; }
 [ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
-cat "$P/weights.part-aa" .device/2/weights.part-ab >"$P/inception.pt"
+cat "$P/weights.part-aa" .device/2/weights.part-ab | gunzip -c >"$P/inception.pt" || { echo "weights: gunzip failed"; exit 1; }
 [ "$(sha1sum "$P/inception.pt" | cut -d' ' -f1)" = "$(cat "$P/weights.sha1")" ] || { echo "weights sha1 mismatch"; exit 1; }
 mkdir -p "$P/refs" weights
 ln -sf "$P/inception.pt" weights/pt_inception-2015-12-05.torchscript.pt
