@@ -20,7 +20,8 @@ for s in $SIDES; do
   IFS=x read -r c side <<<"$s"
   args=(--side "$side" --channels "$c" --batch "$BATCH" --batches "$BATCHES" --warmup "$WARMUP" --threads "$THREADS")
   echo "[bench] inception ${c}x${side}x${side}: TorchScript ..." >&2
-  "$PY" -W ignore bench/inception.py "${args[@]}" --device "$DEVICE" >>"$results"
+  "$PY" -W ignore bench/inception.py "${args[@]}" --device "$DEVICE" \
+    --weights "${PAGAN_INCEPTION_WEIGHTS:-weights/pt_inception-2015-12-05.torchscript.pt}" >>"$results"
   echo "[bench] inception ${c}x${side}x${side}: tch ..." >&2
   "$BIN" bench-inception --backend tch --device "$DEVICE" "${args[@]}" >>"$results"
   echo "[bench] inception ${c}x${side}x${side}: tch, 8-bit images (training-time evaluation) ..." >&2

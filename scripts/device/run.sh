@@ -72,8 +72,10 @@ fi
 [ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
 cat "$P/weights.part-aa" .device/2/weights.part-ab | gunzip -c >"$P/inception.pt" || { echo "weights: gunzip failed"; exit 1; }
 [ "$(sha1sum "$P/inception.pt" | cut -d' ' -f1)" = "$(cat "$P/weights.sha1")" ] || { echo "weights sha1 mismatch"; exit 1; }
-mkdir -p "$P/refs" weights
-ln -sf "$P/inception.pt" weights/pt_inception-2015-12-05.torchscript.pt
+# env.sh points PAGAN_INCEPTION_WEIGHTS (and bench/inception.sh) at $P/inception.pt; the
+# checkout's weights/ is left alone (a rehearsal here once replaced it with a link into
+# its scratch folder, which dangled once that was removed).
+mkdir -p "$P/refs"
 
 REF=$P/refs/fashion-mnist-test.npz
 stamp "Fashion-MNIST test reference ($(pick 200 10000) images)"

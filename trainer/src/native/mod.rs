@@ -97,6 +97,10 @@ pub fn fused_adam(t: &AdamTensors, lr: f64, beta1: f64, beta2: f64, eps: f64) ->
             "fused Adam: {n} parameters but lists of {lens:?} gradients, moments and steps"
         )));
     }
+    if n == 0 {
+        // Nothing to update (libtorch cannot dispatch an operator on empty lists).
+        return Ok(());
+    }
     let ptrs = |ts: &[Tensor]| ts.iter().map(|t| t.as_ptr()).collect::<Vec<_>>();
     let params: Vec<*const C_tensor> = t.params.iter().map(|p| p.as_ptr()).collect();
     let (grads, m, v, steps) = (

@@ -103,6 +103,9 @@ impl Trainer {
                 }
             }
         }
+        // The averages restart from the resumed weights (not from the initial ones,
+        // which build_at saw before the checkpoint was restored).
+        t.hist = start_history(&t.runs[0].cfg, &t.opt_g, &t.opt_d);
         t.iter = iters[0];
         for r in &t.runs {
             if let Some(d) = &r.dir {
@@ -146,12 +149,7 @@ impl Trainer {
         };
         let opt_g = Adam::new(first.adam_g, gan.params("g."));
         let opt_d = Adam::new(first.adam_d, gan.params("d."));
-        // Historical averages start from the initial (or resumed) weights.
-        let hist = [
-            (first.tricks.hist_avg_g, &opt_g),
-            (first.tricks.hist_avg_d, &opt_d),
-        ]
-        .map(|(w, opt)| (w > 0.0).then(|| HistoricalAverage::new(w, &opt.tensors())));
+        let hist = start_history(first, &opt_g, &opt_d);
         let labels = match &first.cond {
             None => None,
             Some(cond) => Some(class_labels(data, &cond.classes)?.to_device(device)),
@@ -207,6 +205,13 @@ impl Trainer {
     }
 }
 
+/// Historical averages of G's and D's parameters where the config asks for them, starting
+/// from the parameters' current values.
+fn start_history(cfg: &TrainConfig, opt_g: &Adam, opt_d: &Adam) -> [Option<HistoricalAverage>; 2] {
+    [(cfg.tricks.hist_avg_g, opt_g), (cfg.tricks.hist_avg_d, opt_d)]
+        .map(|(w, opt)| (w > 0.0).then(|| HistoricalAverage::new(w, &opt.tensors())))
+}
+
 /// The dataset's labels as an int64 tensor, each checked to be a class of the run, and
 /// every class checked to have images.
 fn class_labels(data: &ImageSet, classes: &[String]) -> Result<Tensor> {
@@ -244,4 +249,60 @@ fn class_labels(data: &ImageSet, classes: &[String]) -> Result<Tensor> {
     }
     let l: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
     Ok(Tensor::from_slice(&l))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tch::Device;
+
+    use crate::config::{Arch, TrainConfig, TrainOverrides};
+    use crate::data::ImageSet;
+    use crate::train::{RunOptions, Trainer};
+
+    /// A resumed run's historical averages start from the weights it resumed with: the
+    /// penalty is zero at the first step after the resume (it pulled towards the initial
+    /// weights before this was fixed).
+    #[test]
+    fn historical_averages_restart_from_the_resumed_weights() {
+        let _rng = crate::rng::torch_rng_lock();
+        tch::set_num_threads(1);
+        let o = TrainOverrides {
+            batch: Some(6),
+            iters: Some(4),
+            checkpoint_every: Some(4),
+            sample_every: Some(1000),
+            eval_every: Some(0),
+            ..TrainOverrides::default()
+        };
+        let mut cfg = TrainConfig::resolve("synthetic", [1, 28, 28], Path::new(""), &o);
+        cfg.arch = Arch::narrowed([1, 28, 28], 16);
+        cfg.tricks.hist_avg_g = 0.5;
+        cfg.tricks.hist_avg_d = 0.5;
+        let n = 24;
+        let set = ImageSet {
+            data: (0..n * 784).map(|i| (i * 31 % 256) as u8).collect(),
+            labels: None,
+            n,
+            channels: 1,
+            height: 28,
+            width: 28,
+            source: "synthetic".into(),
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let run = dir.path().join("run");
+        let mut t = Trainer::create(cfg, &run, Device::Cpu, &set).expect("trainer");
+        t.run(RunOptions {
+            quiet: true,
+            ..Default::default()
+        })
+        .expect("run");
+        let t = Trainer::open(&run, Device::Cpu, &set).expect("reopen");
+        for (h, opt) in t.hist.iter().zip([&t.opt_g, &t.opt_d]) {
+            let h = h.as_ref().expect("historical average configured");
+            let p = h.penalty(&opt.tensors());
+            assert_eq!(p, 0.0, "penalty right after the resume: {p}");
+        }
+    }
 }
