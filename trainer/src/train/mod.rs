@@ -294,3 +294,22 @@ impl Trainer {
         Ok(())
     }
 }
+
+/// A narrow 1x28x28 config with overrides `o` and 24 deterministic synthetic images, for
+/// this module's unit tests.
+#[cfg(test)]
+pub(crate) fn tiny_setup(o: &crate::config::TrainOverrides) -> (TrainConfig, crate::data::ImageSet) {
+    let mut cfg = TrainConfig::resolve("synthetic", [1, 28, 28], std::path::Path::new(""), o);
+    cfg.arch = crate::config::Arch::narrowed([1, 28, 28], 16);
+    let n = 24;
+    let set = crate::data::ImageSet {
+        data: (0..n * 784).map(|i| (i * 31 % 256) as u8).collect(),
+        labels: None,
+        n,
+        channels: 1,
+        height: 28,
+        width: 28,
+        source: "synthetic".into(),
+    };
+    (cfg, set)
+}

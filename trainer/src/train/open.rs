@@ -253,13 +253,10 @@ fn class_labels(data: &ImageSet, classes: &[String]) -> Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use tch::Device;
 
-    use crate::config::{Arch, TrainConfig, TrainOverrides};
-    use crate::data::ImageSet;
-    use crate::train::{RunOptions, Trainer};
+    use crate::config::TrainOverrides;
+    use crate::train::{RunOptions, Trainer, tiny_setup};
 
     /// A resumed run's historical averages start from the weights it resumed with: the
     /// penalty is zero at the first step after the resume (it pulled towards the initial
@@ -268,28 +265,16 @@ mod tests {
     fn historical_averages_restart_from_the_resumed_weights() {
         let _rng = crate::rng::torch_rng_lock();
         tch::set_num_threads(1);
-        let o = TrainOverrides {
+        let (mut cfg, set) = tiny_setup(&TrainOverrides {
             batch: Some(6),
             iters: Some(4),
             checkpoint_every: Some(4),
             sample_every: Some(1000),
             eval_every: Some(0),
             ..TrainOverrides::default()
-        };
-        let mut cfg = TrainConfig::resolve("synthetic", [1, 28, 28], Path::new(""), &o);
-        cfg.arch = Arch::narrowed([1, 28, 28], 16);
+        });
         cfg.tricks.hist_avg_g = 0.5;
         cfg.tricks.hist_avg_d = 0.5;
-        let n = 24;
-        let set = ImageSet {
-            data: (0..n * 784).map(|i| (i * 31 % 256) as u8).collect(),
-            labels: None,
-            n,
-            channels: 1,
-            height: 28,
-            width: 28,
-            source: "synthetic".into(),
-        };
         let dir = tempfile::tempdir().expect("tmp");
         let run = dir.path().join("run");
         let mut t = Trainer::create(cfg, &run, Device::Cpu, &set).expect("trainer");

@@ -241,12 +241,9 @@ fn sum(ts: &[Tensor]) -> Tensor {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use tch::{Device, Tensor};
 
-    use crate::config::{Arch, GpKind, LossKind, PaMode, TrainConfig, TrainOverrides};
-    use crate::data::ImageSet;
+    use crate::config::{GpKind, LossKind, PaMode, TrainOverrides};
     use crate::train::Trainer;
 
     /// The device half of an iteration reads only its staged inputs and the tensors of the
@@ -267,18 +264,7 @@ mod tests {
             gp: Some(GpKind::OneCentred),
             ..TrainOverrides::default()
         };
-        let mut cfg = TrainConfig::resolve("synthetic", [1, 28, 28], Path::new(""), &o);
-        cfg.arch = Arch::narrowed([1, 28, 28], 16);
-        let n = 24;
-        let set = ImageSet {
-            data: (0..n * 784).map(|i| (i * 31 % 256) as u8).collect(),
-            labels: None,
-            n,
-            channels: 1,
-            height: 28,
-            width: 28,
-            source: "synthetic".into(),
-        };
+        let (cfg, set) = crate::train::tiny_setup(&o);
         let mut t = Trainer::ephemeral(cfg, Device::Cpu, &set).expect("trainer");
         t.steps(2).expect("steps");
         let state = |t: &Trainer| -> Vec<(String, Tensor)> {
