@@ -50,25 +50,43 @@ ours() {
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
     "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
 }
-# K processes at once, one run each (CPU threads split between them, at least one each),
-# their it/s summed. procs_k K LABEL MODE CMD...: CMD gets --iters/--warmup/--repeats/--threads.
+# K processes at once, one run each (CPU threads split between them, at least one each).
+# Each warms up, then waits at a barrier (PAGAN_BENCH_BARRIER) until all K are ready, so
+# their timed windows overlap; the aggregate is all timed iterations over the window from
+# the first start to the last end. (Summing each process's own rate, as this script did
+# before 2026-11-30, overstated K processes on a GPU: started seconds apart, each was
+# timed mostly alone; a real 9-process study ran at a quarter of that sum.)
+# procs_k K LABEL MODE CMD...: CMD gets --iters/--warmup/--repeats/--threads.
 procs_k() {
   local k=$1 label=$2 mode=$3; shift 3
   local t=$(( THREADS / k )); [ "$t" -lt 1 ] && t=1
-  local iters=$(( ITERS / k )); [ "$iters" -lt 2 ] && iters=2
+  # Every process does a whole K=1 run's iterations: long enough windows to overlap.
+  local iters=$ITERS
   echo "[bench] $label ..." >&2
-  local pids=() i
+  local barrier pids=() i
+  barrier=$(mktemp -d)
   for i in $(seq 1 "$k"); do
-    "$@" --iters "$iters" --warmup 3 --repeats "$REPEATS" --threads "$t" >"$rows.p$i" &
+    PAGAN_BENCH_BARRIER=$barrier "$@" --iters "$iters" --warmup 3 --repeats "$REPEATS" --threads "$t" >"$rows.p$i" &
     pids+=($!)
   done
+  # All warmed up (or one died: its row is missing below and the script stops there).
+  while [ "$(find "$barrier" -name 'ready.*' | wc -l)" -lt "$k" ]; do
+    local alive=0 p
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    [ "$alive" -eq "$k" ] || break
+    sleep 0.05
+  done
+  touch "$barrier/go"
   watch_mem "${pids[@]}"
   for p in "${pids[@]}"; do wait "$p"; done
-  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$t" "$label" "$mode" <<'PY'
+  rm -rf "$barrier"
+  "$PY" - "$k" "$(cat "$mem_file")" "$rows" "$t" "$label" "$mode" "$(( iters * REPEATS ))" <<'PY'
 import json, sys
-k, mem, rows, t, label, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+k, mem, rows, t, label, mode, n = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]),
+                                   sys.argv[5], sys.argv[6], int(sys.argv[7]))
 rs = [json.load(open(f"{rows}.p{i}")) for i in range(1, k + 1)]
-total = sum(r["it_per_s"] for r in rs)
+span = max(r["window"][1] for r in rs) - min(r["window"][0] for r in rs)
+total = k * n / span
 print(json.dumps({"label": label, "models": k, "step_mode": mode, "kernels": "-",
                   "threads": t, "it_per_s": total / k, "run_it_per_s": total, "mem": mem}))
 PY

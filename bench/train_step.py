@@ -9,7 +9,9 @@ Prints one JSON line like `pagan-train bench`.
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
 import torch
@@ -174,6 +176,17 @@ def main():
         return float(last)  # waits for the device
 
     run(a.warmup)
+    # bench/stack.sh's K processes: report warmed up, wait for the common start (see
+    # wait_for_start in pagan-train's bench), so their windows overlap.
+    barrier = os.environ.get("PAGAN_BENCH_BARRIER")
+    if barrier:
+        open(os.path.join(barrier, f"ready.{os.getpid()}"), "w").close()
+        deadline = time.time() + 900
+        while not os.path.exists(os.path.join(barrier, "go")):
+            if time.time() > deadline:
+                sys.exit(f"benchmark barrier: no {barrier}/go after 900 s")
+            time.sleep(0.002)
+    start_unix = time.time()
     rates = []
     for _ in range(max(a.repeats, 1)):
         t0 = time.perf_counter()
@@ -193,6 +206,7 @@ def main():
                 "threads": torch.get_num_threads(),
                 "it_per_s": statistics.median(rates),
                 "all_it_per_s": rates,
+                "window": [start_unix, time.time()],
             }
         )
     )

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use pagan_shared::features::FeatureExtractor;
 use tch::{Device, Tensor};
 
@@ -23,6 +23,9 @@ pub struct Rates {
     pub all: Vec<f64>,
     /// The step mode that ran (a refused or failed CUDA graph runs eager).
     pub step_mode: StepMode,
+    /// Unix seconds at which the timed iterations began and ended (all repeats): processes
+    /// benchmarked side by side add up their work over the window they share.
+    pub window: [f64; 2],
 }
 
 impl Rates {
@@ -98,6 +101,8 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
     }
     t.set_step_mode(b.step_mode);
     t.steps(b.warmup)?;
+    wait_for_start()?;
+    let from = unix_now();
     let mut all = Vec::new();
     for _ in 0..b.repeats.max(1) {
         let start = Instant::now();
@@ -111,7 +116,36 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
     Ok(Rates {
         all,
         step_mode: t.step_mode(),
+        window: [from, unix_now()],
     })
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// With `PAGAN_BENCH_BARRIER=DIR`: says this process is warmed up (`DIR/ready.PID`) and
+/// waits for `DIR/go`, so processes benchmarked side by side on one device time the same
+/// window (bench/stack.sh; without it, K processes that start seconds apart are each timed
+/// mostly alone, and their summed rates overstate what they do together).
+fn wait_for_start() -> Result<()> {
+    let Some(dir) = std::env::var_os("PAGAN_BENCH_BARRIER") else {
+        return Ok(());
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let ready = dir.join(format!("ready.{}", std::process::id()));
+    std::fs::write(&ready, b"").with_context(|| format!("writing {}", ready.display()))?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(900);
+    while !dir.join("go").exists() {
+        if Instant::now() > deadline {
+            bail!("benchmark barrier: no {}/go after 900 s", dir.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(())
 }
 
 /// `n` pseudo-random pixel values (the same ones in every run).

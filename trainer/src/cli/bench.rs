@@ -112,6 +112,7 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
             "it_per_s": rates.median(),
             "run_it_per_s": rates.median() * a.models as f64,
             "all_it_per_s": rates.all,
+            "window": rates.window,
         })
     );
     Ok(())
