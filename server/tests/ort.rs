@@ -60,16 +60,9 @@ fn build_fixture(dir: &Path) -> PathBuf {
     let models = dir.join("models");
     let run_dir = dir.join("run");
     run(Command::new(&trainer)
-        .args([
-            "train",
-            "--dataset",
-            "fashion-mnist",
-            "--preset",
-            "demo",
-            "--limit",
-            "64",
-        ])
-        .args(["--batch", "8", "--iters", "2", "--quiet", "--out"])
+        .arg("train")
+        .args(pagan_e2e::TINY_RUN)
+        .args(["--iters", "2", "--quiet", "--out"])
         .arg(&run_dir));
     run(Command::new(&trainer)
         .arg("export")

@@ -407,40 +407,31 @@ fn a_conditional_run_resumes_exactly() {
     let dir = tempfile::tempdir().expect("tmp");
     let train = |out: &std::path::Path, iters: &str| {
         let mut c = bin();
-        c.args([
-            "train",
-            "--dataset",
-            "fashion-mnist",
-            "--preset",
-            "demo",
-            "--limit",
-            "64",
-            "--batch",
-            "8",
-        ])
-        .args([
-            "--cond",
-            "embed",
-            "--d-cond",
-            "project",
-            "--iters",
-            iters,
-            "--log-every",
-            "3",
-        ])
-        .args([
-            "--checkpoint-every",
-            "6",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--data-dir",
-        ])
-        .arg(crate::common::repo().join("data"))
-        .arg("--out")
-        .arg(out);
+        c.arg("train")
+            .args(pagan_e2e::TINY_RUN)
+            .args([
+                "--cond",
+                "embed",
+                "--d-cond",
+                "project",
+                "--iters",
+                iters,
+                "--log-every",
+                "3",
+            ])
+            .args([
+                "--checkpoint-every",
+                "6",
+                "--threads",
+                "1",
+                "--device",
+                "cpu",
+                "--quiet",
+                "--data-dir",
+            ])
+            .arg(crate::common::repo().join("data"))
+            .arg("--out")
+            .arg(out);
         c
     };
     let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));

@@ -212,16 +212,9 @@ fn training_evaluations_drive_the_kid_rule_and_equal_pagan_train_fid() {
     let (seed, iters, every, samples) = (3u64, 15u64, 3u64, 8usize);
     run_ok(
         bin()
-            .args([
-                "train",
-                "--dataset",
-                "fashion-mnist",
-                "--preset",
-                "demo",
-                "--limit",
-                "64",
-            ])
-            .args(["--batch", "8", "--iters", &iters.to_string(), "--log-every", "2"])
+            .arg("train")
+            .args(pagan_e2e::TINY_RUN)
+            .args(["--iters", &iters.to_string(), "--log-every", "2"])
             .args([
                 "--eval-every",
                 &every.to_string(),

@@ -17,29 +17,22 @@ const ITERS: u64 = 160;
 fn train(out: &Path, extra: &[&str]) -> Command {
     require_fashion_mnist();
     let mut c = bin();
-    c.args([
-        "train",
-        "--dataset",
-        "fashion-mnist",
-        "--preset",
-        "demo",
-        "--limit",
-        "64",
-    ])
-    .args(["--batch", "8", "--iters", &ITERS.to_string(), "--log-every", "5"])
-    .args([
-        "--pa-schedule",
-        "every:40",
-        "--fade-iters",
-        "20",
-        "--sample-every",
-        "1000",
-    ])
-    .args(["--threads", "1", "--device", "cpu", "--quiet", "--data-dir"])
-    .arg(repo().join("data"))
-    .arg("--out")
-    .arg(out)
-    .args(extra);
+    c.arg("train")
+        .args(pagan_e2e::TINY_RUN)
+        .args(["--iters", &ITERS.to_string(), "--log-every", "5"])
+        .args([
+            "--pa-schedule",
+            "every:40",
+            "--fade-iters",
+            "20",
+            "--sample-every",
+            "1000",
+        ])
+        .args(["--threads", "1", "--device", "cpu", "--quiet", "--data-dir"])
+        .arg(repo().join("data"))
+        .arg("--out")
+        .arg(out)
+        .args(extra);
     c
 }
 
