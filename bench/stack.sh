@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stacked training: K runs in one set of kernels vs one PyTorch eager run and vs K PyTorch
 # eager processes at once, aggregate run-iterations/s, side by side in one run.
-# On CUDA also the CUDA-graph step and peak GPU memory per process (nvidia-smi).
+# On CUDA also the CUDA-graph step, PyTorch's K runs in one CUDA graph (one stream, or one
+# stream per run), and peak GPU memory per process (nvidia-smi).
 # Env: DEVICE=cpu|cuda (default cpu), THREADS (default: all cores), KS (default "1 3 9"),
 #      IMAGE, PRESET, PA, ITERS (timed iterations of a K=1 repeat; a stack of K runs does
 #      ITERS/K, at least 2), REPEATS, ALT_ROWS=1 (the CUDA-only alternative rows on the CPU too).
@@ -37,18 +38,28 @@ watch_mem() {
   echo "$peak" >"$mem_file"
 }
 common=(--image "$IMAGE" --preset "$PRESET" --pa "$PA" --batch 64 --device "$DEVICE")
-# One labelled JSON row: label, step mode wanted, K, then the command.
-ours() {
+# One labelled JSON row of one process training K runs: label, K, then the command (which
+# prints one JSON line; it gets --models/--iters/--warmup/--repeats/--threads).
+measure() {
   local label=$1 k=$2; shift 2
   local iters
   iters=$(( ITERS / k )); [ "$iters" -lt 2 ] && iters=2
   echo "[bench] stack K=$k $label ..." >&2
-  "$BIN" bench "${common[@]}" --models "$k" --iters "$iters" --warmup 3 --repeats "$REPEATS" \
-    --threads "$THREADS" "$@" >"$rows.one" &
+  "$@" --models "$k" --iters "$iters" --warmup 3 --repeats "$REPEATS" --threads "$THREADS" >"$rows.one" &
   local pid=$!
   watch_mem "$pid"; wait "$pid"
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
     "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
+}
+# A stack of K runs in pagan-train; extra flags after K.
+ours() {
+  local label=$1 k=$2; shift 2
+  measure "$label" "$k" "$BIN" bench "${common[@]}" "$@"
+}
+# K PyTorch runs in one process and one CUDA graph: serial, or each run on its own stream
+# (what concurrency of independent runs gives on the device, without grouped kernels).
+torch_graph() {
+  measure "PyTorch, $1 run(s) in one CUDA graph ($2)" "$1" "$PY" -W ignore bench/train_step.py "${common[@]}" --graph "$2"
 }
 # K processes at once, one run each (CPU threads split between them, at least one each).
 # Each warms up, then waits at a barrier (PAGAN_BENCH_BARRIER) until all K are ready, so
@@ -112,7 +123,14 @@ for k in $KS; do
     PAGAN_KEEP_FREED_MEMORY=0 ours "pagan-train, glibc malloc defaults" 1
   fi
   if [ "$DEVICE" = cpu ] && [ "$k" -gt 1 ]; then ours "pagan-train" "$k" --kernels grouped; fi
-  if [ "$DEVICE" = cuda ]; then ours "pagan-train" "$k" --cuda-graph; fi
+  if [ "$DEVICE" = cuda ]; then
+    ours "pagan-train" "$k" --cuda-graph
+    # Not run anywhere before an H200 call: a failure costs its row, not the table.
+    torch_graph "$k" serial || echo "[bench] PyTorch CUDA graph (serial), K=$k: failed" >&2
+    if [ "$k" -gt 1 ]; then
+      torch_graph "$k" streams || echo "[bench] PyTorch CUDA graph (streams), K=$k: failed" >&2
+    fi
+  fi
   # The H200 run of 2026-11-29 found grouped kernels slow at K = 9: the alternatives, per-model
   # kernels in one stack and K separate processes (graphed on CUDA; ALT_ROWS=1 on the CPU).
   if [ "$k" -gt 1 ] && { [ "$DEVICE" = cuda ] || [ -n "${ALT_ROWS:-}" ]; }; then

@@ -116,6 +116,81 @@ class G(torch.nn.Module):
         return self.body(x.view(-1, self.start[0], self.start[1], self.start[1]))
 
 
+class Run:
+    """One training run (its networks, optimisers and step) on the shared data."""
+
+    def __init__(self, a, dev, image, data, seed, fused):
+        # demo preset: G at 1/4, D at 1/8 of the paper's widths (as pagan-train's Preset::Demo).
+        gdiv, ddiv = (4, 8) if a.preset == "demo" else (1, 1)
+        gw = [max(w // gdiv, 8) for w in (512, 256, 128, 64)]
+        dw = [max(w // ddiv, 8) for w in (64, 128, 128, 256, 256, 512, 512)]
+        self.pa_layer = {"off": None, "input": 0, "feat": 6}[a.pa]
+        torch.manual_seed(seed)
+        self.g = G(image, gw, 128).to(dev)
+        self.d = D(image, dw, self.pa_layer, a.max_level, a.level).to(dev)
+        # fused (one kernel per update, device-side step count) is what a CUDA graph needs.
+        kw = dict(lr=2e-4, betas=(0.5, 0.999), **({"fused": True, "capturable": True} if fused else {}))
+        self.opt_g = torch.optim.Adam(self.g.parameters(), **kw)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), **kw)
+        self.probs = torch.tensor([0.5] * a.level + [0.0] * (a.max_level - a.level), device=dev)
+        self.data, self.b, self.dev, self.max_level = data, a.batch, dev, a.max_level
+        self.last = None
+
+    def step(self):
+        b, dev = self.b, self.dev
+        idx = torch.randint(0, self.data.shape[0], (b,), device=dev)
+        real = self.data[idx].float() / 127.5 - 1.0
+        z = torch.rand(b, 128, device=dev) * 2 - 1
+        bits = None
+        if self.pa_layer is not None:
+            bits = (torch.rand(b, self.max_level, device=dev) < self.probs).float()
+        parity = bits.sum(1).remainder(2) if bits is not None else torch.zeros(b, device=dev)
+        fake = self.g(z)
+        logits = self.d(torch.cat([real, fake.detach()]), None if bits is None else torch.cat([bits, bits]))
+        d_loss = F.binary_cross_entropy_with_logits(logits[:b], 1 - parity) + F.binary_cross_entropy_with_logits(
+            logits[b:], parity
+        )
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(self.d(fake, bits), 1 - parity)
+        grads = torch.autograd.grad(g_loss, list(self.g.parameters()))
+        for p, gr in zip(self.g.parameters(), grads):
+            p.grad = gr
+        self.opt_g.step()
+        self.last = d_loss
+
+
+def graphed(runs, concurrent, warmup):
+    """One CUDA graph of every run's step: one after another on one stream, or (concurrent)
+    each run on its own stream, so the device may overlap the runs' kernels."""
+    streams = [torch.cuda.Stream() for _ in runs]
+
+    def all_steps():
+        cur = torch.cuda.current_stream()
+        if not concurrent:
+            for r in runs:
+                r.step()
+            return
+        for r, s in zip(runs, streams):
+            s.wait_stream(cur)
+            with torch.cuda.stream(s):
+                r.step()
+        for s in streams:
+            cur.wait_stream(s)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(max(warmup, 3)):
+            all_steps()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        all_steps()
+    return graph.replay
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--image", default="1x28x28")
@@ -129,51 +204,35 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--models", type=int, default=1, help="independent runs trained per iteration")
+    ap.add_argument(
+        "--graph",
+        default="none",
+        choices=["none", "serial", "streams"],
+        help="CUDA only: every run's step in one CUDA graph, one after another (serial) or "
+        "each on its own stream (streams); none: eager, one run after another",
+    )
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
+    if a.graph != "none" and dev.type != "cuda":
+        sys.exit(f"--graph {a.graph} needs --device cuda")
     image = tuple(int(v) for v in a.image.split("x"))
-    # demo preset: G at 1/4, D at 1/8 of the paper's widths (as pagan-train's Preset::Demo).
-    gdiv, ddiv = (4, 8) if a.preset == "demo" else (1, 1)
-    gw = [max(w // gdiv, 8) for w in (512, 256, 128, 64)]
-    dw = [max(w // ddiv, 8) for w in (64, 128, 128, 256, 256, 512, 512)]
-    pa_layer = {"off": None, "input": 0, "feat": 6}[a.pa]
     torch.manual_seed(0)
-    g = G(image, gw, 128).to(dev)
-    d = D(image, dw, pa_layer, a.max_level, a.level).to(dev)
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = torch.randint(0, 256, (512,) + image, dtype=torch.uint8, device=dev)
-    b = a.batch
-    probs = torch.tensor([0.5] * a.level + [0.0] * (a.max_level - a.level), device=dev)
+    runs = [Run(a, dev, image, data, seed, fused=a.graph != "none") for seed in range(max(a.models, 1))]
 
-    def step(it):
-        idx = torch.randint(0, data.shape[0], (b,), device=dev)
-        real = data[idx].float() / 127.5 - 1.0
-        z = torch.rand(b, 128, device=dev) * 2 - 1
-        bits = (torch.rand(b, a.max_level, device=dev) < probs).float() if pa_layer is not None else None
-        parity = bits.sum(1).remainder(2) if bits is not None else torch.zeros(b, device=dev)
-        fake = g(z)
-        logits = d(torch.cat([real, fake.detach()]), None if bits is None else torch.cat([bits, bits]))
-        d_loss = F.binary_cross_entropy_with_logits(logits[:b], 1 - parity) + F.binary_cross_entropy_with_logits(
-            logits[b:], parity
-        )
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g_loss = F.binary_cross_entropy_with_logits(d(fake, bits), 1 - parity)
-        grads = torch.autograd.grad(g_loss, list(g.parameters()))
-        for p, gr in zip(g.parameters(), grads):
-            p.grad = gr
-        opt_g.step()
-        return d_loss
+    def eager():
+        for r in runs:
+            r.step()
+
+    one = graphed(runs, a.graph == "streams", a.warmup) if a.graph != "none" else eager
 
     def run(n):
-        last = None
         for i in range(n):
-            last = step(i)
-        return float(last)  # waits for the device
+            one()
+        return sum(float(r.last) for r in runs)  # waits for the device
 
     run(a.warmup)
     # bench/stack.sh's K processes: report warmed up, wait for the common start (see
@@ -190,21 +249,27 @@ def main():
     rates = []
     for _ in range(max(a.repeats, 1)):
         t0 = time.perf_counter()
-        run(a.iters)
+        loss = run(a.iters)
         if dev.type == "cuda":
             torch.cuda.synchronize()
+        if loss != loss:
+            sys.exit("loss became NaN during the benchmark")
         rates.append(a.iters / (time.perf_counter() - t0))
     print(
         json.dumps(
             {
-                "impl": "PyTorch eager",
+                "impl": "PyTorch eager" if a.graph == "none" else f"PyTorch CUDA graph ({a.graph})",
                 "device": str(dev),
                 "image": a.image,
                 "preset": a.preset,
                 "pa": a.pa,
-                "batch": b,
+                "batch": a.batch,
                 "threads": torch.get_num_threads(),
+                "models": len(runs),
+                "step_mode": "eager" if a.graph == "none" else "cuda-graph",
+                "kernels": {"none": "-", "serial": "per-model", "streams": "per-model, K streams"}[a.graph],
                 "it_per_s": statistics.median(rates),
+                "run_it_per_s": statistics.median(rates) * len(runs),
                 "all_it_per_s": rates,
                 "window": [start_unix, time.time()],
             }

@@ -64,7 +64,8 @@ fn compile_shim(lib: &Path, graphs: bool) {
         .include(&include)
         .flag_if_supported("-Wno-unused-parameter")
         .warnings(false)
-        .file("csrc/ops.cpp");
+        .file("csrc/ops.cpp")
+        .file("csrc/profile.cpp");
     if graphs {
         let cuda = cuda_include(torch);
         build.include(&cuda).file("csrc/cuda_graph.cpp");

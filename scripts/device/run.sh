@@ -4,6 +4,7 @@
 #
 #   bash scripts/device/run.sh 1   (carry .device/1): unpack; CUDA graph vs eager, number
 #                                  by number; stacked-training benchmark (bench/stack.sh);
+#                                  profiles of the K = 1 and K = 9 steps (bench --profile);
 #                                  the study's size, from the measured speed
 #   bash scripts/device/run.sh 2   (carry .device/2), right after: join the Inception
 #                                  weights; the Fashion-MNIST test reference; the study
@@ -52,6 +53,16 @@ if [ "$stage" = 1 ]; then
   stamp "stacked training: bench/stack.sh"
   DEVICE=$DEV BIN="$BIN" PY="$PY" KS="$(pick "1 3" "1 3 9")" ITERS="$(pick 6 "${BENCH_ITERS:-300}")" REPEATS="$(pick 1 "${BENCH_REPEATS:-3}")" \
     IMAGE=1x28x28 PRESET="$(pick demo paper)" bash bench/stack.sh 2>"$P/bench-stack.log" | tee "$OUT/bench-stack.md"
+
+  stamp "where a step's time goes: libtorch's profiler, K = 1 and 9 ($(pick 2 5) iterations each)"
+  for k in 1 9; do
+    "$BIN" bench --device "$DEV" --image 1x28x28 --preset "$(pick demo paper)" --models "$k" \
+      --iters "$(pick 2 20)" --warmup 3 --repeats 1 $([ "$(cat "$P/graph-ok")" = 1 ] && echo --cuda-graph) \
+      --profile "$OUT/profile-k$k.md" --profile-iters "$(pick 2 5)" --profile-trace "$P/trace-k$k.json" \
+      2>>"$P/profile.log" >>"$P/profile-rates.jsonl" || echo "profile K=$k failed: $(tail -2 "$P/profile.log")"
+    head -16 "$OUT/profile-k$k.md" 2>/dev/null | cut -c1-160
+  done
+  gzip -c "$P/trace-k9.json" >"$OUT/trace-k9.json.gz" 2>/dev/null || true
 
   # The study's length: 9 runs stacked at the measured rate, half of STUDY_S for training
   # (evaluations take the rest), whole 10k blocks, 10k to 100k (a 20k floor made both

@@ -3,7 +3,7 @@
 //! and Inception feature extraction in tch (through the shared host path, or 8-bit images
 //! as training-time evaluation feeds them) or ONNX Runtime.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -13,7 +13,9 @@ use tch::{Device, Tensor};
 use crate::config::{ScheduleSpec, TrainConfig, TrainOverrides};
 use crate::data::ImageSet;
 use crate::fid::inception::Inception;
+use crate::native::profile::Profiler;
 use crate::ops::StackKernels;
+use crate::profile;
 use crate::train::{StepMode, Trainer};
 
 /// Measured rates (per second) of repeated timed runs.
@@ -26,6 +28,8 @@ pub struct Rates {
     /// Unix seconds at which the timed iterations began and ended (all repeats): processes
     /// benchmarked side by side add up their work over the window they share.
     pub window: [f64; 2],
+    /// Per-name times of the profiled iterations, when asked for.
+    pub profile: Option<Vec<profile::Row>>,
 }
 
 impl Rates {
@@ -59,6 +63,10 @@ pub struct StepBench {
     pub kernels: Option<StackKernels>,
     /// Eager, or the step as a CUDA graph.
     pub step_mode: StepMode,
+    /// Iterations profiled after the timed ones (0: none).
+    pub profile_iters: u64,
+    /// Where the profile's Chrome trace goes (with `profile_iters`).
+    pub trace: Option<PathBuf>,
 }
 
 /// Iterations per second of the training step (of the whole stack: one iteration trains
@@ -113,11 +121,25 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
         }
         all.push(b.iters as f64 / secs);
     }
+    let window = [from, unix_now()];
+    let profile = match b.profile_iters {
+        0 => None,
+        n => Some(profile_steps(&mut t, n, device, b.trace.as_deref())?),
+    };
     Ok(Rates {
         all,
         step_mode: t.step_mode(),
-        window: [from, unix_now()],
+        window,
+        profile,
     })
+}
+
+/// Where the time of `n` more iterations of `t` goes (untimed: profiling slows them).
+fn profile_steps(t: &mut Trainer, n: u64, device: Device, trace: Option<&Path>) -> Result<Vec<profile::Row>> {
+    let p = Profiler::start(device.is_cuda())?;
+    // steps() ends by reading a loss, so the device work is done when the profile stops.
+    t.steps(n)?;
+    Ok(profile::rows(&p.stop(trace)?))
 }
 
 /// Seconds since the Unix epoch.

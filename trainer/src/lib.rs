@@ -3,7 +3,7 @@
 //! is), `data`, `rng`, `ops` and `model` (the networks), `objective` (PA, losses, level
 //! schedule; Salimans et al.'s techniques), `run_dir` (the run-folder format), `fid`, `onnx`,
 //! `train`, `semi` (the semi-supervised GAN), `export`,
-//! `experiments` (sweeps, reports) and `bench`. See docs/ARCHITECTURE.md.
+//! `experiments` (sweeps, reports), `bench` and `profile` (where its time goes). See docs/ARCHITECTURE.md.
 
 pub mod bench;
 pub mod config;
@@ -17,6 +17,7 @@ pub mod native;
 pub mod objective;
 pub mod onnx;
 pub mod ops;
+pub mod profile;
 pub mod progress;
 pub mod rng;
 pub mod run_dir;

@@ -1,7 +1,9 @@
 //! `pagan-train bench` and `bench-inception`: flags -> `pagan_trainer::bench` -> one JSON
 //! line each (bench/run.sh turns them into tables).
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use pagan_trainer::bench::{self, InceptionBench, StepBench};
 use pagan_trainer::config::{Choice, PaMode, Preset, TrainOverrides};
@@ -9,6 +11,7 @@ use pagan_trainer::device::{self, DeviceChoice};
 use pagan_trainer::fid::Extractor;
 use pagan_trainer::fid::inception::{Inception, weights};
 use pagan_trainer::ops::StackKernels;
+use pagan_trainer::profile;
 use pagan_trainer::train::StepMode;
 
 use super::{StepArgs, choice};
@@ -54,6 +57,17 @@ pub struct BenchArgs {
     /// How a stack runs its layers (default: grouped on CUDA, per-model on the CPU).
     #[arg(long, value_parser = choice::<StackKernels>())]
     kernels: Option<StackKernels>,
+    /// After the timed iterations, profile --profile-iters more with libtorch's profiler
+    /// and write a Markdown table of where an iteration's time goes (host operators by self
+    /// time; on CUDA also the device's kernels and copies, those of a graph replay too).
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    /// Iterations profiled (with --profile).
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    profile_iters: u64,
+    /// With --profile: also write the profile's Chrome trace (Perfetto, chrome://tracing).
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    profile_trace: Option<PathBuf>,
     #[command(flatten)]
     step: StepArgs,
 }
@@ -70,6 +84,13 @@ fn parse_image(s: &str) -> Result<[i64; 3]> {
 
 /// `pagan-train bench`.
 pub fn train_steps(a: BenchArgs) -> Result<()> {
+    if a.profile.is_some() && a.device == DeviceChoice::Cpu && std::env::var_os("KINETO_LOG_LEVEL").is_none()
+    {
+        // Kineto probes for GPUs and logs an error line when a CUDA build of libtorch finds
+        // no driver: noise for a CPU profile (on CUDA its messages stay, they may matter).
+        // SAFETY: first thing in the command, before libtorch starts any thread.
+        unsafe { std::env::set_var("KINETO_LOG_LEVEL", "5") };
+    }
     if let Some(t) = a.threads {
         tch::set_num_threads(t.max(1));
     }
@@ -90,9 +111,30 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         models: a.models,
         kernels: a.kernels,
         step_mode: a.step.mode(),
+        profile_iters: if a.profile.is_some() { a.profile_iters } else { 0 },
+        trace: a.profile_trace.clone(),
     };
     let kernels = a.kernels.unwrap_or_else(|| StackKernels::for_device(dev));
     let rates = bench::train_steps(&b, dev)?;
+    let mode = match rates.step_mode {
+        StepMode::Eager => "eager",
+        StepMode::CudaGraph => "cuda-graph",
+    };
+    if let (Some(path), Some(rows)) = (&a.profile, &rates.profile) {
+        let title = format!(
+            "# Profile: pagan-train bench, {}, {} {} pa {}, batch {}, {} model(s), {}, {} iterations\n",
+            device::describe(dev),
+            a.preset,
+            a.image,
+            a.pa,
+            a.batch,
+            a.models,
+            mode,
+            b.profile_iters
+        );
+        let text = title + &profile::table(rows, b.profile_iters, 30);
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -105,10 +147,7 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
             "threads": tch::get_num_threads(),
             "models": a.models,
             "kernels": if a.models > 1 { kernels.word() } else { "-" },
-            "step_mode": match rates.step_mode {
-                StepMode::Eager => "eager",
-                StepMode::CudaGraph => "cuda-graph",
-            },
+            "step_mode": mode,
             "it_per_s": rates.median(),
             "run_it_per_s": rates.median() * a.models as f64,
             "all_it_per_s": rates.all,

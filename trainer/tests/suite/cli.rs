@@ -284,3 +284,60 @@ fn train_resume_sample_export_on_fashion_mnist() {
         assert!(model.join(f).exists(), "export lacks {f}");
     }
 }
+
+/// `bench --profile` writes where an iteration's time goes: per-iteration counts that follow
+/// from the step (one fused Adam call per network, however many runs are stacked), the
+/// convolutions' backward timed, and a Chrome trace.
+#[test]
+fn bench_profile_writes_a_table_of_where_the_time_goes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (table, trace) = (tmp.path().join("p.md"), tmp.path().join("t.json"));
+    let out = run_ok(
+        bin()
+            .args([
+                "bench",
+                "--preset",
+                "demo",
+                "--iters",
+                "1",
+                "--warmup",
+                "1",
+                "--repeats",
+                "1",
+            ])
+            .args([
+                "--threads",
+                "1",
+                "--models",
+                "2",
+                "--profile-iters",
+                "3",
+                "--profile",
+                table.to_str().expect("utf-8 path"),
+                "--profile-trace",
+                trace.to_str().expect("utf-8 path"),
+            ]),
+    );
+    assert!(out.contains("\"models\":2"), "{out}");
+    let text = std::fs::read_to_string(&table).expect("profile table");
+    assert!(text.contains("2 model(s), eager, 3 iterations"), "{text}");
+    assert!(text.contains("host: "), "{text}");
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.ends_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row {name}: {text}"))
+            .split('|')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // Columns: ms/iter, share, calls/iter, name.
+    assert_eq!(row("aten::_fused_adam_")[2], "2.0", "{text}");
+    let conv_back: f64 = row("aten::convolution_backward")[0].parse().expect("ms");
+    assert!(conv_back > 0.0, "{text}");
+    let trace = std::fs::read_to_string(&trace).expect("trace");
+    assert!(trace.contains("traceEvents") && trace.contains("aten::convolution_backward"));
+    // --profile-trace without --profile is refused.
+    run_exit(bin().args(["bench", "--profile-trace", "x.json"]), 2);
+}

@@ -1,0 +1,186 @@
+//! Where a benchmark's time goes: a profile's events summed per name (host operators by
+//! self time, the time of operators they called taken out; device kernels and copies as
+//! they ran), printed as a table per iteration.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::native::profile::Event;
+
+/// The time of one operator or kernel name over a profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// A device kernel, copy or fill (else a host operator).
+    pub on_device: bool,
+    /// The operator's or kernel's name.
+    pub name: String,
+    /// How many times it ran.
+    pub calls: u64,
+    /// Self time, nanoseconds.
+    pub ns: u64,
+}
+
+/// Self time of every event: its duration less that of the events directly inside it on
+/// the same host thread (device events have no nesting and keep their duration).
+fn self_ns(events: &[Event]) -> Vec<u64> {
+    let mut out: Vec<u64> = events
+        .iter()
+        .map(|e| e.end_ns.saturating_sub(e.start_ns))
+        .collect();
+    let mut order: Vec<usize> = (0..events.len()).filter(|&i| !events[i].on_device).collect();
+    // Per thread, outer events before the ones they enclose.
+    order.sort_by_key(|&i| {
+        let e = &events[i];
+        (e.thread, e.start_ns, std::cmp::Reverse(e.end_ns))
+    });
+    let mut open: Vec<usize> = Vec::new();
+    for i in order {
+        let e = &events[i];
+        while let Some(&top) = open.last() {
+            let t = &events[top];
+            if t.thread != e.thread || t.end_ns <= e.start_ns {
+                open.pop();
+            } else {
+                break;
+            }
+        }
+        if let Some(&parent) = open.last() {
+            let inside = e.end_ns.min(events[parent].end_ns).saturating_sub(e.start_ns);
+            out[parent] = out[parent].saturating_sub(inside);
+        }
+        open.push(i);
+    }
+    out
+}
+
+/// Per-name totals, largest first.
+pub fn rows(events: &[Event]) -> Vec<Row> {
+    let own = self_ns(events);
+    let mut by_name: HashMap<(bool, &str), (u64, u64)> = HashMap::new();
+    for (e, ns) in events.iter().zip(own) {
+        let slot = by_name.entry((e.on_device, e.name.as_str())).or_default();
+        slot.0 += 1;
+        slot.1 += ns;
+    }
+    let mut rows: Vec<Row> = by_name
+        .into_iter()
+        .map(|((on_device, name), (calls, ns))| Row {
+            on_device,
+            name: name.to_string(),
+            calls,
+            ns,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.name.cmp(&b.name)));
+    rows
+}
+
+/// A Markdown table of the `top` largest rows of each side, per iteration of `iters`.
+pub fn table(rows: &[Row], iters: u64, top: usize) -> String {
+    let per = iters.max(1) as f64;
+    let mut out = String::new();
+    for (on_device, side) in [(true, "device"), (false, "host")] {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.on_device == on_device).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let total: u64 = mine.iter().map(|r| r.ns).sum();
+        let calls: u64 = mine.iter().map(|r| r.calls).sum();
+        let _ = writeln!(
+            out,
+            "\n{side}: {:.3} ms per iteration in {:.0} calls ({} names; top {})\n",
+            total as f64 / per / 1e6,
+            calls as f64 / per,
+            mine.len(),
+            top.min(mine.len()),
+        );
+        out.push_str("| ms/iter | share | calls/iter | name |\n|---:|---:|---:|---|\n");
+        for r in mine.iter().take(top) {
+            let _ = writeln!(
+                out,
+                "| {:.4} | {:.1}% | {:.1} | {} |",
+                r.ns as f64 / per / 1e6,
+                100.0 * r.ns as f64 / total.max(1) as f64,
+                r.calls as f64 / per,
+                short(&r.name, 110).replace('|', "\\|"),
+            );
+        }
+    }
+    out
+}
+
+/// `s` cut to at most `n` characters (kernel names run to thousands).
+fn short(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(on_device: bool, thread: u64, start_ns: u64, end_ns: u64, name: &str) -> Event {
+        Event {
+            on_device,
+            thread,
+            start_ns,
+            end_ns,
+            name: name.into(),
+        }
+    }
+
+    /// conv (0..100) calls conv_impl (10..60) which calls fill (20..30); a sibling add
+    /// (70..90) sits in conv too; another thread's op overlaps in time but is not nested;
+    /// device kernels keep their durations.
+    #[test]
+    fn nested_host_operators_count_their_own_time_only() {
+        let events = [
+            ev(false, 1, 0, 100, "conv"),
+            ev(false, 1, 10, 60, "conv_impl"),
+            ev(false, 1, 20, 30, "fill"),
+            ev(false, 1, 70, 90, "add"),
+            ev(false, 2, 5, 50, "other"),
+            ev(true, 9, 15, 45, "kernel"),
+            ev(true, 9, 50, 55, "kernel"),
+            ev(false, 1, 200, 210, "fill"),
+        ];
+        let r = rows(&events);
+        let get = |name: &str| r.iter().find(|x| x.name == name).map(|x| (x.calls, x.ns));
+        assert_eq!(get("conv"), Some((1, 100 - 50 - 20)));
+        assert_eq!(get("conv_impl"), Some((1, 50 - 10)));
+        assert_eq!(get("fill"), Some((2, 20)));
+        assert_eq!(get("add"), Some((1, 20)));
+        assert_eq!(get("other"), Some((1, 45)));
+        assert_eq!(get("kernel"), Some((2, 35)));
+        // Largest first: other 45, conv_impl 40, kernel 35, conv 30, ...
+        assert_eq!(r[0].name, "other");
+        let t = table(&r, 5, 2);
+        assert!(
+            t.contains("device: 0.000 ms per iteration in 0 calls (1 names; top 1)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("host: 0.000 ms per iteration in 1 calls (5 names; top 2)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 0.0000 | 29.0% | 0.2 | other |"),
+            "45 of 155 host ns: {t}"
+        );
+    }
+
+    #[test]
+    fn long_names_are_cut_and_pipes_escaped() {
+        let r = [Row {
+            on_device: true,
+            name: format!("a|{}", "x".repeat(300)),
+            calls: 2,
+            ns: 4_000_000,
+        }];
+        let t = table(&r, 2, 10);
+        assert!(t.contains("| 2.0000 | 100.0% | 1.0 | a\\|xxx"), "{t}");
+        assert!(t.contains("x…"), "{t}");
+    }
+}
