@@ -136,6 +136,10 @@ for k in $KS; do
   if [ "$k" -gt 1 ] && { [ "$DEVICE" = cuda ] || [ -n "${ALT_ROWS:-}" ]; }; then
     g=(); [ "$DEVICE" = cuda ] && g=(--cuda-graph)
     ours "pagan-train" "$k" --kernels per-model "${g[@]}"
+    # Per-model kernels with each run on its own CUDA stream (first GPU run still to come).
+    if [ "$DEVICE" = cuda ]; then
+      ours "pagan-train" "$k" --kernels streams --cuda-graph || echo "[bench] streams, K=$k: failed" >&2
+    fi
     ours_k "$k" "${g[@]}" >>"$rows"
   fi
 done

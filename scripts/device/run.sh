@@ -12,6 +12,7 @@
 #                                  until it ends or STUDY_S; then the Inception benchmark
 #                                  if time is left
 # Env: ITERS (study length; default: stage 1's plan), STUDY_S (default 480), GRAPH=0|1,
+# KERNELS=grouped|per-model|streams (the stack's kernels; default: stage 1's faster one),
 # SWEEP=stack|jobs (one stack, the default, or one process per run),
 # (default: stage 1's verdict), BENCH_ITERS / BENCH_REPEATS (stage 1's stack benchmark,
 # default 300 / 3), SKIP_BENCH=1 (no Inception benchmark in stage 2), DEV=cpu SMALL=1
@@ -50,6 +51,22 @@ if [ "$stage" = 1 ]; then
   fi
   tail -3 "$OUT/graph-check.txt"
 
+  # Per-run CUDA streams (PAGAN_STACK_KERNELS=streams), never run on a GPU before: a 3-run
+  # stack on streams, graphed, against per-model kernels eager (twice: the noise band).
+  stamp "per-run streams vs per-model kernels: a 3-run stack, every metrics line compared"
+  stk=(--dataset fashion-mnist --preset "$(pick demo paper)" --pa input --start-level 1 --iters "$(pick 8 40)"
+       --log-every 1 --seeds 0,1,2 --device "$DEV" --quiet --limit "$(pick 512 60000)")
+  for r in per-model per-model2; do
+    PAGAN_STACK_KERNELS=per-model PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${stk[@]}" --out "$P/stk-$r" 2>"$P/stk-$r.log"
+  done
+  PAGAN_STACK_KERNELS=streams PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${stk[@]}" --cuda-graph --out "$P/stk-streams" 2>"$P/stk-streams.log"
+  grep -h "step mode\|CUDA graph\|stack of\|streams" "$P/stk-streams.log" | tee "$OUT/streams-check.txt"
+  for s in 0 1 2; do
+    "$PY" scripts/device/compare_runs.py "$P/stk-per-model-s$s" "$P/stk-streams-s$s" \
+      $([ "$DEV" = cuda ] && echo --baseline "$P/stk-per-model2-s$s") >>"$OUT/streams-check.txt" 2>&1
+  done
+  grep -h "SAME\|DIFFERENT\|PASS\|FAIL" "$OUT/streams-check.txt" | head -6
+
   stamp "stacked training: bench/stack.sh"
   DEVICE=$DEV BIN="$BIN" PY="$PY" KS="$(pick "1 3" "1 3 9")" ITERS="$(pick 6 "${BENCH_ITERS:-300}")" REPEATS="$(pick 1 "${BENCH_REPEATS:-3}")" \
     IMAGE=1x28x28 PRESET="$(pick demo paper)" bash bench/stack.sh 2>"$P/bench-stack.log" | tee "$OUT/bench-stack.md"
@@ -64,18 +81,32 @@ if [ "$stage" = 1 ]; then
   done
   gzip -c "$P/trace-k9.json" >"$OUT/trace-k9.json.gz" 2>/dev/null || true
 
-  # The study's length: 9 runs stacked at the measured rate, half of STUDY_S for training
-  # (evaluations take the rest), whole 10k blocks, 10k to 100k (a 20k floor made both
-  # GPU sessions so far stop inside their first evaluation).
+  # The study's length and kernels: 9 runs stacked, grouped kernels or (if the check above
+  # passed for all three runs) per-run streams, whichever is faster; half of STUDY_S for
+  # training (evaluations take the rest), whole 10k blocks, 10k to 100k (a 20k floor made
+  # both GPU sessions so far stop inside their first evaluation).
   mode=$([ "$(cat "$P/graph-ok")" = 1 ] && echo cuda-graph || echo eager)
-  "$BIN" bench --device "$DEV" --image 1x28x28 --preset "$(pick demo paper)" --models 9 \
-    --iters "$(pick 2 100)" --warmup 3 --repeats 1 $([ "$mode" = cuda-graph ] && echo --cuda-graph) \
-    2>/dev/null >"$P/plan.json"
-  "$PY" - "$P/plan.json" "${STUDY_S:-480}" <<'PY' | tee "$OUT/plan.txt" "$P/plan"
+  kinds=grouped; [ "$(grep -c '^SAME' "$OUT/streams-check.txt")" = 3 ] && kinds="grouped streams"
+  for kk in $kinds; do
+    "$BIN" bench --device "$DEV" --image 1x28x28 --preset "$(pick demo paper)" --models 9 --kernels "$kk" \
+      --iters "$(pick 2 100)" --warmup 3 --repeats 1 $([ "$mode" = cuda-graph ] && echo --cuda-graph) \
+      2>/dev/null >"$P/plan-$kk.json"
+  done
+  "$PY" - "$P" "${STUDY_S:-480}" $kinds <<'PY' | tee "$OUT/plan.txt"
 import json, sys
-r = json.load(open(sys.argv[1]))
-iters = int(r["it_per_s"] * float(sys.argv[2]) * 0.5) // 10000 * 10000
-print(max(10000, min(100000, iters)))
+p, budget, kinds = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+rates = {}
+for k in kinds:
+    try:
+        rates[k] = json.load(open(f"{p}/plan-{k}.json"))["it_per_s"]
+    except (OSError, ValueError, KeyError):
+        pass
+best = max(rates, key=rates.get) if rates else "grouped"
+iters = int(rates.get(best, 0) * budget * 0.5) // 10000 * 10000
+iters = max(10000, min(100000, iters))
+open(f"{p}/plan", "w").write(f"{iters}\n")
+open(f"{p}/kernels", "w").write(best + "\n")
+print(f"{iters} iterations, {best} kernels (9-run stack it/s: {rates})")
 PY
   stamp "stage 1 done in $((SECONDS - T0)) s"
   exit 0
@@ -96,13 +127,14 @@ stamp "Fashion-MNIST test reference ($(pick 200 10000) images)"
 
 ITERS=${ITERS:-$(pick 20 "$(cat "$P/plan" 2>/dev/null || echo 100000)")}
 GRAPH=${GRAPH:-$(cat "$P/graph-ok" 2>/dev/null || echo 0)}
+export PAGAN_STACK_KERNELS=${KERNELS:-$(cat "$P/kernels" 2>/dev/null || echo grouped)}
 STUDY_S=${STUDY_S:-480}
 SETS=(--set device="$DEV" --set "iters=$ITERS" --set "eval-fid-reference=$REF" --set eval-batch=500
       --set sample-every="$(pick 10 10000)" --set checkpoint-every="$(pick 10 10000)")
 [ "$GRAPH" = 1 ] && SETS+=(--set cuda-graph=true)
 # Rehearsal: the demo network on a subset, evaluations every 10 iterations on 60 images.
 [ -n "${SMALL:-}" ] && SETS+=(--set preset=demo --set limit=512 --set eval-every=10 --set eval-samples=60 --set threads=2)
-stamp "study: experiments/fmnist.toml ${SWEEP:-stack}, iters=$ITERS, CUDA graph=$GRAPH, for at most $STUDY_S s"
+stamp "study: experiments/fmnist.toml ${SWEEP:-stack}, iters=$ITERS, CUDA graph=$GRAPH, $PAGAN_STACK_KERNELS kernels, for at most $STUDY_S s"
 printf '%s ' "${SETS[@]}" >"$OUT/study-settings.txt"
 # SWEEP=jobs: one process per run, 9 at once, instead of one stack (the default). On an
 # H200 (2026-11-30) 9 graphed processes trained at ~240 run-it/s together, about one

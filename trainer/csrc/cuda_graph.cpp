@@ -5,6 +5,7 @@
 // or 1 with *err set to a message the caller frees (pagan_free_error).
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/Event.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -12,6 +13,8 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <stdexcept>
+#include <vector>
 
 namespace {
 
@@ -81,5 +84,64 @@ int pagan_graph_replay(void* g, char** err) {
 }
 
 void pagan_graph_free(void* g) { delete static_cast<Graph*>(g); }
+
+// One stream per run of a stack (src/native/lanes.rs). fork: each side stream waits for
+// the work issued so far to the current stream (which it remembers); enter/leave: make a
+// side stream current and back; join: the remembered stream waits for every side stream.
+// Inside a capture the waits are the graph's edges, and forked streams join the capture.
+struct Lanes {
+  std::vector<c10::cuda::CUDAStream> side;
+  std::optional<c10::cuda::CUDAStream> outer;
+};
+
+int pagan_lanes_new(int device, int n, void** out, char** err) {
+  return guarded(err, [&] {
+    auto* lanes = new Lanes();
+    for (int i = 0; i < n; ++i) {
+      lanes->side.push_back(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device)));
+    }
+    *out = lanes;
+  });
+}
+
+int pagan_lanes_fork(void* l, char** err) {
+  auto* lanes = static_cast<Lanes*>(l);
+  return guarded(err, [&] {
+    auto cur = c10::cuda::getCurrentCUDAStream(lanes->side.at(0).device_index());
+    lanes->outer = cur;
+    // c10::Event (not at::cuda::CUDAEvent, whose header needs more CUDA headers than the
+    // wheel ships): cudaEventRecord / cudaStreamWaitEvent through libtorch's CUDA backend.
+    c10::Event ready(c10::DeviceType::CUDA);
+    ready.record(cur);
+    for (auto& s : lanes->side) ready.block(s);
+  });
+}
+
+int pagan_lanes_enter(void* l, int k, char** err) {
+  auto* lanes = static_cast<Lanes*>(l);
+  return guarded(err, [&] { c10::cuda::setCurrentCUDAStream(lanes->side.at(k)); });
+}
+
+int pagan_lanes_leave(void* l, char** err) {
+  auto* lanes = static_cast<Lanes*>(l);
+  return guarded(err, [&] {
+    if (!lanes->outer) throw std::runtime_error("lanes: leave without fork");
+    c10::cuda::setCurrentCUDAStream(*lanes->outer);
+  });
+}
+
+int pagan_lanes_join(void* l, char** err) {
+  auto* lanes = static_cast<Lanes*>(l);
+  return guarded(err, [&] {
+    if (!lanes->outer) throw std::runtime_error("lanes: join without fork");
+    for (auto& s : lanes->side) {
+      c10::Event done(c10::DeviceType::CUDA);
+      done.record(s);
+      done.block(*lanes->outer);
+    }
+  });
+}
+
+void pagan_lanes_free(void* l) { delete static_cast<Lanes*>(l); }
 
 }  // extern "C"

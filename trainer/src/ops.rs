@@ -251,17 +251,46 @@ pub enum StackKernels {
     /// is compute-bound and grouping gains nothing, this is the default).
     #[default]
     PerModel,
+    /// Per-model layers, each run on its own CUDA stream, so the device can overlap the
+    /// runs' kernels (the CPU, which has no streams, runs them as per-model).
+    Streams,
 }
 
 impl crate::config::Choice for StackKernels {
-    const ALL: &'static [(&'static str, Self)] = &[("grouped", Self::Grouped), ("per-model", Self::PerModel)];
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("grouped", Self::Grouped),
+        ("per-model", Self::PerModel),
+        ("streams", Self::Streams),
+    ];
     const HELP: &'static [&'static str] = &[
         "one kernel per layer for all runs (the GPU default)",
         "each run's layers on their own (the CPU default; bit for bit the single runs)",
+        "per-model, each run on its own CUDA stream so the GPU overlaps them (CPU: per-model)",
     ];
 }
 
 impl StackKernels {
+    /// True when each run's layers run on their own (per-model and streams).
+    pub fn per_model(self) -> bool {
+        self != Self::Grouped
+    }
+
+    /// What a training stack uses: `PAGAN_STACK_KERNELS` (grouped, per-model, streams) if
+    /// set, else [`Self::for_device`]. A performance setting: it changes no result beyond
+    /// float rounding, so it is not part of a run's config.
+    pub fn configured(device: tch::Device) -> Result<Self, String> {
+        Self::from_setting(std::env::var("PAGAN_STACK_KERNELS").ok().as_deref(), device)
+    }
+
+    /// [`Self::configured`] for the variable's value `v` (`None`: unset).
+    fn from_setting(v: Option<&str>, device: tch::Device) -> Result<Self, String> {
+        use crate::config::Choice;
+        match v {
+            Some(w) => Self::parse_word(w, "PAGAN_STACK_KERNELS"),
+            None => Ok(Self::for_device(device)),
+        }
+    }
+
     /// The default for a device: grouped on CUDA, per model on the CPU.
     pub fn for_device(device: tch::Device) -> Self {
         if device.is_cuda() {
@@ -277,5 +306,25 @@ pub fn run_tch<T>(r: Result<T, std::convert::Infallible>) -> T {
     match r {
         Ok(v) => v,
         Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StackKernels;
+    use tch::Device;
+
+    #[test]
+    fn the_stack_kernels_setting_overrides_the_device_default_or_says_what_is_valid() {
+        let pick = |v, d| StackKernels::from_setting(v, d);
+        assert_eq!(pick(None, Device::Cpu), Ok(StackKernels::PerModel));
+        assert_eq!(pick(None, Device::Cuda(0)), Ok(StackKernels::Grouped));
+        assert_eq!(pick(Some("streams"), Device::Cuda(0)), Ok(StackKernels::Streams));
+        assert_eq!(pick(Some("grouped"), Device::Cpu), Ok(StackKernels::Grouped));
+        let err = pick(Some("fast"), Device::Cpu).err().unwrap_or_default();
+        assert!(
+            err.contains("PAGAN_STACK_KERNELS") && err.contains("streams"),
+            "{err}"
+        );
     }
 }

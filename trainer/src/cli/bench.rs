@@ -114,7 +114,10 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         profile_iters: if a.profile.is_some() { a.profile_iters } else { 0 },
         trace: a.profile_trace.clone(),
     };
-    let kernels = a.kernels.unwrap_or_else(|| StackKernels::for_device(dev));
+    let kernels = match a.kernels {
+        Some(k) => k,
+        None => StackKernels::configured(dev).map_err(super::usage)?,
+    };
     let rates = bench::train_steps(&b, dev)?;
     let mode = match rates.step_mode {
         StepMode::Eager => "eager",

@@ -12,6 +12,7 @@ use pagan_trainer::config::{
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::device;
 use pagan_trainer::experiments::sweep::Plan;
+use pagan_trainer::ops::StackKernels;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
@@ -281,6 +282,8 @@ fn start(runs: Vec<(&TrainArgs, TrainOverrides, PathBuf)>, quiet: bool) -> Resul
     check_stackable(&cfgs)?;
     let ((spec, data_dir, _), (first, ..)) = (&checked[0], &runs[0]);
     let dev = first.common.setup()?;
+    // A bad PAGAN_STACK_KERNELS is refused before any run folder exists.
+    StackKernels::configured(dev).map_err(usage)?;
     let set = load_data(spec, data_dir, first.limit, dev)?;
     let image = [set.channels as i64, set.height as i64, set.width as i64];
     let cfgs: Vec<TrainConfig> = runs
@@ -368,6 +371,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     }
     check_stackable(&cfgs)?;
     let dev = a.common.setup()?;
+    StackKernels::configured(dev).map_err(usage)?;
     let cfg = &cfgs[0];
     let spec: DatasetSpec = cfg
         .dataset

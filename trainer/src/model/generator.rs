@@ -8,6 +8,7 @@ use tch::{Tensor, nn};
 
 use super::layers::{BatchNorm, Deconv, deconv_padding, g_sizes, normal_init};
 use crate::config::{Arch, EMBED_DIM, GCond};
+use crate::native::lanes::Lanes;
 use crate::ops::{ConvGeometry, Ops, StackKernels, TchOps, block, run_tch};
 use pagan_shared::manifest::cycle_labels;
 
@@ -34,6 +35,8 @@ pub struct Generator {
     pub models: i64,
     /// How a stack runs its layers.
     pub kernels: StackKernels,
+    /// Per-run CUDA streams of a stack with [`StackKernels::Streams`] (else none).
+    pub lanes: Lanes,
     /// A class-conditional generator's class input (`None`: unconditional).
     pub classes: Option<ClassInput>,
 }
@@ -134,6 +137,7 @@ impl Generator {
             start: [gw[0], hs[0], ws[0]],
             models: k,
             kernels: StackKernels::PerModel,
+            lanes: Lanes::default(),
             classes,
         }
     }
@@ -189,10 +193,11 @@ impl Generator {
     /// Images from latents and, for a class-conditional G, labels [N] (int64 on G's device).
     pub fn forward_labelled(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
         let k = self.models;
-        if k > 1 && self.kernels == StackKernels::PerModel {
-            let parts: Vec<Tensor> = (0..k)
-                .map(|m| self.model_view(m).forward(&block(z, 1, m, k).contiguous(), train))
-                .collect();
+        if k > 1 && self.kernels.per_model() {
+            let parts = self.lanes.map(k as usize, |m| {
+                let m = m as i64;
+                self.model_view(m).forward(&block(z, 1, m, k).contiguous(), train)
+            });
             return Tensor::cat(&parts, 1);
         }
         run_tch(self.forward_with(&mut TchOps { train, models: k }, z, labels))
@@ -222,6 +227,7 @@ impl Generator {
             start: self.start,
             models: self.models,
             kernels: self.kernels,
+            lanes: self.lanes.clone(),
             classes: self.classes.as_ref().map(|c| ClassInput {
                 table: f(&c.table),
                 kind: c.kind,
@@ -236,6 +242,7 @@ impl Generator {
         let mut g = self.map_tensors(|t| block(t, 0, m, k));
         g.models = 1;
         g.kernels = StackKernels::PerModel;
+        g.lanes = Lanes::default();
         g
     }
 }

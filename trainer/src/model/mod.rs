@@ -16,6 +16,7 @@ pub use generator::Generator;
 pub use layers::MinibatchStd;
 
 use crate::config::TrainConfig;
+use crate::native::lanes::Lanes;
 use crate::rng::{self, stream};
 
 /// G and D in one variable store (names `g.*`, `d.*`).
@@ -79,10 +80,35 @@ impl Gan {
     }
 
     /// How a stack runs its layers: grouped kernels (one per layer for all runs) or each
-    /// run's layer on its own (bit for bit its single run).
+    /// run's layer on its own (bit for bit its single run), on per-run CUDA streams with
+    /// `Streams` (where this build or device has none, the log says so and they run in turn).
     pub fn set_kernels(&mut self, kernels: crate::ops::StackKernels) {
         self.g.kernels = kernels;
         self.d.set_kernels(kernels);
+        let lanes = match kernels {
+            crate::ops::StackKernels::Streams => Lanes::new(self.device(), self.g.models as usize)
+                .unwrap_or_else(|e| {
+                    tracing::warn!("per-run streams: none ({e}); the runs take turns");
+                    Lanes::default()
+                }),
+            _ => Lanes::default(),
+        };
+        if self.g.models > 1 {
+            let on = if lanes.active() {
+                ", one CUDA stream per run"
+            } else {
+                ""
+            };
+            let word = crate::config::Choice::word(kernels);
+            tracing::info!("stack of {} runs: {word} kernels{on}", self.g.models);
+        }
+        self.g.lanes = lanes.clone();
+        self.d.lanes = lanes;
+    }
+
+    /// The per-run CUDA streams of a stack (none unless set by [`Self::set_kernels`]).
+    pub fn lanes(&self) -> &Lanes {
+        &self.d.lanes
     }
 
     /// The device the networks live on.

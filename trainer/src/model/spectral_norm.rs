@@ -71,7 +71,7 @@ impl SpectralWeight {
         match (self.models, self.kernels) {
             (1, _) => normalized_one(&w, &self.u, train),
             (_, StackKernels::Grouped) => self.normalized_stacked(train, w),
-            (m, StackKernels::PerModel) => {
+            (m, StackKernels::PerModel | StackKernels::Streams) => {
                 let parts: Vec<Tensor> = (0..m)
                     .map(|k| {
                         let (wk, uk) = (block(&w, 0, k, m), block(&self.u, 0, k, m));

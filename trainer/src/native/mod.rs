@@ -1,10 +1,12 @@
 //! libtorch functions tch does not expose, through the small C++ shim in `csrc/` that the
 //! build script compiles against the same libtorch: leaky ReLU with a slope, the fused Adam
 //! kernel, malloc settings for a process that allocates the same tensors every iteration,
-//! libtorch's profiler, and (feature `cuda-graphs`) CUDA graph capture and replay.
+//! libtorch's profiler, and (feature `cuda-graphs`) CUDA graph capture and replay and
+//! per-run CUDA streams.
 
 #[cfg(feature = "cuda-graphs")]
 pub mod cuda_graph;
+pub mod lanes;
 pub mod profile;
 
 use std::ffi::{CStr, c_char, c_int};

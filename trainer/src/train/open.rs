@@ -144,7 +144,7 @@ impl Trainer {
             (Gan::new(first, device, levels[0]), None)
         } else {
             let (mut g, l) = Gan::stacked(&cfgs, device, levels)?;
-            g.set_kernels(StackKernels::for_device(device));
+            g.set_kernels(StackKernels::configured(device).map_err(anyhow::Error::msg)?);
             (g, Some(l))
         };
         let opt_g = Adam::new(first.adam_g, gan.params("g."));

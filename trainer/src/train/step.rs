@@ -169,6 +169,8 @@ impl Trainer {
                 };
             }
         }
+        // The runs' backward ran on their streams (if any): the update waits for it.
+        self.gan.lanes().join();
         if let Some(h) = &self.hist[1] {
             h.add_gradients(&mut grads, &params);
         }
@@ -198,6 +200,7 @@ impl Trainer {
             .collect();
         let g_params = self.opt_g.tensors();
         let mut grads = Tensor::run_backward(&[&sum(&g_losses)], &g_params, false, false);
+        self.gan.lanes().join();
         if let Some(h) = &self.hist[0] {
             h.add_gradients(&mut grads, &g_params);
         }

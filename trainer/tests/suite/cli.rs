@@ -341,3 +341,31 @@ fn bench_profile_writes_a_table_of_where_the_time_goes() {
     // --profile-trace without --profile is refused.
     run_exit(bin().args(["bench", "--profile-trace", "x.json"]), 2);
 }
+
+/// A bad `PAGAN_STACK_KERNELS` is refused with the valid words before any run folder exists.
+#[test]
+fn a_bad_stack_kernels_setting_is_refused_before_a_run_folder_exists() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("r");
+    let err = run_exit(
+        bin()
+            .env("PAGAN_STACK_KERNELS", "fast")
+            .args([
+                "train",
+                "--dataset",
+                "fashion-mnist",
+                "--seeds",
+                "0,1",
+                "--iters",
+                "2",
+                "--quiet",
+            ])
+            .args(["--device", "cpu", "--out", out.to_str().expect("utf-8 path")]),
+        2,
+    );
+    assert!(
+        err.contains("PAGAN_STACK_KERNELS") && err.contains("streams"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("r-s0").exists() && !tmp.path().join("r-s1").exists());
+}

@@ -198,13 +198,19 @@ fn what_cannot_be_stacked_is_refused_with_the_reason() {
 /// A GPU trains a stack with grouped kernels (one convolution per layer for all runs,
 /// batched spectral norm); the CPU default runs each model's own kernels. Both compute the
 /// same images, logits, gradients and power-iteration updates, up to float rounding.
+/// `streams` (per-model on per-run CUDA streams) is per-model on the CPU: bit for bit.
 #[test]
 fn grouped_kernels_compute_what_per_model_kernels_compute() {
     let _rng = torch_rng();
     let cfgs = three_runs(LossKind::Ns, GpKind::None);
     let (latent, bits_per_run) = (cfgs[0].arch.latent, cfgs[0].max_level);
     let mut results = Vec::new();
-    for kernels in [StackKernels::PerModel, StackKernels::Grouped] {
+    let all = [
+        StackKernels::PerModel,
+        StackKernels::Grouped,
+        StackKernels::Streams,
+    ];
+    for kernels in all {
         let (mut gan, _) = Gan::stacked(&cfgs, Device::Cpu, &[2, 2, 0]).expect("stack");
         gan.set_kernels(kernels);
         tch::manual_seed(5);
@@ -234,17 +240,21 @@ fn grouped_kernels_compute_what_per_model_kernels_compute() {
         );
         results.push(named);
     }
-    let (a, b) = (&results[0], &results[1]);
-    assert_eq!(a.len(), b.len());
-    for ((name, x), (_, y)) in a.iter().zip(b) {
-        // The floor covers gradients that are zero in exact arithmetic (a bias that feeds a
-        // BatchNorm), where both sides hold rounding noise only.
-        let scale = x.abs().max().double_value(&[]).max(1e-3);
-        let d = (x - y).abs().max().double_value(&[]);
-        assert!(
-            d <= 1e-5 * scale,
-            "{name}: max |per-model - grouped| = {d:e} (scale {scale:e})"
-        );
+    let a = &results[0];
+    for (kernels, b) in all.iter().zip(&results).skip(1) {
+        assert_eq!(a.len(), b.len());
+        let exact = *kernels == StackKernels::Streams;
+        for ((name, x), (_, y)) in a.iter().zip(b) {
+            // The floor covers gradients that are zero in exact arithmetic (a bias that feeds
+            // a BatchNorm), where both sides hold rounding noise only.
+            let scale = x.abs().max().double_value(&[]).max(1e-3);
+            let d = (x - y).abs().max().double_value(&[]);
+            let tol = if exact { 0.0 } else { 1e-5 * scale };
+            assert!(
+                d <= tol,
+                "{name}: max |per-model - {kernels:?}| = {d:e} (scale {scale:e})"
+            );
+        }
     }
     assert!(a.len() > 40, "compared {} tensors", a.len());
 }

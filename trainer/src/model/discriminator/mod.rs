@@ -14,6 +14,7 @@ pub use class_head::ClassHead;
 use super::layers::{MinibatchStd, minibatch_std, normal_init, same_padding};
 use super::spectral_norm::{SpectralWeight, normalized_one};
 use crate::config::Arch;
+use crate::native::lanes::Lanes;
 use crate::native::leaky_relu;
 use crate::ops::{StackKernels, block, stacked_linear};
 
@@ -80,6 +81,8 @@ pub struct Discriminator {
     pub dropout: Option<(usize, f64)>,
     /// How a stack runs its layers (set with [`Self::set_kernels`]).
     kernels: StackKernels,
+    /// Per-run CUDA streams with [`StackKernels::Streams`] (else none).
+    pub lanes: Lanes,
     /// The minibatch standard-deviation feature, when on (single discriminators only).
     pub minibatch_std: Option<MinibatchStd>,
     /// A class-conditional D's class head (`None`: unconditional; single discriminators only).
@@ -171,6 +174,7 @@ impl Discriminator {
             in_channels,
             dropout: None,
             kernels: StackKernels::PerModel,
+            lanes: Lanes::default(),
             minibatch_std: None,
             classes: None,
         };
@@ -209,7 +213,7 @@ impl Discriminator {
         labels: Option<&Tensor>,
         train: bool,
     ) -> Tensor {
-        if self.models > 1 && self.kernels == StackKernels::PerModel {
+        if self.models > 1 && self.kernels.per_model() {
             return Tensor::cat(&self.forward_each(x, bits, labels, train), 1);
         }
         self.forward_stacked(x, bits, labels, train)
@@ -225,18 +229,12 @@ impl Discriminator {
         train: bool,
     ) -> Vec<Tensor> {
         let k = self.models;
-        if k > 1 && self.kernels == StackKernels::PerModel {
-            return (0..k)
-                .map(|m| {
-                    let bits_m = bits.map(|b| block(b, 1, m, k).contiguous());
-                    self.forward_model(
-                        m as usize,
-                        &block(x, 1, m, k).contiguous(),
-                        bits_m.as_ref(),
-                        train,
-                    )
-                })
-                .collect();
+        if k > 1 && self.kernels.per_model() {
+            return self.lanes.map(k as usize, |m| {
+                let bits_m = bits.map(|b| block(b, 1, m as i64, k).contiguous());
+                let x_m = block(x, 1, m as i64, k).contiguous();
+                self.forward_model(m, &x_m, bits_m.as_ref(), train)
+            });
         }
         self.forward_stacked(x, bits, labels, train).split(1, 1)
     }
