@@ -28,8 +28,8 @@ pub struct Rates {
     /// Unix seconds at which the timed iterations began and ended (all repeats): processes
     /// benchmarked side by side add up their work over the window they share.
     pub window: [f64; 2],
-    /// Per-name times of the profiled iterations, when asked for.
-    pub profile: Option<Vec<profile::Row>>,
+    /// Where the profiled iterations' time went, when asked for.
+    pub profile: Option<profile::Profile>,
 }
 
 impl Rates {
@@ -135,11 +135,13 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
 }
 
 /// Where the time of `n` more iterations of `t` goes (untimed: profiling slows them).
-fn profile_steps(t: &mut Trainer, n: u64, device: Device, trace: Option<&Path>) -> Result<Vec<profile::Row>> {
+fn profile_steps(t: &mut Trainer, n: u64, device: Device, trace: Option<&Path>) -> Result<profile::Profile> {
     let p = Profiler::start(device.is_cuda())?;
+    let start = Instant::now();
     // steps() ends by reading a loss, so the device work is done when the profile stops.
     t.steps(n)?;
-    Ok(profile::rows(&p.stop(trace)?))
+    let wall = start.elapsed().as_nanos() as u64;
+    Ok(profile::Profile::new(&p.stop(trace)?, n, wall))
 }
 
 /// Seconds since the Unix epoch.

@@ -75,6 +75,58 @@ pub fn rows(events: &[Event]) -> Vec<Row> {
     rows
 }
 
+/// A profile of `iters` iterations: per-name rows, the wall time they took, and the span
+/// from the first device event's start to the last one's end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Per-name totals, largest first.
+    pub rows: Vec<Row>,
+    /// Iterations profiled.
+    pub iters: u64,
+    /// Wall time of the profiled iterations, nanoseconds.
+    pub wall_ns: u64,
+    /// First device start to last device end, nanoseconds (0 without device events).
+    pub device_span_ns: u64,
+}
+
+impl Profile {
+    /// Sums `events` of `iters` iterations that took `wall_ns`.
+    pub fn new(events: &[Event], iters: u64, wall_ns: u64) -> Self {
+        let dev = events.iter().filter(|e| e.on_device);
+        let first = dev.clone().map(|e| e.start_ns).min();
+        let last = dev.map(|e| e.end_ns).max();
+        Self {
+            rows: rows(events),
+            iters,
+            wall_ns,
+            device_span_ns: match (first, last) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            },
+        }
+    }
+
+    /// The Markdown table: [`table`] after the wall time and, with device events, how much
+    /// of their span the device's work fills (above 1: kernels overlapped, as on streams).
+    pub fn table(&self, top: usize) -> String {
+        let per = self.iters.max(1) as f64 * 1e6;
+        let device: u64 = self.rows.iter().filter(|r| r.on_device).map(|r| r.ns).sum();
+        let mut out = format!(
+            "\nwall: {:.3} ms per iteration (profiled)\n",
+            self.wall_ns as f64 / per
+        );
+        if self.device_span_ns > 0 {
+            let _ = writeln!(
+                out,
+                "device span: {:.3} ms per iteration, filled {:.2}x by its kernels and copies",
+                self.device_span_ns as f64 / per,
+                device as f64 / self.device_span_ns as f64
+            );
+        }
+        out + &table(&self.rows, self.iters, top)
+    }
+}
+
 /// A Markdown table of the `top` largest rows of each side, per iteration of `iters`.
 pub fn table(rows: &[Row], iters: u64, top: usize) -> String {
     let per = iters.max(1) as f64;
@@ -169,6 +221,24 @@ mod tests {
             t.contains("| 0.0000 | 29.0% | 0.2 | other |"),
             "45 of 155 host ns: {t}"
         );
+    }
+
+    /// Two device kernels overlapping by half fill their span 1.33x; the wall time is shown.
+    #[test]
+    fn the_device_span_shows_overlap() {
+        let events = [
+            ev(true, 1, 0, 2_000_000, "a"),
+            ev(true, 2, 1_000_000, 3_000_000, "b"),
+        ];
+        let p = Profile::new(&events, 1, 5_000_000);
+        assert_eq!(p.device_span_ns, 3_000_000);
+        let t = p.table(5);
+        assert!(t.contains("wall: 5.000 ms per iteration"), "{t}");
+        assert!(
+            t.contains("device span: 3.000 ms per iteration, filled 1.33x"),
+            "{t}"
+        );
+        assert_eq!(Profile::new(&events[..0], 1, 1).device_span_ns, 0);
     }
 
     #[test]

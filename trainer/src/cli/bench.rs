@@ -11,7 +11,6 @@ use pagan_trainer::device::{self, DeviceChoice};
 use pagan_trainer::fid::Extractor;
 use pagan_trainer::fid::inception::{Inception, weights};
 use pagan_trainer::ops::StackKernels;
-use pagan_trainer::profile;
 use pagan_trainer::train::StepMode;
 
 use super::{StepArgs, choice};
@@ -123,7 +122,7 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         StepMode::Eager => "eager",
         StepMode::CudaGraph => "cuda-graph",
     };
-    if let (Some(path), Some(rows)) = (&a.profile, &rates.profile) {
+    if let (Some(path), Some(prof)) = (&a.profile, &rates.profile) {
         let title = format!(
             "# Profile: pagan-train bench, {}, {} {} pa {}, batch {}, {} model(s), {}, {} iterations\n",
             device::describe(dev),
@@ -135,7 +134,7 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
             mode,
             b.profile_iters
         );
-        let text = title + &profile::table(rows, b.profile_iters, 30);
+        let text = title + &prof.table(30);
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     println!(
