@@ -5,7 +5,8 @@
 # stream per run), and peak GPU memory per process (nvidia-smi).
 # Env: DEVICE=cpu|cuda (default cpu), THREADS (default: all cores), KS (default "1 3 9"),
 #      IMAGE, PRESET, PA, ITERS (timed iterations of a K=1 repeat; a stack of K runs does
-#      ITERS/K, at least 2), REPEATS, ALT_ROWS=1 (the CUDA-only alternative rows on the CPU too).
+#      ITERS/K, at least 2), REPEATS, ALT_ROWS=1 (the CUDA-only alternative rows on the CPU too),
+#      ROW_TIMEOUT (seconds a one-process row may take before it is killed; default none).
 set -euo pipefail
 source "$(dirname "$0")/trainer_lib.sh"
 KS=${KS:-"1 3 9"}
@@ -46,8 +47,13 @@ measure() {
   iters=$(( ITERS / k )); [ "$iters" -lt 2 ] && iters=2
   echo "[bench] stack K=$k $label ..." >&2
   "$@" --models "$k" --iters "$iters" --warmup 3 --repeats "$REPEATS" --threads "$THREADS" >"$rows.one" &
-  local pid=$!
-  watch_mem "$pid"; wait "$pid"
+  local pid=$! dog=
+  # ROW_TIMEOUT=S: a row still running after S seconds is killed (and fails).
+  if [ -n "${ROW_TIMEOUT:-}" ]; then (sleep "$ROW_TIMEOUT"; kill "$pid" 2>/dev/null) & dog=$!; fi
+  watch_mem "$pid"
+  local rc=0; wait "$pid" || rc=$?
+  [ -n "$dog" ] && kill "$dog" 2>/dev/null
+  [ "$rc" = 0 ] || return "$rc"
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
     "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
 }

@@ -185,6 +185,11 @@ def graphed(runs, concurrent, warmup):
         for _ in range(max(warmup, 3)):
             all_steps()
     torch.cuda.current_stream().wait_stream(side)
+    # Warm-up gradients freed now, not inside the capture (where their memory would stay
+    # reserved by the graph's pool).
+    for r in runs:
+        r.opt_d.zero_grad(set_to_none=True)
+        r.opt_g.zero_grad(set_to_none=True)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         all_steps()

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -54,15 +55,16 @@ int pagan_graph_enter(void* g, char** err) {
   });
 }
 
-// Makes the caller's stream current again (after the side stream's work finished).
+// Makes the caller's stream current again (first, so a failed synchronisation after a
+// broken capture still leaves the caller on its own stream), then waits for the device.
 int pagan_graph_leave(void* g, char** err) {
   auto* graph = static_cast<Graph*>(g);
   return guarded(err, [&] {
-    c10::cuda::device_synchronize();
     if (graph->outer) {
       c10::cuda::setCurrentCUDAStream(*graph->outer);
       graph->outer.reset();
     }
+    c10::cuda::device_synchronize();
   });
 }
 
@@ -70,8 +72,14 @@ int pagan_graph_capture_begin(void* g, char** err) {
   return guarded(err, [&] { static_cast<Graph*>(g)->graph.capture_begin(); });
 }
 
+// Ends on the stream the capture began on, whatever work inside left current (a panic
+// inside per-run streams can skip their leave).
 int pagan_graph_capture_end(void* g, char** err) {
-  return guarded(err, [&] { static_cast<Graph*>(g)->graph.capture_end(); });
+  auto* graph = static_cast<Graph*>(g);
+  return guarded(err, [&] {
+    c10::cuda::setCurrentCUDAStream(graph->side);
+    graph->graph.capture_end();
+  });
 }
 
 // Drops a failed capture so the stream and allocator are usable again.
@@ -96,11 +104,11 @@ struct Lanes {
 
 int pagan_lanes_new(int device, int n, void** out, char** err) {
   return guarded(err, [&] {
-    auto* lanes = new Lanes();
+    auto lanes = std::make_unique<Lanes>();
     for (int i = 0; i < n; ++i) {
       lanes->side.push_back(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device)));
     }
-    *out = lanes;
+    *out = lanes.release();
   });
 }
 

@@ -1,7 +1,10 @@
 // libtorch's profiler (Kineto) around a stretch of work, called from src/native/profile.rs:
 // host operators always, device kernels and copies too when CUDA is asked for (CUPTI, which
 // also sees the kernels a CUDA graph replay launches). Events come back as text lines
-// "D|H <thread> <start ns> <end ns> <name>" (tab-separated), freed with pagan_free_error.
+// "<kind> <thread> <start ns> <end ns> <name>" (tab-separated; kind D: a device kernel, copy
+// or fill; R: a CUDA runtime or driver call; H: a host operator), freed with
+// pagan_free_error.
+#include <kineto/ActivityType.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <cstdlib>
@@ -20,6 +23,26 @@ std::set<prof::ActivityType> activities(int cuda) {
   std::set<prof::ActivityType> acts{prof::ActivityType::CPU};
   if (cuda) acts.insert(prof::ActivityType::CUDA);
   return acts;
+}
+
+// The kind letter of an event, or 0 for kinds the table leaves out (annotations, markers).
+char kind(const torch::autograd::profiler::KinetoEvent& ev) {
+  using A = libkineto::ActivityType;
+  switch (static_cast<A>(ev.activityType())) {
+    case A::CONCURRENT_KERNEL:
+    case A::GPU_MEMCPY:
+    case A::GPU_MEMSET:
+      return 'D';
+    case A::CUDA_RUNTIME:
+    case A::CUDA_DRIVER:
+    case A::CUDA_SYNC:
+    case A::CUDA_EVENT:
+      return 'R';
+    case A::CPU_OP:
+      return 'H';
+    default:
+      return 0;
+  }
 }
 
 // Tabs and newlines would break the line format; kernel names may hold anything.
@@ -57,8 +80,10 @@ int pagan_profile_stop(const char* trace_path, char** events, char** err) {
     }
     std::string out;
     for (const auto& ev : result->events()) {
-      if (ev.isHiddenEvent() || ev.endNs() < ev.startNs()) continue;
-      out += ev.deviceType() == c10::DeviceType::CPU ? "H\t" : "D\t";
+      char k = kind(ev);
+      if (!k || ev.isHiddenEvent() || ev.endNs() < ev.startNs()) continue;
+      out += k;
+      out += '\t';
       out += std::to_string(ev.startThreadId()) + "\t" + std::to_string(ev.startNs()) + "\t" +
              std::to_string(ev.endNs()) + "\t" + clean(ev.name()) + "\n";
     }

@@ -25,6 +25,8 @@ pub struct Rates {
     pub all: Vec<f64>,
     /// The step mode that ran (a refused or failed CUDA graph runs eager).
     pub step_mode: StepMode,
+    /// How the stack ran its layers.
+    pub kernels: StackKernels,
     /// Unix seconds at which the timed iterations began and ended (all repeats): processes
     /// benchmarked side by side add up their work over the window they share.
     pub window: [f64; 2],
@@ -103,11 +105,21 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
             cfg.validate().map(|()| cfg)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if b.profile_iters > 0 && device.is_cuda() {
+        // A CUDA graph captured before the profiler's first use has crashed or hung the
+        // profiled replays (pytorch#75504); PyTorch's remedy: one empty profile first.
+        Profiler::start(true)?.stop(None)?;
+    }
     let mut t = Trainer::ephemeral_stack(cfgs, device, &set)?;
     if let Some(k) = b.kernels {
         t.gan.set_kernels(k);
     }
     t.set_step_mode(b.step_mode);
+    // What runs: streams without lanes (no CUDA part, or the CPU) are per-model kernels.
+    let kernels = match t.gan.g.kernels {
+        StackKernels::Streams if !t.gan.lanes().active() => StackKernels::PerModel,
+        k => k,
+    };
     t.steps(b.warmup)?;
     wait_for_start()?;
     let from = unix_now();
@@ -129,6 +141,7 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
     Ok(Rates {
         all,
         step_mode: t.step_mode(),
+        kernels,
         window,
         profile,
     })

@@ -1,17 +1,19 @@
-//! Where a benchmark's time goes: a profile's events summed per name (host operators by
-//! self time, the time of operators they called taken out; device kernels and copies as
-//! they ran), printed as a table per iteration.
+//! Where a benchmark's time goes: a profile's events summed per name, printed as a table per
+//! iteration: device kernels and copies as they ran (summed over streams, so overlapping
+//! kernels add up to more than the time they took), CUDA runtime calls, and host operators
+//! by self time (the time of operators they called taken out; the runtime calls they made
+//! stay in).
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::native::profile::Event;
+use crate::native::profile::{Event, Side};
 
 /// The time of one operator or kernel name over a profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// A device kernel, copy or fill (else a host operator).
-    pub on_device: bool,
+    /// Where it ran.
+    pub side: Side,
     /// The operator's or kernel's name.
     pub name: String,
     /// How many times it ran.
@@ -20,14 +22,16 @@ pub struct Row {
     pub ns: u64,
 }
 
-/// Self time of every event: its duration less that of the events directly inside it on
-/// the same host thread (device events have no nesting and keep their duration).
+/// Self time of every event: a host operator's duration less that of the operators directly
+/// inside it on the same thread; device and runtime events keep their durations.
 fn self_ns(events: &[Event]) -> Vec<u64> {
     let mut out: Vec<u64> = events
         .iter()
         .map(|e| e.end_ns.saturating_sub(e.start_ns))
         .collect();
-    let mut order: Vec<usize> = (0..events.len()).filter(|&i| !events[i].on_device).collect();
+    let mut order: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].side == Side::Host)
+        .collect();
     // Per thread, outer events before the ones they enclose.
     order.sort_by_key(|&i| {
         let e = &events[i];
@@ -56,16 +60,16 @@ fn self_ns(events: &[Event]) -> Vec<u64> {
 /// Per-name totals, largest first.
 pub fn rows(events: &[Event]) -> Vec<Row> {
     let own = self_ns(events);
-    let mut by_name: HashMap<(bool, &str), (u64, u64)> = HashMap::new();
+    let mut by_name: HashMap<(Side, &str), (u64, u64)> = HashMap::new();
     for (e, ns) in events.iter().zip(own) {
-        let slot = by_name.entry((e.on_device, e.name.as_str())).or_default();
+        let slot = by_name.entry((e.side, e.name.as_str())).or_default();
         slot.0 += 1;
         slot.1 += ns;
     }
     let mut rows: Vec<Row> = by_name
         .into_iter()
-        .map(|((on_device, name), (calls, ns))| Row {
-            on_device,
+        .map(|((side, name), (calls, ns))| Row {
+            side,
             name: name.to_string(),
             calls,
             ns,
@@ -92,7 +96,7 @@ pub struct Profile {
 impl Profile {
     /// Sums `events` of `iters` iterations that took `wall_ns`.
     pub fn new(events: &[Event], iters: u64, wall_ns: u64) -> Self {
-        let dev = events.iter().filter(|e| e.on_device);
+        let dev = events.iter().filter(|e| e.side == Side::Device);
         let first = dev.clone().map(|e| e.start_ns).min();
         let last = dev.map(|e| e.end_ns).max();
         Self {
@@ -110,7 +114,12 @@ impl Profile {
     /// of their span the device's work fills (above 1: kernels overlapped, as on streams).
     pub fn table(&self, top: usize) -> String {
         let per = self.iters.max(1) as f64 * 1e6;
-        let device: u64 = self.rows.iter().filter(|r| r.on_device).map(|r| r.ns).sum();
+        let device: u64 = self
+            .rows
+            .iter()
+            .filter(|r| r.side == Side::Device)
+            .map(|r| r.ns)
+            .sum();
         let mut out = format!(
             "\nwall: {:.3} ms per iteration (profiled)\n",
             self.wall_ns as f64 / per
@@ -131,8 +140,16 @@ impl Profile {
 pub fn table(rows: &[Row], iters: u64, top: usize) -> String {
     let per = iters.max(1) as f64;
     let mut out = String::new();
-    for (on_device, side) in [(true, "device"), (false, "host")] {
-        let mine: Vec<&Row> = rows.iter().filter(|r| r.on_device == on_device).collect();
+    let sides = [
+        (
+            Side::Device,
+            "device (kernels, copies, fills; summed over streams)",
+        ),
+        (Side::Runtime, "CUDA runtime and driver calls"),
+        (Side::Host, "host operators (self time)"),
+    ];
+    for (which, side) in sides {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.side == which).collect();
         if mine.is_empty() {
             continue;
         }
@@ -173,9 +190,9 @@ fn short(s: &str, n: usize) -> String {
 mod tests {
     use super::*;
 
-    fn ev(on_device: bool, thread: u64, start_ns: u64, end_ns: u64, name: &str) -> Event {
+    fn ev(device: bool, thread: u64, start_ns: u64, end_ns: u64, name: &str) -> Event {
         Event {
-            on_device,
+            side: if device { Side::Device } else { Side::Host },
             thread,
             start_ns,
             end_ns,
@@ -210,17 +227,32 @@ mod tests {
         assert_eq!(r[0].name, "other");
         let t = table(&r, 5, 2);
         assert!(
-            t.contains("device: 0.000 ms per iteration in 0 calls (1 names; top 1)"),
+            t.contains("summed over streams): 0.000 ms per iteration in 0 calls (1 names; top 1)"),
             "{t}"
         );
         assert!(
-            t.contains("host: 0.000 ms per iteration in 1 calls (5 names; top 2)"),
+            t.contains("(self time): 0.000 ms per iteration in 1 calls (5 names; top 2)"),
             "{t}"
         );
+        assert!(!t.contains("runtime"), "no runtime events, no runtime table: {t}");
         assert!(
             t.contains("| 0.0000 | 29.0% | 0.2 | other |"),
             "45 of 155 host ns: {t}"
         );
+        // A runtime call keeps its duration and takes nothing from the operator around it.
+        let mut with_rt = events.to_vec();
+        with_rt.push(Event {
+            side: Side::Runtime,
+            thread: 1,
+            start_ns: 22,
+            end_ns: 28,
+            name: "cudaLaunchKernel".into(),
+        });
+        let r2 = rows(&with_rt);
+        let get2 = |name: &str| r2.iter().find(|x| x.name == name).map(|x| (x.calls, x.ns));
+        assert_eq!(get2("fill"), Some((2, 20)));
+        assert_eq!(get2("cudaLaunchKernel"), Some((1, 6)));
+        assert!(table(&r2, 1, 3).contains("CUDA runtime and driver calls: 0.000 ms"));
     }
 
     /// Two device kernels overlapping by half fill their span 1.33x; the wall time is shown.
@@ -244,7 +276,7 @@ mod tests {
     #[test]
     fn long_names_are_cut_and_pipes_escaped() {
         let r = [Row {
-            on_device: true,
+            side: Side::Device,
             name: format!("a|{}", "x".repeat(300)),
             calls: 2,
             ns: 4_000_000,

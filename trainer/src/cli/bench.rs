@@ -58,7 +58,8 @@ pub struct BenchArgs {
     kernels: Option<StackKernels>,
     /// After the timed iterations, profile --profile-iters more with libtorch's profiler
     /// and write a Markdown table of where an iteration's time goes (host operators by self
-    /// time; on CUDA also the device's kernels and copies, those of a graph replay too).
+    /// time; on CUDA also the device's kernels and copies, summed over streams, those of a
+    /// graph replay too, and the CUDA runtime calls).
     #[arg(long, value_name = "FILE")]
     profile: Option<PathBuf>,
     /// Iterations profiled (with --profile).
@@ -113,10 +114,9 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         profile_iters: if a.profile.is_some() { a.profile_iters } else { 0 },
         trace: a.profile_trace.clone(),
     };
-    let kernels = match a.kernels {
-        Some(k) => k,
-        None => StackKernels::configured(dev).map_err(super::usage)?,
-    };
+    if a.kernels.is_none() {
+        StackKernels::configured(dev).map_err(super::usage)?;
+    }
     let rates = bench::train_steps(&b, dev)?;
     let mode = match rates.step_mode {
         StepMode::Eager => "eager",
@@ -148,7 +148,7 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
             "batch": a.batch,
             "threads": tch::get_num_threads(),
             "models": a.models,
-            "kernels": if a.models > 1 { kernels.word() } else { "-" },
+            "kernels": if a.models > 1 { rates.kernels.word() } else { "-" },
             "step_mode": mode,
             "it_per_s": rates.median(),
             "run_it_per_s": rates.median() * a.models as f64,

@@ -227,7 +227,8 @@ impl Generator {
             start: self.start,
             models: self.models,
             kernels: self.kernels,
-            lanes: self.lanes.clone(),
+            // A mapped copy (one run's views, a host copy) runs without the stack's streams.
+            lanes: Lanes::default(),
             classes: self.classes.as_ref().map(|c| ClassInput {
                 table: f(&c.table),
                 kind: c.kind,
@@ -242,7 +243,6 @@ impl Generator {
         let mut g = self.map_tensors(|t| block(t, 0, m, k));
         g.models = 1;
         g.kernels = StackKernels::PerModel;
-        g.lanes = Lanes::default();
         g
     }
 }

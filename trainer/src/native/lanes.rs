@@ -9,7 +9,7 @@
 //! keeps a block per stream, so a block is reused only by the stream that made it, after
 //! the next fork orders it behind the caller's uses).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tch::{Device, TchError};
 
@@ -28,13 +28,12 @@ mod raw {
         fn pagan_lanes_free(l: *mut c_void);
     }
 
-    /// The shim's streams.
+    /// The shim's streams (fork remembers the caller's stream in them: used under a lock).
     pub struct Streams(*mut c_void);
 
-    // SAFETY: the handle is only used from the thread that runs the step (the trainer is
-    // not shared across threads while stepping); libtorch streams are plain handles.
+    // SAFETY: the handle may move between threads (libtorch streams are plain handles);
+    // `Lanes` shares it only behind a Mutex, so no two threads use it at once.
     unsafe impl Send for Streams {}
-    unsafe impl Sync for Streams {}
 
     fn call(f: impl FnOnce(*mut *mut c_char) -> c_int) -> Result<(), TchError> {
         let mut err = std::ptr::null_mut();
@@ -79,9 +78,9 @@ mod raw {
 #[derive(Clone, Default)]
 pub struct Lanes {
     #[cfg(feature = "cuda-graphs")]
-    streams: Option<Arc<raw::Streams>>,
+    streams: Option<Arc<Mutex<raw::Streams>>>,
     #[cfg(not(feature = "cuda-graphs"))]
-    streams: Option<Arc<()>>,
+    streams: Option<Arc<Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Lanes {
@@ -107,7 +106,7 @@ impl Lanes {
         #[cfg(feature = "cuda-graphs")]
         {
             Ok(Self {
-                streams: Some(Arc::new(raw::Streams::new(index, n)?)),
+                streams: Some(Arc::new(Mutex::new(raw::Streams::new(index, n)?))),
             })
         }
         #[cfg(not(feature = "cuda-graphs"))]
@@ -129,7 +128,11 @@ impl Lanes {
     pub fn map<R>(&self, n: usize, mut f: impl FnMut(usize) -> R) -> Vec<R> {
         #[cfg(feature = "cuda-graphs")]
         if let Some(s) = &self.streams {
+            let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             expect(s.fork(), "fork");
+            // Leaves the lane and joins on every exit, a panic in `f` included (inside a
+            // CUDA graph capture the capture then fails cleanly and the step runs eager).
+            let rejoin = Rejoin(&s);
             let out = (0..n)
                 .map(|m| {
                     expect(s.enter(m), "enter");
@@ -138,10 +141,10 @@ impl Lanes {
                     r
                 })
                 .collect();
-            expect(s.join(), "join");
+            drop(rejoin);
             return out;
         }
-        (0..n).map(f).collect()
+        (0..n).map(&mut f).collect()
     }
 
     /// The caller's stream waits for all work issued to the lanes so far (the backward of
@@ -149,7 +152,24 @@ impl Lanes {
     pub fn join(&self) {
         #[cfg(feature = "cuda-graphs")]
         if let Some(s) = &self.streams {
+            let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             expect(s.join(), "join");
+        }
+    }
+}
+
+/// On drop: back to the caller's stream, which waits for the lanes.
+#[cfg(feature = "cuda-graphs")]
+struct Rejoin<'a>(&'a raw::Streams);
+
+#[cfg(feature = "cuda-graphs")]
+impl Drop for Rejoin<'_> {
+    fn drop(&mut self) {
+        let left = self.0.leave();
+        let joined = self.0.join();
+        if !std::thread::panicking() {
+            expect(left, "leave");
+            expect(joined, "join");
         }
     }
 }

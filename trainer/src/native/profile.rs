@@ -3,6 +3,8 @@
 //! those a CUDA graph replay launches).
 
 use std::ffi::{CStr, CString, c_char, c_int};
+use std::marker::PhantomData;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use tch::TchError;
@@ -19,12 +21,24 @@ unsafe extern "C" {
     fn pagan_free_error(err: *mut c_char);
 }
 
+/// Where an event ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// A kernel, copy or fill on the device.
+    Device,
+    /// A CUDA runtime or driver call on the host (launches, waits, event records).
+    Runtime,
+    /// A libtorch operator on a host thread.
+    Host,
+}
+
 /// One profiled interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Ran on the device (a kernel, copy or fill), not on a host thread.
-    pub on_device: bool,
-    /// The host thread (or the device stream's id) it ran on.
+    /// Where it ran.
+    pub side: Side,
+    /// The host thread libtorch attributes it to (for device events: the thread of the
+    /// operator that launched it).
     pub thread: u64,
     /// Start, nanoseconds (one clock for all events).
     pub start_ns: u64,
@@ -34,9 +48,11 @@ pub struct Event {
     pub name: String,
 }
 
-/// A running profiler; [`Profiler::stop`] returns what it saw.
+/// A running profiler; [`Profiler::stop`] returns what it saw. libtorch keeps the profiler's
+/// state per thread, so it stays on the thread that started it (not `Send`).
 pub struct Profiler {
     running: bool,
+    _thread: PhantomData<*const ()>,
 }
 
 impl Profiler {
@@ -47,16 +63,20 @@ impl Profiler {
         if unsafe { pagan_profile_start(cuda as c_int, &mut err) } != 0 {
             return Err(TchError::Torch(take_error(err)));
         }
-        Ok(Self { running: true })
+        Ok(Self {
+            running: true,
+            _thread: PhantomData,
+        })
     }
 
     /// Stops and returns the events; with `trace`, also writes a Chrome trace there.
     pub fn stop(mut self, trace: Option<&Path>) -> Result<Vec<Event>, TchError> {
-        self.running = false;
+        // A bad path returns early: Drop still switches the profiler off.
         let path = trace
-            .map(|p| CString::new(p.to_string_lossy().as_bytes()))
+            .map(|p| CString::new(p.as_os_str().as_bytes()))
             .transpose()
             .map_err(|e| TchError::Torch(format!("trace path: {e}")))?;
+        self.running = false;
         let (mut events, mut err) = (std::ptr::null_mut(), std::ptr::null_mut());
         let path_ptr = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
         // SAFETY: `path_ptr` is null or a NUL-terminated string alive for the call; on
@@ -87,15 +107,20 @@ impl Drop for Profiler {
     }
 }
 
-/// "D|H thread start end name" (tab-separated) -> an event.
+/// "D|R|H thread start end name" (tab-separated) -> an event.
 fn parse_line(line: &str) -> Option<Event> {
     let mut f = line.splitn(5, '\t');
-    let on_device = f.next()? == "D";
+    let side = match f.next()? {
+        "D" => Side::Device,
+        "R" => Side::Runtime,
+        "H" => Side::Host,
+        _ => return None,
+    };
     let thread = f.next()?.parse().ok()?;
     let start_ns = f.next()?.parse().ok()?;
     let end_ns = f.next()?.parse().ok()?;
     Some(Event {
-        on_device,
+        side,
         thread,
         start_ns,
         end_ns,
@@ -123,7 +148,7 @@ mod tests {
             let ev = ev.unwrap_or_else(|e| panic!("stop: {e}"));
             let mm = ev.iter().find(|e| e.name == "aten::mm");
             let mm = mm.unwrap_or_else(|| panic!("no aten::mm in {ev:?}"));
-            assert!(!mm.on_device && mm.end_ns > mm.start_ns, "{mm:?}");
+            assert!(mm.side == Side::Host && mm.end_ns > mm.start_ns, "{mm:?}");
             assert!(ev.iter().any(|e| e.name == "aten::sum"));
         }
     }
@@ -134,7 +159,7 @@ mod tests {
         assert_eq!(
             e,
             Some(Event {
-                on_device: true,
+                side: Side::Device,
                 thread: 7,
                 start_ns: 100,
                 end_ns: 250,
@@ -142,6 +167,11 @@ mod tests {
             })
         );
         assert_eq!(parse_line("H\tx\t1\t2\tname"), None);
+        assert_eq!(parse_line("X\t1\t1\t2\tname"), None);
+        assert_eq!(
+            parse_line("R\t1\t1\t2\tcudaLaunchKernel").map(|e| e.side),
+            Some(Side::Runtime)
+        );
         assert_eq!(parse_line("H\t1\t2"), None);
     }
 }

@@ -321,7 +321,10 @@ fn bench_profile_writes_a_table_of_where_the_time_goes() {
     assert!(out.contains("\"models\":2"), "{out}");
     let text = std::fs::read_to_string(&table).expect("profile table");
     assert!(text.contains("2 model(s), eager, 3 iterations"), "{text}");
-    assert!(text.contains("host: "), "{text}");
+    assert!(
+        text.contains("wall: ") && text.contains("host operators (self time): "),
+        "{text}"
+    );
     let row = |name: &str| {
         text.lines()
             .find(|l| l.ends_with(&format!("| {name} |")))
@@ -368,4 +371,17 @@ fn a_bad_stack_kernels_setting_is_refused_before_a_run_folder_exists() {
         "{err}"
     );
     assert!(!tmp.path().join("r-s0").exists() && !tmp.path().join("r-s1").exists());
+    // A sweep, whose children read it, refuses it before making their folders.
+    let sweep_out = tmp.path().join("sweep");
+    let file = repo().join("experiments/fmnist-demo.toml");
+    let err = run_exit(
+        bin()
+            .env("PAGAN_STACK_KERNELS", "fast")
+            .arg("sweep")
+            .arg(&file)
+            .args(["--stack", "--out", sweep_out.to_str().expect("utf-8 path")]),
+        2,
+    );
+    assert!(err.contains("PAGAN_STACK_KERNELS"), "{err}");
+    assert!(!sweep_out.exists());
 }
