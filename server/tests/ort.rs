@@ -278,6 +278,8 @@ async fn fid_scores_every_upload_kind() {
         ("file", Some("b.png"), "image/png", png(28, 28, 3, 2)),
         ("file", Some("c.png"), "image/png", png(40, 30, 1, 3)),
         ("note", None, "text/plain", b"ignored".to_vec()),
+        // What a browser sends for a file input left empty: ignored too.
+        ("extra", Some(""), "application/octet-stream", Vec::new()),
     ]);
     let res = test::call_service(&svc, fid_req("reference=synth&kid=true", &ct, body).to_request()).await;
     assert_eq!(res.status(), 200);

@@ -276,7 +276,14 @@ async function uploadReference() {
   const name = $("ref-name").value.trim();
   const file = $("ref-file").files[0];
   if (!name || !file) throw new Error("give the reference a name and choose its .npz file");
-  await api("POST", `/v1/references/${encodeURIComponent(name)}`, file, { "content-type": "application/octet-stream" });
+  // A file that records no resize convention gets this one (pytorch-fid files record none
+  // and were made with half_pixel); one that records another is refused with the reason.
+  const resize = encodeURIComponent($("ref-resize").value);
+  const started = performance.now();
+  const res = await api("POST", `/v1/references/${encodeURIComponent(name)}?resize_mode=${resize}`, file,
+    { "content-type": "application/octet-stream" });
+  // An .npz of images above the job threshold becomes a job: wait for it.
+  if (res.status === 202) await follow(await res.json(), started);
   await loadReferences(name);
 }
 

@@ -104,7 +104,17 @@ pub enum StatsError {
         source: std::io::Error,
     },
 
-    /// The `.npz` container (a zip archive) could not be read or written.
+    /// The file is not a readable `.npz` container (a zip archive).
+    #[error("{}: not a readable .npz file (an .npz is a zip archive: {source})", path.display())]
+    NotNpz {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: zip::result::ZipError,
+    },
+
+    /// The `.npz` container (a zip archive) could not be written.
     #[error("{}: zip archive: {source}", path.display())]
     Zip {
         /// The file.

@@ -167,6 +167,7 @@ pub fn read_stats_npz(path: &Path) -> Result<NpzStats, StatsError> {
         )));
     }
     symmetrize_checked(&mut sigma_v, d).map_err(|e| bad(e.to_string()))?;
+    crate::stats::check_covariance(&sigma_v, d).map_err(bad)?;
 
     let n = match read_member(&mut zr, path, "n")? {
         None => None,
@@ -247,7 +248,7 @@ pub(crate) fn open_archive(path: &Path) -> Result<zip::ZipArchive<std::io::BufRe
         path: path.to_path_buf(),
         source,
     })?;
-    zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| StatsError::Zip {
+    zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| StatsError::NotNpz {
         path: path.to_path_buf(),
         source,
     })
@@ -265,7 +266,7 @@ pub(crate) fn read_member<R: Read + Seek>(
     } else {
         return Ok(None);
     };
-    let mut entry = zr.by_name(&name).map_err(|source| StatsError::Zip {
+    let mut entry = zr.by_name(&name).map_err(|source| StatsError::NotNpz {
         path: path.to_path_buf(),
         source,
     })?;

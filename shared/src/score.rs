@@ -274,7 +274,7 @@ pub fn score(set: &Features, reference: Reference<'_>, opts: &ScoreOptions) -> R
 /// naming both sides' n: FID is biased upward in 1/n, so such scores compare only with
 /// scores of the same n.
 pub fn small_n_warnings(n: u64, reference_n: Option<u64>, dim: usize) -> Vec<String> {
-    let ref_n = reference_n.map_or_else(|| "an unrecorded number of".to_owned(), |r| r.to_string());
+    let ref_n = reference_n.map_or_else(|| "a number it does not record".to_owned(), |r| r.to_string());
     let mut out = Vec::new();
     if n <= dim as u64 {
         out.push(format!(

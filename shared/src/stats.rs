@@ -119,6 +119,30 @@ impl Gaussian {
     }
 }
 
+/// Whether a symmetric `d x d` matrix (row-major) can be a covariance: no negative variance,
+/// and positive semi-definite up to rounding (a Cholesky factorisation of it plus 1e-8 times
+/// its largest variance on the diagonal succeeds; an eigenvalue below about minus that
+/// fails). A matrix that is not one would give a meaningless or silently clamped FID.
+pub(crate) fn check_covariance(sigma: &[f64], d: usize) -> Result<(), String> {
+    let diag = |i: usize| sigma[i * d + i];
+    if let Some(i) = (0..d).find(|&i| diag(i) < 0.0) {
+        return Err(format!(
+            "sigma[{i}, {i}] = {:e} is a negative variance: not a covariance matrix",
+            diag(i)
+        ));
+    }
+    let top = (0..d).map(diag).fold(0.0f64, f64::max);
+    let eps = 1e-8 * top.max(f64::MIN_POSITIVE);
+    let shifted = Mat::from_fn(d, d, |i, j| sigma[i * d + j] + if i == j { eps } else { 0.0 });
+    if shifted.llt(faer::Side::Lower).is_err() {
+        return Err(
+            "sigma has a clearly negative eigenvalue (not positive semi-definite): not a covariance matrix"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 pub(crate) fn check_finite(what: &'static str, v: &[f64]) -> Result<(), StatsError> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(StatsError::NonFinite { what, index }),

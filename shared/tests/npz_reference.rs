@@ -110,6 +110,11 @@ np.savez('no_sigma.npz', mu=np.zeros(4))
 a = s.copy(); a[0, 3] = 0.5
 np.savez('asymmetric.npz', mu=np.zeros(4), sigma=a)
 np.save('plain.npy', s)
+np.savez('negative_variance.npz', mu=np.zeros(4), sigma=-np.eye(4))
+ind = np.eye(4); ind[0, 1] = ind[1, 0] = 2.0
+np.savez('indefinite.npz', mu=np.zeros(4), sigma=ind)
+v = np.arange(1.0, 5.0)
+np.savez('rank_one.npz', mu=np.zeros(4), sigma=np.outer(v, v))
 "#,
     );
     let cases = [
@@ -119,7 +124,9 @@ np.save('plain.npy', s)
         ("dim_mismatch.npz", "square"),
         ("no_sigma.npz", "missing key 'sigma'"),
         ("asymmetric.npz", "not symmetric"),
-        ("plain.npy", "zip"),
+        ("plain.npy", "not a readable .npz"),
+        ("negative_variance.npz", "negative variance"),
+        ("indefinite.npz", "negative eigenvalue"),
         ("does_not_exist.npz", "No such file"),
     ];
     for (name, needle) in cases {
@@ -128,4 +135,7 @@ np.save('plain.npy', s)
         assert!(msg.contains(name), "{name}: message lacks the file name: {msg}");
         assert!(msg.contains(needle), "{name}: expected '{needle}' in: {msg}");
     }
+    // Positive semi-definite but singular (what few samples give) is a covariance.
+    let g = read_stats_npz(&p.join("rank_one.npz")).expect("a rank-one covariance loads");
+    assert_eq!(g.gaussian.sigma[3 * 4 + 3], 16.0);
 }

@@ -2,7 +2,8 @@
 through selenium) and checks what a person would: every page loads without console
 errors; gallery images decode; a new seed changes the pixels; the latent walk renders its
 frames; a zip scored through the page shows the FID the JSON API gives for the same file;
-a bad upload shows the API's own message; the keyboard alone reaches the upload control.
+a pytorch-fid .npz uploaded through the page is stored with pytorch-fid's resize; a bad
+upload shows the API's own message; the keyboard alone reaches the upload control.
 Saves a screenshot of each page into SHOTS.
 
 usage: browser_check.py URL MODEL REFERENCE ZIP SHOTS
@@ -11,6 +12,8 @@ import json
 import sys
 import time
 import urllib.request
+
+import numpy as np
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -118,6 +121,22 @@ try:
     d.save_screenshot(f"{shots}/score.png")
     errs = console_errors()
     check("score page: no console errors (besides the refused upload below)", not errs, "; ".join(errs))
+
+    # A pytorch-fid .npz (mu and sigma only: no resize convention recorded) uploaded through
+    # the page is stored with pytorch-fid's resize, half_pixel (the page's default).
+    npz = zip_path + ".pytorch-fid.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, mu=rng.standard_normal(2048).astype(np.float32), sigma=np.eye(2048, dtype=np.float32))
+    js("document.getElementById('ref-upload').closest('details').open = true;")
+    d.find_element(By.ID, "ref-name").send_keys("browser-pytorch-fid")
+    d.find_element(By.ID, "ref-file").send_keys(npz)
+    d.find_element(By.ID, "ref-upload").click()
+    wait.until(lambda _: js("return Array.from(document.getElementById('reference').options)"
+                            ".some((o) => o.value === 'browser-pytorch-fid');"))
+    with urllib.request.urlopen(url + "/v1/references") as r:
+        refs = {x["name"]: x for x in json.load(r)["references"]}
+    got = refs.get("browser-pytorch-fid", {}).get("resize_mode")
+    check("a pytorch-fid .npz uploaded through the page is stored as half_pixel", got == "half_pixel", f"resize_mode {got!r}")
 
     # A bad upload shows the API's message.
     bad = zip_path + ".bad.png"

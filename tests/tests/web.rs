@@ -61,5 +61,5 @@ fn the_page_works_in_a_real_browser() {
             .arg(&shots),
     );
     println!("{out}");
-    assert!(out.contains("14 of 14 browser checks passed"), "{out}");
+    assert!(out.contains("15 of 15 browser checks passed"), "{out}");
 }

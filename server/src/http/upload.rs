@@ -94,7 +94,9 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Re
                 .content_disposition()
                 .and_then(|cd| cd.get_filename())
                 .map(str::to_owned);
-            let Some(filename) = filename else {
+            // Fields without a file, and a browser's unselected file input (filename="",
+            // empty body), are not images.
+            let Some(filename) = filename.filter(|f| !f.is_empty()) else {
                 continue;
             };
             let ctype = field.content_type().map(|m| m.essence_str().to_owned());

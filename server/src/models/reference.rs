@@ -66,7 +66,9 @@ pub enum ReferenceError {
 impl From<StatsError> for ReferenceError {
     fn from(e: StatsError) -> Self {
         match e {
-            StatsError::Zip { source, .. } => Self::NotNpz(source.to_string()),
+            StatsError::Zip { source, .. } | StatsError::NotNpz { source, .. } => {
+                Self::NotNpz(source.to_string())
+            }
             StatsError::Io { source, .. } => Self::Io(source),
             // The reader names the (temp) file; clients only need what is wrong.
             StatsError::InvalidFile { msg, .. } => Self::Invalid(msg),

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use pagan_shared::KidConfig;
 use pagan_shared::ResizeMode;
-use pagan_shared::features::KeepRows;
+use pagan_shared::features::{FeatureExtractor, KeepRows};
 use pagan_shared::manifest::MANIFEST_FILE;
 use pagan_shared::prdc::PrdcConfig;
 use pagan_shared::provenance::pick_resize;
@@ -233,6 +233,16 @@ pub fn fid(a: FidArgs) -> Result<()> {
     };
     let dev = a.common.setup()?;
     let mut fx = a.extractor.open(&a.common, dev, resize.0)?;
+    // Before any image is generated or read: a reference of another width cannot be scored.
+    if reference.gaussian.dim() != fx.dim() {
+        return Err(usage(format!(
+            "{} holds {}-d statistics and the extractor gives {}-d features (Inception pool3); write a \
+             reference with `pagan-train stats`",
+            a.reference.display(),
+            reference.gaussian.dim(),
+            fx.dim()
+        )));
+    }
     let opts_keep = opts.keep_rows();
     let run_opts = options(a.target.clone(), opts_keep, a.common.quiet, a.extractor.batch);
     let target = Path::new(&a.target);

@@ -281,6 +281,10 @@ fn start(runs: Vec<(&TrainArgs, TrainOverrides, PathBuf)>, quiet: bool) -> Resul
     let cfgs: Vec<TrainConfig> = checked.iter().map(|c| c.2.clone()).collect();
     check_stackable(&cfgs)?;
     let ((spec, data_dir, _), (first, ..)) = (&checked[0], &runs[0]);
+    // Every folder is checked before any is created (or data read): a retry can start.
+    for (.., dir) in &runs {
+        RunDir::check_free(dir).map_err(usage)?;
+    }
     let dev = first.common.setup()?;
     // A bad PAGAN_STACK_KERNELS is refused before any run folder exists.
     StackKernels::configured(dev).map_err(usage)?;
@@ -360,13 +364,30 @@ pub struct ResumeArgs {
 
 /// `pagan-train resume`.
 pub fn resume(a: ResumeArgs) -> Result<()> {
-    let mut cfgs = Vec::new();
+    let mut seen = BTreeSet::new();
     for run in &a.runs {
-        let mut cfg = RunDir::at(run).config()?;
-        if let Some(total) = a.iters {
-            cfg.iters = total;
-            cfg.validate()?;
+        if !seen.insert(run.canonicalize().unwrap_or_else(|_| run.clone())) {
+            return Err(usage(format!("{} is named twice", run.display())));
         }
+    }
+    let (mut cfgs, mut before) = (Vec::new(), Vec::new());
+    for run in &a.runs {
+        let dir = RunDir::at(run);
+        let mut cfg = dir.config()?;
+        before.push(cfg.clone());
+        if let Some(total) = a.iters {
+            let at = dir.latest_checkpoint()?.map_or(0, |m| m.iter);
+            if total < at {
+                return Err(usage(format!(
+                    "--iters {total} is below {}'s checkpoint at iteration {at}",
+                    run.display()
+                )));
+            }
+            cfg.iters = total;
+        }
+        // Always: a run's settings may point at files that are gone (its eval reference).
+        cfg.validate()
+            .map_err(|e| usage(format!("{}: {e}", run.display())))?;
         cfgs.push(cfg);
     }
     check_stackable(&cfgs)?;
@@ -388,7 +409,19 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
         }
     }
     let dirs: Vec<&Path> = a.runs.iter().map(PathBuf::as_path).collect();
-    let mut t = Trainer::open_stack(&dirs, dev, &set)?;
+    let mut t = match Trainer::open_stack(&dirs, dev, &set) {
+        Ok(t) => t,
+        Err(e) => {
+            // The new --iters was written for the open to read: a failed open puts the old
+            // settings back.
+            if a.iters.is_some() {
+                for (run, cfg) in a.runs.iter().zip(&before) {
+                    let _ = RunDir::at(run).write_config(cfg);
+                }
+            }
+            return Err(e);
+        }
+    };
     for run in &a.runs {
         tracing::info!(run = %run.display(), from = t.iter, to = t.cfg().iters, "resuming");
     }

@@ -21,6 +21,9 @@ impl TrainConfig {
         if self.iters == 0 {
             return bad("--iters must be at least 1".into());
         }
+        if self.limit == Some(0) {
+            return bad("--limit must be at least 1 (the number of training images to use)".into());
+        }
         if !(1..=32).contains(&self.max_level) {
             return bad(format!("--max-level must be 1..=32, got {}", self.max_level));
         }
@@ -161,6 +164,14 @@ impl TrainConfig {
             // Fail now, not after hours of training.
             let stats = pagan_shared::read_stats_npz(Path::new(r))
                 .map_err(|err| ConfigError(format!("--eval-fid-reference: {err}")))?;
+            let d = stats.gaussian.dim();
+            if d != pagan_shared::inception::FEATURE_DIM {
+                return bad(format!(
+                    "--eval-fid-reference {r} holds {d}-d statistics; the FID Inception's pool3 features are \
+                     {}-d (write a reference with `pagan-train stats`)",
+                    pagan_shared::inception::FEATURE_DIM
+                ));
+            }
             pagan_shared::provenance::pick_resize(stats.resize_mode.as_deref(), Some(e.resize_mode))
                 .map_err(|err| ConfigError(format!("--eval-fid-reference {r}: {err}")))?;
         }

@@ -61,6 +61,16 @@ impl RunDir {
     /// Creates a run folder for `cfg`; refuses a folder that already holds a run.
     pub fn create(path: &Path, cfg: &TrainConfig) -> Result<Self> {
         let dir = Self::at(path);
+        Self::check_free(path)?;
+        std::fs::create_dir_all(path).with_context(|| format!("creating run folder {}", path.display()))?;
+        dir.write_config(cfg)?;
+        Ok(dir)
+    }
+
+    /// Refuses a folder that holds a run, or a run's metrics without one (a fresh run
+    /// would append to them); anything else (an empty or unrelated folder) is free.
+    pub fn check_free(path: &Path) -> Result<()> {
+        let dir = Self::at(path);
         if Self::is_run(path) || dir.checkpoints().join(checkpoint::LATEST_FILE).exists() {
             bail!(
                 "{} already holds a run; continue it with `pagan-train resume {}` or pick another --out",
@@ -68,9 +78,14 @@ impl RunDir {
                 path.display()
             );
         }
-        std::fs::create_dir_all(path).with_context(|| format!("creating run folder {}", path.display()))?;
-        dir.write_config(cfg)?;
-        Ok(dir)
+        if path.join(METRICS_FILE).exists() {
+            bail!(
+                "{} holds a {METRICS_FILE} but no run (config.json): a fresh run would append to it; \
+                 move it away or pick another --out",
+                path.display()
+            );
+        }
+        Ok(())
     }
 
     /// The folder.

@@ -34,6 +34,9 @@ impl Trainer {
         if let Some(cond) = cfgs.first().and_then(|c| c.cond.as_ref()) {
             let _ = class_labels(data, &cond.classes)?;
         }
+        for dir in dirs {
+            RunDir::check_free(dir)?;
+        }
         let mut folders = Vec::new();
         for (cfg, dir) in cfgs.iter().zip(dirs) {
             folders.push(Some(RunDir::create(dir, cfg)?));

@@ -385,3 +385,68 @@ fn a_bad_stack_kernels_setting_is_refused_before_a_run_folder_exists() {
     assert!(err.contains("PAGAN_STACK_KERNELS"), "{err}");
     assert!(!sweep_out.exists());
 }
+
+/// Bad run settings and folders are refused with exit 2 before any run folder is created
+/// or any data is read: `--limit 0`, an FID reference of another feature width, a folder
+/// holding another run's metrics, a `--seeds` set where one folder is taken (none of the
+/// others is created), and `resume` naming one folder twice.
+#[test]
+fn bad_run_settings_and_taken_folders_are_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = |name: &str| tmp.path().join(name);
+    let train = |out: &Path, extra: &[&str]| {
+        let mut c = bin();
+        c.args([
+            "train",
+            "--dataset",
+            "fashion-mnist",
+            "--iters",
+            "2",
+            "--device",
+            "cpu",
+            "--quiet",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out);
+        c
+    };
+    let e = run_exit(&mut train(&p("zero"), &["--limit", "0"]), 2);
+    assert!(e.contains("--limit must be at least 1"), "{e}");
+    assert!(!p("zero").exists());
+
+    let small = p("mu64.npz");
+    let g = pagan_shared::stats::Gaussian::new(vec![0.0; 64], identity(64), Some(100)).expect("gaussian");
+    pagan_shared::write_stats_npz(&small, &g, None).expect("npz");
+    let e = run_exit(
+        &mut train(
+            &p("ref"),
+            &["--eval-fid-reference", small.to_str().expect("utf-8")],
+        ),
+        2,
+    );
+    assert!(e.contains("64-d") && e.contains("2048"), "{e}");
+    assert!(!p("ref").exists());
+
+    std::fs::create_dir_all(p("stale")).expect("mkdir");
+    std::fs::write(p("stale").join("metrics.jsonl"), "{\"iter\":999}\n").expect("write");
+    let e = run_exit(&mut train(&p("stale"), &[]), 2);
+    assert!(e.contains("metrics.jsonl"), "{e}");
+    let kept = std::fs::read_to_string(p("stale").join("metrics.jsonl")).expect("read");
+    assert_eq!(kept, "{\"iter\":999}\n");
+
+    std::fs::create_dir_all(p("st-s1")).expect("mkdir");
+    std::fs::write(p("st-s1").join("config.json"), "{}").expect("write");
+    let e = run_exit(&mut train(&p("st"), &["--seeds", "0,1"]), 2);
+    assert!(e.contains("st-s1") && e.contains("already holds a run"), "{e}");
+    assert!(!p("st-s0").exists(), "st-s0 created although st-s1 was taken");
+
+    let e = run_exit(bin().arg("resume").arg(p("st-s1")).arg(p("st-s1")), 2);
+    assert!(e.contains("named twice"), "{e}");
+}
+
+fn identity(d: usize) -> Vec<f64> {
+    (0..d * d)
+        .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
+        .collect()
+}

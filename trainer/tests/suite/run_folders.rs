@@ -144,7 +144,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
         RunDir::at(&early).latest_checkpoint().expect("meta").is_none(),
         "killed at {at}, yet a checkpoint exists"
     );
-    let e = run_exit(&mut train(&early, &["--checkpoint-every", "1000"]), 1);
+    let e = run_exit(&mut train(&early, &["--checkpoint-every", "1000"]), 2);
     assert!(e.contains("already holds a run") && e.contains("resume"), "{e}");
     run_ok(&mut resume(&early));
     assert_same_metrics(&metrics(&early), &want, "resumed from iteration 0");
