@@ -93,10 +93,12 @@ pub struct LimitArgs {
     #[arg(long, env = "PAGAN_MAX_ARCHIVE_BYTES", default_value_t = c::DEFAULT_MAX_ARCHIVE_BYTES)]
     pub max_archive_bytes: u64,
     /// Maximum `n` for generation and grids.
-    #[arg(long, env = "PAGAN_MAX_GENERATE_N", default_value_t = c::DEFAULT_MAX_GENERATE_N)]
+    #[arg(long, env = "PAGAN_MAX_GENERATE_N", default_value_t = c::DEFAULT_MAX_GENERATE_N,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_generate_n: usize,
     /// Maximum `n` for scoring a served model in-process.
-    #[arg(long, env = "PAGAN_MAX_SCORE_N", default_value_t = c::DEFAULT_MAX_SCORE_N)]
+    #[arg(long, env = "PAGAN_MAX_SCORE_N", default_value_t = c::DEFAULT_MAX_SCORE_N,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
     pub max_score_n: usize,
     /// Image count above which scoring runs as a background job (202 + /v1/jobs/{id}).
     #[arg(long, env = "PAGAN_JOB_THRESHOLD", default_value_t = c::DEFAULT_JOB_THRESHOLD)]

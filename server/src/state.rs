@@ -44,6 +44,11 @@ pub enum StartError {
          `pagan-train export` and `export-inception` write to"
     )]
     ModelsMissing(PathBuf),
+    /// The models path is a file, not a folder.
+    #[error(
+        "--models {0} is a file; it must be the folder `pagan-train export` and `export-inception` write to"
+    )]
+    ModelsNotFolder(PathBuf),
     /// The address would be served without authentication.
     #[error(transparent)]
     Exposure(#[from] ExposureError),
@@ -61,6 +66,9 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, StartError> {
         config.check_exposure()?;
         runtime::check_provider_choice(config.provider)?;
+        if config.models.is_file() {
+            return Err(StartError::ModelsNotFolder(config.models.clone()));
+        }
         if !config.models.is_dir() {
             return Err(StartError::ModelsMissing(config.models.clone()));
         }

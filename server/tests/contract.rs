@@ -87,6 +87,44 @@ async fn generate_bodies_must_be_json_objects() {
             "{body}: {v}"
         );
     }
+    // Another content type is 415 and a body past the JSON limit 413, each saying why.
+    let big = format!("{{\"n\": 1, \"pad\": \"{}\"}}", "x".repeat(70 << 10));
+    for (ctype, body, status, code, what) in [
+        (
+            "text/plain",
+            "{\"n\": 1}".to_string(),
+            415,
+            "unsupported_media_type",
+            "application/json",
+        ),
+        ("application/json", big, 413, "body_too_large", "65536 bytes"),
+    ] {
+        let req = test::TestRequest::post()
+            .uri("/v1/models/any/generate")
+            .insert_header(("content-type", ctype))
+            .set_payload(body)
+            .to_request();
+        let res = test::call_service(&svc, req).await;
+        assert_eq!(res.status(), status, "{ctype}");
+        let v = json(res).await;
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(
+            v["error"]["message"].as_str().is_some_and(|m| m.contains(what)),
+            "{v}"
+        );
+    }
+    // A query that does not parse is quoted in the message (the parser names no parameter).
+    let req = test::TestRequest::get()
+        .uri("/v1/models/any/grid.png?n=-1")
+        .to_request();
+    let v = json(test::call_service(&svc, req).await).await;
+    assert_eq!(v["error"]["code"], "bad_query", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`n=-1`")),
+        "{v}"
+    );
 }
 
 /// The schema of query parameter `name` of `method path` in the OpenAPI document.

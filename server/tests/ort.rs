@@ -154,6 +154,16 @@ async fn registry_lists_loaded_failed_and_provider() {
         json(test::call_service(&svc, test::TestRequest::get().uri("/v1/models/tiny").to_request()).await)
             .await;
     assert_eq!(v["manifest"]["image"]["height"], 28);
+    // The folder that failed to load says why where it is asked for.
+    let res = test::call_service(
+        &svc,
+        test::TestRequest::get().uri("/v1/models/broken").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+    let v = json(res).await;
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("did not load") && msg.contains("sha256"), "{v}");
     let m = test::call_service(&svc, test::TestRequest::get().uri("/metrics").to_request()).await;
     let text = String::from_utf8(test::read_body(m).await.to_vec()).expect("utf8");
     assert!(

@@ -24,8 +24,27 @@ async function failure(res) {
   }
 }
 
+// A server started with --token wants `Authorization: Bearer <token>` on writes and
+// compute: the page asks for it at the first 401 and keeps it for this tab only.
+const TOKEN = "pagan-token";
 async function api(method, path, body, headers = {}) {
-  const res = await fetch(path, { method, body, headers });
+  const send = (token) => {
+    const h = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    return fetch(path, { method, body, headers: h });
+  };
+  const used = sessionStorage.getItem(TOKEN);
+  let res = await send(used);
+  if (res.status === 401) {
+    // Another request may have asked for the token meanwhile; else ask now.
+    let token = sessionStorage.getItem(TOKEN);
+    if (!token || token === used) {
+      token = (window.prompt("This server needs its access token (pagan-serve --token):") || "").trim();
+      if (token) sessionStorage.setItem(TOKEN, token);
+    }
+    if (token && token !== used) res = await send(token);
+    if (res.status === 401) sessionStorage.removeItem(TOKEN);
+  }
   if (!res.ok && res.status !== 202) throw await failure(res);
   return res;
 }

@@ -3,10 +3,14 @@ through selenium) and checks what a person would: every page loads without conso
 errors; gallery images decode; a new seed changes the pixels; the latent walk renders its
 frames; a zip scored through the page shows the FID the JSON API gives for the same file;
 a pytorch-fid .npz uploaded through the page is stored with pytorch-fid's resize; a bad
-upload shows the API's own message; the keyboard alone reaches the upload control.
+upload shows the API's own message; the keyboard alone reaches the upload control; a
+server with --token gets it from the page's prompt.
 Saves a screenshot of each page into SHOTS.
 
-usage: browser_check.py URL MODEL REFERENCE ZIP SHOTS
+With TOKEN_URL and TOKEN (a second server started with --token), the page asks for the
+token at the first 401 and its gallery then decodes.
+
+usage: browser_check.py URL MODEL REFERENCE ZIP SHOTS [TOKEN_URL TOKEN]
 """
 import json
 import sys
@@ -20,9 +24,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 url, model, reference, zip_path, shots = sys.argv[1:6]
+token_url, token = (sys.argv[6:8] + [None, None])[:2]
 checks = []
 
 
@@ -176,6 +182,18 @@ try:
     d.save_screenshot(f"{shots}/status.png")
     errs = console_errors()
     check("status page: no console errors", not errs, "; ".join(errs))
+
+    # A server with --token: the page asks for it once, then generates with it.
+    if token_url:
+        d.get(token_url + "/#models")
+        alert = WebDriverWait(d, 30).until(expected_conditions.alert_is_present())
+        asked = "token" in alert.text
+        alert.send_keys(token)
+        alert.accept()
+        wait.until(lambda _: js("const g = document.querySelector('#gallery-' + arguments[0]); return g && g.querySelectorAll('img').length >= 8 && Array.from(g.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0);", mid))
+        check("with --token: the page asks for the token once and the gallery decodes", asked, "")
+        d.get_log("browser")  # the first, refused requests are logged as failed fetches: expected
+        d.get(url + "/#models")
 
     # Phone width: the models page lays out without horizontal scrolling.
     d.set_window_size(390, 844)

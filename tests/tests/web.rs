@@ -52,14 +52,18 @@ fn the_page_works_in_a_real_browser() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("shots"));
     std::fs::create_dir_all(&shots).expect("shots");
+    // The same models behind a token: the page must ask for it.
+    let guarded = Server::start(&models, &["--token", "browser-check-token"]);
     let out = run_ok(
         python()
             .arg(repo().join("tests/py/browser_check.py"))
             .arg(format!("http://127.0.0.1:{}", server.port))
             .args(["tiny", "fm12"])
             .arg(&zip_path)
-            .arg(&shots),
+            .arg(&shots)
+            .arg(format!("http://127.0.0.1:{}", guarded.port))
+            .arg("browser-check-token"),
     );
     println!("{out}");
-    assert!(out.contains("15 of 15 browser checks passed"), "{out}");
+    assert!(out.contains("16 of 16 browser checks passed"), "{out}");
 }

@@ -296,3 +296,28 @@ pub fn response_for(path: &str, e: &ApiError) -> HttpResponse {
 pub fn extractor_error(err: impl std::fmt::Display, code: &'static str) -> actix_web::Error {
     ApiError::bad(code, err.to_string()).into()
 }
+
+/// A JSON body that could not be read: 415 for another content type, 413 past the limit,
+/// else 400 `bad_json`.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::ContentType => {
+            ApiError::UnsupportedMedia("a JSON body needs `content-type: application/json`".into())
+        }
+        J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::too_large(
+            "body_too_large",
+            format!("a JSON body may have at most {limit} bytes"),
+        ),
+        other => ApiError::bad("bad_json", other.to_string()),
+    }
+    .into()
+}
+
+/// A query string that does not parse: 400 `bad_query`, quoting (the start of) the query,
+/// since the parser's message does not name the parameter.
+pub fn query_error(err: impl std::fmt::Display, query: &str) -> actix_web::Error {
+    let shown: String = query.chars().take(200).collect();
+    let more = if shown.len() < query.len() { "..." } else { "" };
+    ApiError::bad("bad_query", format!("{err} (in the query `{shown}{more}`)")).into()
+}

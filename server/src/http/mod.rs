@@ -144,6 +144,9 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError
     ))
 }
 
+/// The largest JSON request body (bytes): generation requests are small.
+const JSON_LIMIT: usize = 64 << 10;
+
 /// The application: routes, JSON errors for extractor failures and unknown routes, metrics.
 pub fn app(
     state: web::Data<AppState>,
@@ -160,10 +163,12 @@ pub fn app(
         .app_data(state)
         .app_data(
             web::JsonConfig::default()
-                .limit(64 << 10)
-                .error_handler(|e, _| extractor_error(e, "bad_json")),
+                .limit(JSON_LIMIT)
+                .error_handler(|e, _| error::json_error(e, JSON_LIMIT)),
         )
-        .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error(e, "bad_query")))
+        .app_data(
+            web::QueryConfig::default().error_handler(|e, req| error::query_error(e, req.query_string())),
+        )
         .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error(e, "bad_path")))
         .configure(|cfg| {
             register(cfg);
@@ -198,12 +203,16 @@ fn find_reference(state: &AppState, name: &str) -> Result<Arc<Reference>, ApiErr
 
 /// The generator `name`, or 404.
 fn find_model(state: &AppState, name: &str) -> Result<Arc<Generator>, ApiError> {
-    state
-        .registry
-        .generators
-        .get(name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("model_not_found", format!("no model named `{name}`")))
+    state.registry.generators.get(name).cloned().ok_or_else(|| {
+        // A folder that failed to load says why (its reason is in /v1/models too).
+        let why = state.registry.failed.iter().find(|f| f.name == name);
+        let shown: String = name.chars().take(80).collect();
+        let msg = match why {
+            Some(f) => format!("model `{shown}` did not load: {}", f.error),
+            None => format!("no model named `{shown}`"),
+        };
+        ApiError::not_found("model_not_found", msg)
+    })
 }
 
 /// The feature extractor, or 503 when `models/inception` is not loaded.

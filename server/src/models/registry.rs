@@ -45,16 +45,7 @@ pub struct Registry {
     pub references_dir: PathBuf,
 }
 
-/// True for names usable as a model/reference name: ASCII letters, digits, `-`, `_`,
-/// `.`, not starting with `.`, at most 64 characters (also safe as a file name).
-pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use pagan_shared::manifest::is_valid_name;
 
 fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))

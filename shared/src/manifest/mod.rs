@@ -15,6 +15,18 @@ pub use classes::{CLASSES_METADATA, ClassesSpec, LABELS_INPUT, cycle_labels};
 pub const FORMAT_VERSION: u32 = 1;
 /// File name of a model's manifest inside its folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// True for names usable as a model/reference name: ASCII letters, digits, `-`, `_`,
+/// `.`, not starting with `.`, at most 64 characters (also safe as a file name). The
+/// server loads only such model folders, so `pagan-train export` writes only such names.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
 /// File name of a generator's ONNX graph inside its folder.
 pub const GENERATOR_FILE: &str = "generator.onnx";
 /// Value range of generated images (tanh output).

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use pagan_trainer::bench::{self, InceptionBench, StepBench};
 use pagan_trainer::config::{Choice, PaMode, Preset, TrainOverrides};
@@ -36,19 +36,19 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     batch: i64,
     /// Timed iterations per repeat.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     iters: u64,
     /// Untimed warm-up iterations.
     #[arg(long, default_value_t = 5)]
     warmup: u64,
     /// Timed repeats (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     repeats: usize,
     /// Device.
     #[arg(long, default_value = "cpu", value_parser = choice::<DeviceChoice>())]
     device: DeviceChoice,
     /// CPU threads for libtorch.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
     /// Runs trained as one stack (seeds 0..K); the rates are of the whole stack.
     #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
@@ -73,11 +73,14 @@ pub struct BenchArgs {
 }
 
 fn parse_image(s: &str) -> Result<[i64; 3]> {
-    let v: Vec<i64> = s.split('x').filter_map(|x| x.parse().ok()).collect();
-    match v.as_slice() {
-        [c, h, w] if *c > 0 && *h >= 8 && *w >= 8 => Ok([*c, *h, *w]),
+    // Every token must parse: "1xabcx28x28" is a typo, not 1x28x28.
+    let v: Option<Vec<i64>> = s.split('x').map(|x| x.parse().ok()).collect();
+    match v.as_deref() {
+        Some([c, h, w]) if (1..=4).contains(c) && (8..=1024).contains(h) && (8..=1024).contains(w) => {
+            Ok([*c, *h, *w])
+        }
         _ => Err(super::usage(format!(
-            "--image must be CxHxW like 1x28x28, got {s:?}"
+            "--image must be CxHxW like 1x28x28 (C 1..=4, H and W 8..=1024), got {s:?}"
         ))),
     }
 }
@@ -93,6 +96,12 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
     }
     if let Some(t) = a.threads {
         tch::set_num_threads(t.max(1));
+    }
+    if !(0..=a.max_level).contains(&a.level) {
+        return Err(super::usage(format!(
+            "--level must be 0..={} (--max-level), got {}",
+            a.max_level, a.level
+        )));
     }
     let dev = device::resolve(a.device)?;
     let b = StepBench {
@@ -166,17 +175,17 @@ pub struct InceptionBenchArgs {
     /// onnx (models/inception in ONNX Runtime, CPU).
     #[arg(long, default_value = "tch", value_parser = ["tch", "tch-bytes", "onnx"])]
     backend: String,
-    /// Input images are CxSxS with this side (resized to 299 inside).
-    #[arg(long, default_value_t = 28)]
+    /// Input images are CxSxS with this side (resized to 299 inside; at most 2048).
+    #[arg(long, default_value_t = 28, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=2048))]
     side: usize,
     /// Channels of the input images (1 is replicated to 3).
     #[arg(long, default_value_t = 1)]
     channels: usize,
     /// Images per call.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     batch: usize,
     /// Timed batches.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batches: usize,
     /// Untimed warm-up batches.
     #[arg(long, default_value_t = 1)]
@@ -185,7 +194,7 @@ pub struct InceptionBenchArgs {
     #[arg(long, default_value = "cpu", value_parser = choice::<DeviceChoice>())]
     device: DeviceChoice,
     /// CPU threads (libtorch, or ORT intra-op threads).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
     /// ONNX model folder for the onnx backend.
     #[arg(long, default_value = "models/inception")]
@@ -201,8 +210,8 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     if let Some(t) = a.threads {
         tch::set_num_threads(t.max(1));
     }
-    if !matches!(a.channels, 1 | 3) || a.side == 0 || a.batch == 0 {
-        bail!("--channels must be 1 or 3, --side and --batch at least 1");
+    if !matches!(a.channels, 1 | 3) {
+        return Err(super::usage("--channels must be 1 or 3"));
     }
     let spec = InceptionBench {
         channels: a.channels,

@@ -85,7 +85,7 @@ struct Common {
     #[arg(long, default_value = "auto", value_parser = choice::<DeviceChoice>())]
     device: DeviceChoice,
     /// CPU threads for libtorch (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
     /// Hide the progress bar.
     #[arg(long)]

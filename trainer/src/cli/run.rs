@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use pagan_trainer::run_dir::RunDir;
 
@@ -37,6 +37,10 @@ pub struct SampleArgs {
     common: Common,
 }
 
+/// The most images `sample` puts in one grid (larger requests are typos, or need `export` and
+/// the server, which generates in batches).
+const MAX_GRID: usize = 100_000;
+
 /// `pagan-train sample`.
 pub fn sample(a: SampleArgs) -> Result<()> {
     let z_path = match (a.format.as_str(), &a.z) {
@@ -45,8 +49,27 @@ pub fn sample(a: SampleArgs) -> Result<()> {
         (_, Some(_)) => return Err(usage("--z goes with --format npy")),
         _ => None,
     };
-    if z_path.is_none() && a.n == 0 {
-        return Err(usage("--n must be at least 1"));
+    if z_path.is_none() && !(1..=MAX_GRID).contains(&a.n) {
+        return Err(usage(format!(
+            "--n must be 1..={MAX_GRID} (the images of one PNG grid), got {}",
+            a.n
+        )));
+    }
+    // The extension says what the file holds: a typo'd --out must not overwrite, say, a
+    // run's config.json with image bytes.
+    let ext = if z_path.is_some() { "npy" } else { "png" };
+    if a.out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some(ext)
+    {
+        return Err(usage(format!(
+            "--out {} must end in .{ext} (--format {} writes {ext})",
+            a.out.display(),
+            a.format
+        )));
     }
     let dev = a.common.setup()?;
     let (cfg, _meta, gan) = RunDir::at(&a.run).load_gan(dev)?;
@@ -66,11 +89,12 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     match z_path {
         Some(zp) => {
             let (z, shape) = pagan_shared::npy::read(&zp)?;
-            if shape.len() != 2 {
-                bail!(
-                    "{}: latents must be 2-D [N, latent], found shape {shape:?}",
+            let latent = cfg.arch.latent as usize;
+            if shape.len() != 2 || shape[1] != latent {
+                return Err(usage(format!(
+                    "{}: latents must be 2-D [N, {latent}] for this run, found shape {shape:?}",
                     zp.display()
-                );
+                )));
             }
             if let Some(y) = &labels
                 && y.len() != 1
@@ -158,6 +182,14 @@ pub struct ExportArgs {
 
 /// `pagan-train export`.
 pub fn export(a: ExportArgs) -> Result<()> {
+    let name = a.out.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if !pagan_shared::manifest::is_valid_name(name) {
+        return Err(usage(format!(
+            "--out {}: the model folder's name must be ASCII letters, digits, `-`, `_` or `.` (not \
+             first), at most 64 characters (pagan-serve loads only such names)",
+            a.out.display()
+        )));
+    }
     let dev = a.common.setup()?;
     let r = pagan_trainer::export::export_run(&a.run, &a.out, dev)?;
     println!(

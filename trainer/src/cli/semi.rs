@@ -95,6 +95,11 @@ pub fn ssgan(a: SemiArgs) -> Result<()> {
             a.labels
         )));
     }
+    if a.test_limit == Some(0) {
+        return Err(usage(
+            "--test-limit must be at least 1 (test images to measure accuracy on)",
+        ));
+    }
     if a.out.join("metrics.jsonl").exists() {
         bail!("{} already holds a run; choose another --out", a.out.display());
     }

@@ -99,11 +99,13 @@ pub fn stats(a: StatsArgs) -> Result<()> {
                 extract(&mut ArrayImages::open(from, a.n, a.seed)?, &mut fx, &opts)?
             } else if ArchiveImages::is_archive(from) {
                 extract(&mut ArchiveImages::open(from, a.n, a.seed)?, &mut fx, &opts)?
+            } else if !from.exists() {
+                return Err(usage(format!("--from {label}: no such file")));
             } else {
-                bail!(
+                return Err(usage(format!(
                     "{label}: --from takes an .npz (images, statistics or feature rows), a zip or a tar of \
                      PNG/JPEG files; for a folder use --dataset folder:PATH"
-                );
+                )));
             };
             (ex, label)
         }

@@ -145,8 +145,14 @@ pub fn export_run(run_dir: &Path, out_dir: &Path, device: Device) -> anyhow::Res
     let name = out_dir
         .file_name()
         .and_then(|n| n.to_str())
-        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-        .with_context(|| format!("cannot take a model name from {}", out_dir.display()))?
+        .filter(|n| pagan_shared::manifest::is_valid_name(n))
+        .with_context(|| {
+            format!(
+                "cannot take a model name from {}: the folder's name must be ASCII letters, digits, \
+                 `-`, `_` or `.` (not first), at most 64 characters, as pagan-serve loads only such names",
+                out_dir.display()
+            )
+        })?
         .to_owned();
     let run = RunDir::at(run_dir);
     let (cfg, meta, gan) = run

@@ -147,6 +147,18 @@ fn bad_flags_and_values_exit_2_with_a_message_and_failures_exit_1() {
         2,
     );
     assert!(e.contains("--z"), "{e}");
+    // An --out that does not say PNG (a typo could name a run's config.json), and a grid
+    // too large to be meant, are refused before the run is read.
+    let e = run_exit(bin().args(["sample", "x", "--out", "config.json"]), 2);
+    assert!(e.contains("must end in .png"), "{e}");
+    let e = run_exit(
+        bin().args(["sample", "x", "--n", "100000000", "--out", "g.png"]),
+        2,
+    );
+    assert!(e.contains("--n must be 1..=100000"), "{e}");
+    // A model name pagan-serve would not load.
+    let e = run_exit(bin().args(["export", "x", "--out", "models/my model!"]), 2);
+    assert!(e.contains("model folder's name"), "{e}");
     assert!(!out.exists(), "a refused run must not leave a folder");
 
     // Failures of the work itself exit 1 and say what to do.
