@@ -8,6 +8,7 @@ mod data;
 mod experiments;
 mod fid;
 mod intra;
+mod resume;
 mod run;
 mod semi;
 mod stats;
@@ -45,7 +46,7 @@ enum Cmd {
     /// Start a new training run.
     Train(Box<train::TrainArgs>),
     /// Continue runs from their newest checkpoint (or from iteration 0 if they stopped before one), exactly.
-    Resume(train::ResumeArgs),
+    Resume(resume::ResumeArgs),
     /// Train runs of a sweep plan as one stack (what `sweep --stack` runs for each stack).
     #[command(hide = true)]
     TrainStack(train::TrainStackArgs),
@@ -181,7 +182,7 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Train(a) => train::train(*a),
-        Cmd::Resume(a) => train::resume(a),
+        Cmd::Resume(a) => resume::resume(a),
         Cmd::TrainStack(a) => train::train_stack(a),
         Cmd::Sample(a) => run::sample(a),
         Cmd::Export(a) => run::export(a),
