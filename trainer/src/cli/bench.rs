@@ -123,9 +123,6 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         profile_iters: if a.profile.is_some() { a.profile_iters } else { 0 },
         trace: a.profile_trace.clone(),
     };
-    if a.kernels.is_none() {
-        StackKernels::configured(dev).map_err(super::usage)?;
-    }
     let rates = bench::train_steps(&b, dev)?;
     let mode = match rates.step_mode {
         StepMode::Eager => "eager",

@@ -39,9 +39,6 @@ pub struct SweepArgs {
 /// `pagan-train sweep`.
 pub fn sweep(a: SweepArgs) -> Result<()> {
     let over = Overrides::parse(&a.seeds, &a.set).map_err(super::usage)?;
-    // The children read PAGAN_STACK_KERNELS after the sweep made their run folders: check
-    // it here (its value, not the device: any word is valid on every device).
-    pagan_trainer::ops::StackKernels::configured(tch::Device::Cpu).map_err(super::usage)?;
     // A sweep file that cannot run is bad input, like a bad flag: exit 2.
     let plan = sweep::plan(
         &a.config,

@@ -180,6 +180,15 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    if matches!(
+        cli.cmd,
+        Cmd::Train(_) | Cmd::Resume(_) | Cmd::TrainStack(_) | Cmd::Bench(_) | Cmd::Sweep(_)
+    ) {
+        // Read where a stack is built (train::open); checked once here, before a command
+        // that trains reads data or makes a run folder (a sweep's children read it later).
+        // Any word is valid on every device.
+        pagan_trainer::ops::StackKernels::configured(tch::Device::Cpu).map_err(usage)?;
+    }
     match cli.cmd {
         Cmd::Train(a) => train::train(*a),
         Cmd::Resume(a) => resume::resume(a),

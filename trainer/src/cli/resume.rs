@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use pagan_trainer::config::check_stackable;
 use pagan_trainer::data::DatasetSpec;
-use pagan_trainer::ops::StackKernels;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
@@ -63,7 +62,6 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     }
     check_stackable(&cfgs)?;
     let dev = a.common.setup()?;
-    StackKernels::configured(dev).map_err(usage)?;
     let cfg = &cfgs[0];
     let spec: DatasetSpec = cfg
         .dataset

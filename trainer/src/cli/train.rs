@@ -12,7 +12,6 @@ use pagan_trainer::config::{
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::device;
 use pagan_trainer::experiments::sweep::Plan;
-use pagan_trainer::ops::StackKernels;
 use pagan_trainer::run_dir::RunDir;
 use pagan_trainer::train::{RunOptions, Trainer};
 
@@ -286,8 +285,6 @@ fn start(runs: Vec<(&TrainArgs, TrainOverrides, PathBuf)>, quiet: bool) -> Resul
         RunDir::check_free(dir).map_err(usage)?;
     }
     let dev = first.common.setup()?;
-    // A bad PAGAN_STACK_KERNELS is refused before any run folder exists.
-    StackKernels::configured(dev).map_err(usage)?;
     let set = load_data(spec, data_dir, first.limit, dev)?;
     let image = [set.channels as i64, set.height as i64, set.width as i64];
     let cfgs: Vec<TrainConfig> = runs

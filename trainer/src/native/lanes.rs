@@ -133,12 +133,11 @@ impl Lanes {
             // Leaves the lane and joins on every exit, a panic in `f` included (inside a
             // CUDA graph capture the capture then fails cleanly and the step runs eager).
             let rejoin = Rejoin(&s);
+            // Each lane becomes current in turn; the guard goes back to the caller's stream.
             let out = (0..n)
                 .map(|m| {
                     expect(s.enter(m), "enter");
-                    let r = f(m);
-                    expect(s.leave(), "leave");
-                    r
+                    f(m)
                 })
                 .collect();
             drop(rejoin);
