@@ -120,6 +120,35 @@ ours_k() {
   procs_k "$k" "pagan-train, $k process(es)" "$mode" "$BIN" bench "${common[@]}" --models 1 "$@"
 }
 
+# The table of the rows measured so far: at the end, or when a time limit stops the script
+# (timeout's TERM), so a cut-short device call still returns what it measured.
+table() {
+  "$PY" - "$rows" "$DEVICE" "$IMAGE" "$PRESET" "$PA" "$THREADS" "$1" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+gpu = sys.argv[2] == "cuda"
+if not rows:
+    sys.exit("no rows measured")
+if sys.argv[7] == "cut":
+    print("\n(stopped by a time limit: the rows measured until then)")
+ref = rows[0]["run_it_per_s"]
+print(f"\n### Stacked training: K runs per process, {sys.argv[3]} {sys.argv[4]} PA {sys.argv[5]}, batch 64, "
+      f"{sys.argv[2]}, {sys.argv[6]} threads\n")
+print("Aggregate run-it/s = iterations/s x runs. Ratio: vs one PyTorch eager run.\n")
+head = "| K | implementation | step | kernels | stack it/s | run-it/s | ratio |"
+print(head + (" peak GPU MiB |" if gpu else ""))
+print("|---:|---|---|---|---:|---:|---:|" + ("---:|" if gpu else ""))
+for r in rows:
+    line = (f"| {r['models']} | {r['label']} | {r['step_mode']} | {r['kernels']} | {r['it_per_s']:.2f} | "
+            f"{r['run_it_per_s']:.2f} | {r['run_it_per_s'] / ref:.2f}x |")
+    if gpu:
+        line += f" {r['mem']} |"
+    print(line)
+PY
+}
+# fd 3: the script's stdout, as rows are measured with stdout sent to the rows file.
+exec 3>&1
+trap 'table cut >&3; exit 124' TERM
 torch_k 1 >>"$rows"
 for k in $KS; do
   if [ "$k" -gt 1 ]; then torch_k "$k" >>"$rows"; fi
@@ -150,21 +179,4 @@ for k in $KS; do
   fi
 done
 
-"$PY" - "$rows" "$DEVICE" "$IMAGE" "$PRESET" "$PA" "$THREADS" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-gpu = sys.argv[2] == "cuda"
-ref = rows[0]["run_it_per_s"]
-print(f"\n### Stacked training: K runs per process, {sys.argv[3]} {sys.argv[4]} PA {sys.argv[5]}, batch 64, "
-      f"{sys.argv[2]}, {sys.argv[6]} threads\n")
-print("Aggregate run-it/s = iterations/s x runs. Ratio: vs one PyTorch eager run.\n")
-head = "| K | implementation | step | kernels | stack it/s | run-it/s | ratio |"
-print(head + (" peak GPU MiB |" if gpu else ""))
-print("|---:|---|---|---|---:|---:|---:|" + ("---:|" if gpu else ""))
-for r in rows:
-    line = (f"| {r['models']} | {r['label']} | {r['step_mode']} | {r['kernels']} | {r['it_per_s']:.2f} | "
-            f"{r['run_it_per_s']:.2f} | {r['run_it_per_s'] / ref:.2f}x |")
-    if gpu:
-        line += f" {r['mem']} |"
-    print(line)
-PY
+table done

@@ -12,19 +12,50 @@
 #                                  (experiments/fmnist.toml, 3 variants x 3 seeds, stacked)
 #                                  until it ends or STUDY_S; then the Inception benchmark
 #                                  if time is left
-# Env: ITERS (study length; default: stage 1's plan), STUDY_S (default 480), GRAPH=0|1,
+# Stage 3 (no carry; after stage 1 with SKIP_BENCH1=1 and stage 2): the profiles and
+# bench/stack.sh alone, in what is left of STAGE_S, so the study can go first.
+# Env: ITERS (study length; default: stage 1's plan), STUDY_S (default 480), GRAPH=0|1
+# (default: stage 1's verdict),
 # KERNELS=grouped|per-model|streams (the stack's kernels; default: stage 1's faster one),
-# SWEEP=stack|jobs (one stack, the default, or one process per run),
-# (default: stage 1's verdict), BENCH_ITERS / BENCH_REPEATS (stage 1's stack benchmark,
-# default 300 / 3), SKIP_BENCH=1 (no Inception benchmark in stage 2), DEV=cpu SMALL=1
-# (rehearsal, see rehearse.sh).
+# SWEEP=stack|jobs (one stack, the default, or one process per run), BENCH_ITERS /
+# BENCH_REPEATS / BENCH_KS (the stack benchmark, default 300 / 3 / "1 3 9"), STAGE_S
+# (seconds the benchmarks may take from the call's start, default 560), SKIP_BENCH1=1
+# (stage 1 stops after the plan), SKIP_BENCH=1 (no Inception benchmark in stage 2),
+# DEV=cpu SMALL=1 (rehearsal, see rehearse.sh).
 set -uo pipefail
 T0=$SECONDS
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 source scripts/device/env.sh
-stage=${1:?usage: run.sh 1|2}
+stage=${1:?usage: run.sh 1|2|3}
 left() { echo $(( ${1} - (SECONDS - T0) )); }
+
+# The profiles and the stacked-training benchmark, within STAGE_S (default 560) seconds of
+# the call's start: stage 1's tail, or stage 3 when stage 1 ran with SKIP_BENCH1=1 so the
+# study could go first.
+benches() {
+  local stop=${STAGE_S:-560} k cap
+  # Eager steps: the kernels and their device times are the graph's, and CUPTI times graph
+  # replays' kernels wrongly before CUDA 13.1 Update 1 (kineto#1165).
+  stamp "where a step's time goes: libtorch's profiler, eager, K = 1 and 9 ($(pick 2 5) iterations each)"
+  for k in 1 9; do
+    cap=$(left "$stop"); [ "$cap" -gt 120 ] && cap=120
+    [ "$cap" -lt 20 ] && { echo "no time left for the K=$k profile"; continue; }
+    timeout "$cap" "$BIN" bench --device "$DEV" --image 1x28x28 --preset "$(pick demo paper)" --models "$k" \
+      --iters "$(pick 2 10)" --warmup 3 --repeats 1 \
+      --profile "$OUT/profile-k$k.md" --profile-iters "$(pick 2 5)" --profile-trace "$P/trace-k$k.json" \
+      2>>"$P/profile.log" >>"$P/profile-rates.jsonl" || echo "profile K=$k failed (exit $?): $(tail -2 "$P/profile.log")"
+    head -16 "$OUT/profile-k$k.md" 2>/dev/null | cut -c1-160
+  done
+  gzip -c "$P/trace-k9.json" >"$OUT/trace-k9.json.gz" 2>/dev/null || true
+
+  # Last, as it is the longest: what is left of the call, each row at most ROW_TIMEOUT.
+  cap=$(left "$stop"); [ "$cap" -lt 30 ] && cap=30
+  stamp "stacked training: bench/stack.sh (at most $cap s)"
+  DEVICE=$DEV BIN="$BIN" PY="$PY" KS="$(pick "1 3" "${BENCH_KS:-1 3 9}")" ITERS="$(pick 6 "${BENCH_ITERS:-300}")" REPEATS="$(pick 1 "${BENCH_REPEATS:-3}")" \
+    IMAGE=1x28x28 PRESET="$(pick demo paper)" ROW_TIMEOUT=90 timeout "$cap" bash bench/stack.sh 2>"$P/bench-stack.log" | tee "$OUT/bench-stack.md"
+  [ -s "$OUT/bench-stack.md" ] || tail -5 "$P/bench-stack.log" >"$OUT/bench-stack.md"
+}
 
 if [ "$stage" = 1 ]; then
   gunzip -c .device/1/pagan-train.gz >"$BIN" && chmod +x "$BIN" || exit 1
@@ -106,29 +137,20 @@ open(f"{p}/kernels", "w").write(best + "\n")
 print(f"{iters} iterations, {best} kernels (9-run stack it/s: {rates})")
 PY
 
-  # Eager steps: the kernels and their device times are the graph's, and CUPTI times graph
-  # replays' kernels wrongly before CUDA 13.1 Update 1 (kineto#1165).
-  stamp "where a step's time goes: libtorch's profiler, eager, K = 1 and 9 ($(pick 2 5) iterations each)"
-  for k in 1 9; do
-    timeout 120 "$BIN" bench --device "$DEV" --image 1x28x28 --preset "$(pick demo paper)" --models "$k" \
-      --iters "$(pick 2 10)" --warmup 3 --repeats 1 \
-      --profile "$OUT/profile-k$k.md" --profile-iters "$(pick 2 5)" --profile-trace "$P/trace-k$k.json" \
-      2>>"$P/profile.log" >>"$P/profile-rates.jsonl" || echo "profile K=$k failed (exit $?): $(tail -2 "$P/profile.log")"
-    head -16 "$OUT/profile-k$k.md" 2>/dev/null | cut -c1-160
-  done
-  gzip -c "$P/trace-k9.json" >"$OUT/trace-k9.json.gz" 2>/dev/null || true
-
-  # Last, as it is the longest: what is left of the call, each row at most ROW_TIMEOUT.
-  cap=$(left 560); [ "$cap" -lt 30 ] && cap=30
-  stamp "stacked training: bench/stack.sh (at most $cap s)"
-  DEVICE=$DEV BIN="$BIN" PY="$PY" KS="$(pick "1 3" "1 3 9")" ITERS="$(pick 6 "${BENCH_ITERS:-300}")" REPEATS="$(pick 1 "${BENCH_REPEATS:-3}")" \
-    IMAGE=1x28x28 PRESET="$(pick demo paper)" ROW_TIMEOUT=90 timeout "$cap" bash bench/stack.sh 2>"$P/bench-stack.log" | tee "$OUT/bench-stack.md"
-  [ -s "$OUT/bench-stack.md" ] || tail -5 "$P/bench-stack.log" >"$OUT/bench-stack.md"
+  if [ -n "${SKIP_BENCH1:-}" ]; then stamp "stage 1 done in $((SECONDS - T0)) s (benchmarks left to stage 3)"; exit 0; fi
+  benches
   stamp "stage 1 done in $((SECONDS - T0)) s"
   exit 0
 fi
 
-[ "$stage" = 2 ] || { echo "usage: run.sh 1|2" >&2; exit 2; }
+if [ "$stage" = 3 ]; then
+  [ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
+  benches
+  stamp "stage 3 done in $((SECONDS - T0)) s"
+  exit 0
+fi
+
+[ "$stage" = 2 ] || { echo "usage: run.sh 1|2|3" >&2; exit 2; }
 [ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
 cat "$P/weights.part-aa" .device/2/weights.part-ab | gunzip -c >"$P/inception.pt" || { echo "weights: gunzip failed"; exit 1; }
 [ "$(sha1sum "$P/inception.pt" | cut -d' ' -f1)" = "$(cat "$P/weights.sha1")" ] || { echo "weights sha1 mismatch"; exit 1; }
