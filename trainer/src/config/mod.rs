@@ -8,6 +8,8 @@ mod cond;
 mod resolve;
 mod validate;
 
+use std::path::PathBuf;
+
 use pagan_shared::ResizeMode;
 use serde::{Deserialize, Serialize};
 
@@ -214,6 +216,30 @@ pub struct EvalConfig {
     pub prdc: bool,
 }
 
+/// Environment variable naming the FID Inception weights file.
+pub const INCEPTION_WEIGHTS_ENV: &str = "PAGAN_INCEPTION_WEIGHTS";
+
+/// The default FID Inception weights: `$PAGAN_INCEPTION_WEIGHTS`, else the setup's file
+/// (baked in at build time), else `weights/…` relative to the working directory.
+pub fn default_inception_weights() -> PathBuf {
+    pagan_shared::install_paths::configured_path(
+        INCEPTION_WEIGHTS_ENV,
+        option_env!("PAGAN_INCEPTION_WEIGHTS_DEFAULT"),
+    )
+    .unwrap_or_else(|| PathBuf::from("weights/pt_inception-2015-12-05.torchscript.pt"))
+}
+
+impl EvalConfig {
+    /// The Inception weights file these evaluations load (the default when none is named).
+    pub fn weights_path(&self) -> PathBuf {
+        if self.weights.is_empty() {
+            default_inception_weights()
+        } else {
+            PathBuf::from(&self.weights)
+        }
+    }
+}
+
 impl Default for EvalConfig {
     fn default() -> Self {
         Self {
@@ -364,6 +390,10 @@ mod tests {
         assert_eq!(demo.arch.d_widths, [8, 16, 16, 32, 32, 64, 64]);
         let cifar = TrainConfig::resolve("cifar10", [3, 32, 32], Path::new("d"), &TrainOverrides::default());
         assert_eq!(cifar.start_level, 2, "the paper starts CIFAR-10 at level 2");
+        // The paper preset evaluates, so its weights must exist: any existing file passes
+        // the check (its content is read at the first evaluation).
+        let mut paper = paper;
+        paper.eval.weights = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").into();
         assert!(paper.validate().is_ok() && demo.validate().is_ok());
     }
 
@@ -426,6 +456,21 @@ mod tests {
             let err = fm(&o).validate().err().map(|e| e.0).unwrap_or_default();
             assert!(err.contains(flag), "{o:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn a_run_that_evaluates_needs_the_inception_weights_before_it_starts() {
+        let mut c = fm(&TrainOverrides::default());
+        assert!(c.eval.every > 0, "the paper preset evaluates");
+        c.eval.weights = "/no/such/inception.pt".into();
+        let err = c.validate().err().map(|e| e.0).unwrap_or_default();
+        assert!(
+            err.contains("/no/such/inception.pt") && err.contains("--eval-every 0"),
+            "{err}"
+        );
+        // Without evaluations the weights are never read, so none are needed.
+        c.eval.every = 0;
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

@@ -175,6 +175,21 @@ impl TrainConfig {
             pagan_shared::provenance::pick_resize(stats.resize_mode.as_deref(), Some(e.resize_mode))
                 .map_err(|err| ConfigError(format!("--eval-fid-reference {r}: {err}")))?;
         }
+        if e.every > 0 {
+            // A run that evaluates loads the Inception at its first evaluation (at the latest
+            // at its last iteration): a missing file is refused now, not after the training.
+            let w = e.weights_path();
+            if !w.is_file() {
+                return bad(format!(
+                    "FID Inception weights not found at {}, and this run evaluates every {} iterations: \
+                     run `make setup` (it fetches them into weights/), set {} to the file, or train \
+                     without evaluations (--eval-every 0)",
+                    w.display(),
+                    e.every,
+                    super::INCEPTION_WEIGHTS_ENV
+                ));
+            }
+        }
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! there exactly as PNGs are (`quantize`), and one Inception call serves every run of a
 //! stack.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use pagan_shared::rng::{SplitMix64, sample_without_replacement};
 use pagan_shared::{FeatureStats, Gaussian, KidConfig, score};
 use tch::{Device, Kind, Tensor};
 
-use super::inception::{Inception, weights};
+use super::inception::Inception;
 use super::quantize::to_bytes;
 use crate::config::{EvalConfig, TrainConfig};
 use crate::model::Gan;
@@ -92,11 +92,7 @@ struct Reference {
 impl TrainingEval {
     /// Loads the Inception on `device` and the reference of `e`, if any, for `runs` runs.
     pub fn new(e: &EvalConfig, device: Device, runs: usize) -> Result<Self> {
-        let weights = if e.weights.is_empty() {
-            weights::default_path()
-        } else {
-            PathBuf::from(&e.weights)
-        };
+        let weights = e.weights_path();
         let inception = Inception::load(&weights, device, e.resize_mode)?;
         // The config holds the resolved convention: the reference's (below), or the default
         // one (an explicit flag naming the default is the same convention), or another one asked for.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
 /// Environment variable naming the weights file.
-pub const WEIGHTS_ENV: &str = "PAGAN_INCEPTION_WEIGHTS";
+pub use crate::config::INCEPTION_WEIGHTS_ENV as WEIGHTS_ENV;
 /// Environment variable naming the Python used to convert legacy `.pth` files.
 pub const PYTHON_ENV: &str = "PAGAN_PYTHON";
 
@@ -45,8 +45,7 @@ pub enum WeightsError {
 /// The default weights path: `$PAGAN_INCEPTION_WEIGHTS`, else the setup's file (baked in
 /// at build time), else `weights/…` relative to the working directory.
 pub fn default_path() -> PathBuf {
-    pagan_shared::install_paths::configured_path(WEIGHTS_ENV, option_env!("PAGAN_INCEPTION_WEIGHTS_DEFAULT"))
-        .unwrap_or_else(|| PathBuf::from("weights/pt_inception-2015-12-05.torchscript.pt"))
+    crate::config::default_inception_weights()
 }
 
 fn python() -> PathBuf {
