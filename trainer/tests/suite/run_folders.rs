@@ -216,10 +216,22 @@ fn recorded_runs_still_load_and_report_identically() {
         assert_eq!(meta.iter, 50_000, "{r}");
         assert!(dir.metrics().read().expect("metrics").len() > 100, "{r}");
     }
+    assert_report_unchanged(&runs, &repo().join("docs/results/fmnist-h100-50k/report"));
+    // The 3-seed study's evaluation at 10k on an H200 (docs/RESULTS.md reads its mean ± std).
+    let study = repo().join("docs/results/fmnist-h200-stack-10k-2026-11-30");
+    assert_report_unchanged(&study, &study.join("report"));
+}
+
+/// `pagan-train report` of `runs` writes the `results.md` recorded in `recorded`.
+fn assert_report_unchanged(runs: &Path, recorded: &Path) {
     let out = tempfile::tempdir().expect("tmp");
-    run_ok(bin().arg("report").arg(&runs).arg("--out").arg(out.path()));
+    run_ok(bin().arg("report").arg(runs).arg("--out").arg(out.path()));
     let now = std::fs::read_to_string(out.path().join("results.md")).expect("results.md");
-    let recorded = std::fs::read_to_string(repo().join("docs/results/fmnist-h100-50k/report/results.md"))
-        .expect("recorded");
-    assert_eq!(now, recorded, "the report of the recorded runs changed");
+    let recorded = std::fs::read_to_string(recorded.join("results.md")).expect("recorded");
+    assert_eq!(
+        now,
+        recorded,
+        "the report of the recorded runs in {} changed",
+        runs.display()
+    );
 }
