@@ -170,9 +170,9 @@ pub struct FidArgs {
     /// (Chong & Forsyth 2020).
     #[arg(long)]
     fid_infinity: bool,
-    /// Split of a dataset target.
-    #[arg(long, default_value = "train")]
-    split: String,
+    /// Split of a dataset target (default: train).
+    #[arg(long)]
+    split: Option<String>,
     /// Resize convention (default: the one recorded in the reference, else asymmetric; one that differs
     /// from the recorded one is refused).
     #[arg(long)]
@@ -206,6 +206,29 @@ fn score_options(a: &FidArgs) -> ScoreOptions {
     }
 }
 
+/// What `fid` scores.
+enum Target {
+    /// A run folder: its newest checkpoint generates.
+    Run,
+    /// An exported model folder: its generator.onnx generates.
+    Model,
+    /// A folder of image files.
+    Images,
+    /// A dataset split.
+    Dataset(DatasetSpec),
+}
+
+impl Target {
+    fn describe(&self) -> &'static str {
+        match self {
+            Self::Run => "a run folder",
+            Self::Model => "a model folder",
+            Self::Images => "an image folder",
+            Self::Dataset(_) => "a dataset",
+        }
+    }
+}
+
 /// Scores a generator or image set against reference statistics.
 pub fn fid(a: FidArgs) -> Result<()> {
     if a.bootstrap == 1 {
@@ -231,6 +254,37 @@ pub fn fid(a: FidArgs) -> Result<()> {
     } else {
         None
     };
+    let target = Path::new(&a.target);
+    let kind = if RunDir::is_run(target) {
+        Target::Run
+    } else if target.join(MANIFEST_FILE).is_file() {
+        Target::Model
+    } else if target.is_dir() {
+        Target::Images
+    } else {
+        Target::Dataset(a.target.parse().with_context(|| {
+            format!(
+                "{} is not a run folder (config.json), a model folder (manifest.json), an image folder or a dataset",
+                a.target
+            )
+        })?)
+    };
+    // A flag that would be ignored is refused: the user meant something else.
+    if !matches!(kind, Target::Dataset(_)) {
+        for (flag, given) in [
+            ("--split", a.split.is_some()),
+            ("--data-dir", a.data_dir.is_some()),
+        ] {
+            if given {
+                return Err(usage(format!(
+                    "{flag} applies to dataset targets (mnist, fashion-mnist, ..., folder:PATH); {} is {}",
+                    a.target,
+                    kind.describe()
+                )));
+            }
+        }
+    }
+    let split: Split = a.split.as_deref().unwrap_or("train").parse()?;
     let dev = a.common.setup()?;
     let mut fx = a.extractor.open(&a.common, dev, resize.0)?;
     // Before any image is generated or read: a reference of another width cannot be scored.
@@ -245,37 +299,25 @@ pub fn fid(a: FidArgs) -> Result<()> {
     }
     let opts_keep = opts.keep_rows();
     let run_opts = options(a.target.clone(), opts_keep, a.common.quiet, a.extractor.batch);
-    let target = Path::new(&a.target);
-    let ex: Extracted = if RunDir::is_run(target) {
-        let (_cfg, _meta, gan) = RunDir::at(target).load_gan(dev)?;
-        extract(&mut GeneratedImages::new(&gan, a.n, a.seed), &mut fx, &run_opts)?
-    } else if target.join(MANIFEST_FILE).is_file() {
-        extract(
+    let ex: Extracted = match kind {
+        Target::Run => {
+            let (_cfg, _meta, gan) = RunDir::at(target).load_gan(dev)?;
+            extract(&mut GeneratedImages::new(&gan, a.n, a.seed), &mut fx, &run_opts)?
+        }
+        Target::Model => extract(
             &mut OnnxGeneratedImages::open(target, a.n, a.seed)?,
             &mut fx,
             &run_opts,
-        )?
-    } else if target.is_dir() {
-        let mut files = data::image_files(target)?;
-        files.truncate(a.n);
-        extract(&mut FileImages::new(files), &mut fx, &run_opts)?
-    } else {
-        let spec: DatasetSpec = a.target.parse().with_context(|| {
-            format!(
-                "{} is not a run folder (config.json), a model folder (manifest.json), an image folder or a dataset",
-                a.target
-            )
-        })?;
-        let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
-        extract_dataset(
-            &spec,
-            a.split.parse()?,
-            &data_dir,
-            Some(a.n),
-            a.seed,
-            &mut fx,
-            &run_opts,
-        )?
+        )?,
+        Target::Images => {
+            let mut files = data::image_files(target)?;
+            files.truncate(a.n);
+            extract(&mut FileImages::new(files), &mut fx, &run_opts)?
+        }
+        Target::Dataset(spec) => {
+            let data_dir = data::resolve_data_dir(a.data_dir.as_deref());
+            extract_dataset(&spec, split, &data_dir, Some(a.n), a.seed, &mut fx, &run_opts)?
+        }
     };
     let reference_view = Reference {
         gaussian: &reference.gaussian,

@@ -401,7 +401,8 @@ fn a_bad_stack_kernels_setting_is_refused_before_a_run_folder_exists() {
 /// Bad run settings and folders are refused with exit 2 before any run folder is created
 /// or any data is read: `--limit 0`, an FID reference of another feature width, a folder
 /// holding another run's metrics, a `--seeds` set where one folder is taken (none of the
-/// others is created), and `resume` naming one folder twice.
+/// others is created), `resume` naming one folder twice, a run that evaluates without the
+/// Inception weights, and `fid` given dataset flags for a folder of images.
 #[test]
 fn bad_run_settings_and_taken_folders_are_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -455,6 +456,33 @@ fn bad_run_settings_and_taken_folders_are_refused_before_anything_is_written() {
 
     let e = run_exit(bin().arg("resume").arg(p("st-s1")).arg(p("st-s1")), 2);
     assert!(e.contains("named twice"), "{e}");
+
+    // A run that evaluates (the paper preset, every 10k) needs the Inception weights: refused
+    // at the start, not at its first evaluation.
+    let e = run_exit(
+        train(&p("noweights"), &[]).env("PAGAN_INCEPTION_WEIGHTS", p("no-such-inception.pt")),
+        2,
+    );
+    assert!(
+        e.contains("no-such-inception.pt") && e.contains("--eval-every 0"),
+        "{e}"
+    );
+    assert!(!p("noweights").exists());
+
+    // `fid` refuses dataset flags for a target that is not a dataset (they would be ignored).
+    std::fs::create_dir_all(p("images")).expect("mkdir");
+    for flag in [["--split", "test"], ["--data-dir", "data"]] {
+        let e = run_exit(
+            bin()
+                .arg("fid")
+                .arg(p("images"))
+                .arg("--reference")
+                .arg(&small)
+                .args(flag),
+            2,
+        );
+        assert!(e.contains(flag[0]) && e.contains("an image folder"), "{e}");
+    }
 }
 
 fn identity(d: usize) -> Vec<f64> {
