@@ -56,7 +56,8 @@ pub struct Cli {
     #[arg(long, env = "PAGAN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Listen on a non-loopback address without a token (only behind something that authenticates).
-    #[arg(long, env = "PAGAN_ALLOW_UNAUTHENTICATED")]
+    /// The environment variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "PAGAN_ALLOW_UNAUTHENTICATED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unauthenticated: bool,
     /// Scoring requests that decode and run the extractor at once (0: one per session,
     /// --sessions); more only add memory, since each session runs one batch at a time.

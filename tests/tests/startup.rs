@@ -91,4 +91,22 @@ fn a_public_address_without_a_token_is_refused_with_the_reason() {
     let text = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("token is empty"), "{text}");
+    // The override from the environment takes the usual words for true and false: with it,
+    // start-up goes on to the next check (here the missing models folder).
+    let missing = tmp.path().join("nowhere").display().to_string();
+    for (word, code, says) in [
+        ("1", 1, "nowhere"),
+        ("yes", 1, "nowhere"),
+        ("0", 1, "--allow-unauthenticated"),
+        ("maybe", 2, "maybe"),
+    ] {
+        let o = command("pagan-serve")
+            .env("PAGAN_ALLOW_UNAUTHENTICATED", word)
+            .args(["--models", &missing, "--bind", "0.0.0.0:0"])
+            .output()
+            .expect("spawn pagan-serve");
+        let text = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{word}: {text}");
+        assert!(text.contains(says), "{word}: {text}");
+    }
 }
