@@ -107,6 +107,10 @@ pub struct LimitArgs {
     /// Jobs that may wait in the queue before requests get 429.
     #[arg(long, env = "PAGAN_JOB_QUEUE", default_value_t = c::DEFAULT_JOB_QUEUE)]
     pub job_queue: usize,
+    /// Seconds a request body may send no bytes before the request is answered 408.
+    #[arg(long, env = "PAGAN_BODY_IDLE_TIMEOUT_S", default_value_t = c::DEFAULT_BODY_IDLE_TIMEOUT_S,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub body_idle_timeout_s: u64,
 }
 
 impl Cli {
@@ -140,6 +144,7 @@ impl Cli {
                 max_score_n: l.max_score_n,
                 job_threshold: l.job_threshold,
                 job_queue: l.job_queue,
+                body_idle_timeout: std::time::Duration::from_secs(l.body_idle_timeout_s),
             },
             token: token.map(Into::into),
             allow_unauthenticated: self.allow_unauthenticated,
@@ -170,6 +175,7 @@ mod tests {
         assert_eq!(parsed.limits.max_body_bytes, plain.limits.max_body_bytes);
         assert_eq!(parsed.limits.max_images, plain.limits.max_images);
         assert_eq!(parsed.limits.job_queue, plain.limits.job_queue);
+        assert_eq!(parsed.limits.body_idle_timeout, plain.limits.body_idle_timeout);
         assert_eq!(parsed.generate_batch, plain.generate_batch);
         assert_eq!(parsed.score_batch, plain.score_batch);
         let c = Cli::try_parse_from(["pagan-serve", "--provider", "cpu", "--max-images", "5"])

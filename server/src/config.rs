@@ -30,6 +30,8 @@ pub const DEFAULT_FEATURE_CACHE_BYTES: u64 = 1 << 30;
 pub const FEATURE_CACHE_DIR: &str = ".feature-cache";
 /// Default number of jobs that may wait in the queue.
 pub const DEFAULT_JOB_QUEUE: usize = 8;
+/// Default seconds an upload may send no body bytes before it is answered 408.
+pub const DEFAULT_BODY_IDLE_TIMEOUT_S: u64 = 30;
 
 /// Which ONNX Runtime execution provider sessions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,9 @@ pub struct Limits {
     pub job_threshold: usize,
     /// Jobs that may wait in the queue before requests get 429.
     pub job_queue: usize,
+    /// How long a request body may send nothing before it is refused with 408 (a stalled
+    /// client would otherwise hold its upload slot and temp files forever).
+    pub body_idle_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -89,6 +94,7 @@ impl Default for Limits {
             max_score_n: DEFAULT_MAX_SCORE_N,
             job_threshold: DEFAULT_JOB_THRESHOLD,
             job_queue: DEFAULT_JOB_QUEUE,
+            body_idle_timeout: std::time::Duration::from_secs(DEFAULT_BODY_IDLE_TIMEOUT_S),
         }
     }
 }

@@ -404,3 +404,43 @@ fn a_server_killed_mid_upload_leaves_nothing_and_restarts_clean() {
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }
+
+/// An upload that stops sending is answered 408 after `--body-idle-timeout-s` (it would
+/// otherwise hold its temp files and its slot forever), stores nothing and leaves no temp
+/// folder; the server goes on serving.
+#[test]
+fn a_stalled_upload_is_answered_408_and_leaves_nothing() {
+    let t = tempfile::tempdir().expect("tmp");
+    let models = models_copy(t.path());
+    let uploads = t.path().join("tmp");
+    std::fs::create_dir_all(&uploads).expect("tmpdir");
+    let mut c = command("pagan-serve");
+    c.env("TMPDIR", &uploads);
+    let server = Server::start_command(c, &models, &["--body-idle-timeout-s", "1"]);
+    let npz = std::fs::read(models.join("references/fm12.npz")).expect("npz");
+    for (path, ctype) in [
+        ("/v1/references/stalled", "application/octet-stream"),
+        ("/v1/fid?reference=fm12", "application/zip"),
+    ] {
+        let mut s = send_head(server.port, "POST", path, ctype, npz.len(), "");
+        s.write_all(&npz[..npz.len() / 2]).expect("half the body");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let started = std::time::Instant::now();
+        let r = pagan_e2e::read_response(s);
+        r.assert_error(408, "request_timeout");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{path}: 408 after {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(!models.join("references/stalled.npz").exists());
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pagan-upload-"))
+        .collect();
+    assert!(left.is_empty(), "temp folders left: {left:?}");
+    assert_eq!(get(server.port, "/healthz").status, 200);
+}

@@ -56,6 +56,9 @@ pub enum ApiError {
         /// Human-readable detail.
         message: String,
     },
+    /// The request body stopped arriving for longer than the idle limit (408).
+    #[error("{0}")]
+    Timeout(String),
     /// A body type the endpoint does not read (415).
     #[error("{0}")]
     UnsupportedMedia(String),
@@ -129,6 +132,7 @@ impl ApiError {
             | Self::TooLarge { code, .. }
             | Self::Unprocessable { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
+            Self::Timeout(_) => "request_timeout",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::UnsupportedMedia(_) => "unsupported_media_type",
@@ -153,6 +157,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -4,6 +4,7 @@
 //! `crate::scoring::upload::Upload`, the input of scoring and reference uploads.
 
 use std::io::Write;
+use std::time::Duration;
 
 use actix_multipart::Multipart;
 use actix_web::http::header;
@@ -18,6 +19,20 @@ fn too_large(limit: u64) -> ApiError {
         "body_too_large",
         format!("request body exceeds the limit of {limit} bytes (--max-body-bytes)"),
     )
+}
+
+/// The next item of `stream`, or 408 when nothing arrives for `idle`: a client that stops
+/// sending would otherwise hold its upload (temp files, a scoring slot) forever.
+async fn next_within<S: futures_util::Stream + Unpin>(
+    stream: &mut S,
+    idle: Duration,
+) -> Result<Option<S::Item>, ApiError> {
+    tokio::time::timeout(idle, stream.next()).await.map_err(|_| {
+        ApiError::Timeout(format!(
+            "the request body sent nothing for {} s (--body-idle-timeout-s)",
+            idle.as_secs()
+        ))
+    })
 }
 
 fn io_err(e: std::io::Error) -> ApiError {
@@ -37,21 +52,23 @@ fn refuse_declared_over(req: &HttpRequest, limit: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Streams chunks into `file`, failing with 413 once `total` passes `limit`.
+/// Streams chunks into `file`, failing with 413 once `total` passes `limit` and with 408
+/// when no chunk arrives for `idle`.
 /// The writes are synchronous: they go to the page cache in chunk-sized pieces, which
 /// costs far less than a hop to the blocking pool per chunk.
 async fn copy_stream<S, E>(
     mut stream: S,
     file: &mut std::fs::File,
     total: &mut u64,
-    limit: u64,
+    limits: BodyLimits,
     on_err: impl Fn(E) -> ApiError,
 ) -> Result<u64, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
 {
+    let limit = limits.max_bytes;
     let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = next_within(&mut stream, limits.idle).await? {
         let chunk = chunk.map_err(&on_err)?;
         size += chunk.len() as u64;
         *total += chunk.len() as u64;
@@ -63,10 +80,33 @@ where
     Ok(size)
 }
 
+/// How much of a request body is read, and how long it may stall.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Bytes (413 past it).
+    pub max_bytes: u64,
+    /// Time without a byte (408 past it).
+    pub idle: Duration,
+}
+
+impl BodyLimits {
+    /// The service's body limits with `max_bytes` (some endpoints read less).
+    pub fn new(limits: &crate::config::Limits, max_bytes: u64) -> Self {
+        Self {
+            max_bytes,
+            idle: limits.body_idle_timeout,
+        }
+    }
+}
+
 /// Receives the body of `req` into temp files: every file field of a
 /// `multipart/form-data` body (fields without a file name are ignored), or the raw body.
-pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Result<Upload, ApiError> {
-    refuse_declared_over(req, limit)?;
+pub async fn receive(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: BodyLimits,
+) -> Result<Upload, ApiError> {
+    refuse_declared_over(req, limits.max_bytes)?;
     // The pid in the name lets a restarted server remove what a killed one left behind.
     let dir = tempfile::Builder::new()
         .prefix(&format!(
@@ -88,7 +128,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Re
         .is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"));
     if is_multipart {
         let mut form = Multipart::new(req.headers(), payload);
-        while let Some(field) = form.next().await {
+        while let Some(field) = next_within(&mut form, limits.idle).await? {
             let field = field.map_err(|e| ApiError::bad("bad_multipart", format!("multipart body: {e}")))?;
             let filename = field
                 .content_disposition()
@@ -102,7 +142,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Re
             let ctype = field.content_type().map(|m| m.essence_str().to_owned());
             let path = dir.path().join(format!("part-{}", parts.len()));
             let mut file = std::fs::File::create(&path).map_err(io_err)?;
-            let size = copy_stream(field, &mut file, &mut total, limit, |e| {
+            let size = copy_stream(field, &mut file, &mut total, limits, |e| {
                 ApiError::bad("bad_multipart", format!("multipart body: {e}"))
             })
             .await?;
@@ -116,7 +156,7 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Re
     } else {
         let path = dir.path().join("body");
         let mut file = std::fs::File::create(&path).map_err(io_err)?;
-        let size = copy_stream(payload, &mut file, &mut total, limit, |e| {
+        let size = copy_stream(payload, &mut file, &mut total, limits, |e| {
             ApiError::bad("bad_body", format!("reading the request body: {e}"))
         })
         .await?;
@@ -132,15 +172,17 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload, limit: u64) -> Re
     Ok(Upload { dir, parts })
 }
 
-/// Reads a (small) body into memory, failing with 413 past `limit` bytes.
+/// Reads a (small) body into memory, failing with 413 past `limits.max_bytes` bytes and
+/// 408 when it stalls.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-    limit: u64,
+    limits: BodyLimits,
 ) -> Result<Vec<u8>, ApiError> {
+    let limit = limits.max_bytes;
     refuse_declared_over(req, limit)?;
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = next_within(&mut payload, limits.idle).await? {
         let chunk = chunk.map_err(|e| ApiError::bad("bad_body", format!("reading the request body: {e}")))?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));

@@ -107,12 +107,30 @@ impl MetricsLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
         };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l).with_context(|| format!("bad line in {}: {l}", self.path.display()))
-            })
-            .collect()
+        // A run stopped while writing leaves a last line without its newline: that one is
+        // skipped (resume removes it); a bad line anywhere else is an error.
+        let torn_tail = !text.ends_with('\n');
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for (k, &(no, l)) in lines.iter().enumerate() {
+            match serde_json::from_str(l) {
+                Ok(m) => out.push(m),
+                Err(_) if torn_tail && k + 1 == lines.len() => tracing::warn!(
+                    "{}: skipping its unfinished last line (the run stopped while writing it; \
+                     `pagan-train resume` removes it)",
+                    self.path.display()
+                ),
+                Err(e) => {
+                    let shown: String = l.chars().take(120).collect();
+                    anyhow::bail!("{} line {}: {e}: {shown}", self.path.display(), no + 1)
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Drops lines past `iter` (written after the checkpoint a resume starts from), and a
@@ -131,5 +149,31 @@ impl MetricsLog {
         }
         pagan_shared::fs::write_atomic(&self.path, out.as_bytes())
             .with_context(|| format!("rewriting {}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(iter: u64) -> String {
+        format!(
+            "{{\"iter\":{iter},\"d_loss\":1.0,\"g_loss\":1.0,\"d_acc_real\":0.5,\"d_acc_fake\":0.5,\
+             \"pa_level\":0,\"pa_p\":0.0,\"sec_per_iter\":0.1}}"
+        )
+    }
+
+    #[test]
+    fn an_unfinished_last_line_is_skipped_and_a_bad_line_elsewhere_is_named() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let log = MetricsLog::at(tmp.path().join("metrics.jsonl"));
+        let (a, b) = (line(100), line(200));
+        std::fs::write(log.path(), format!("{a}\n{b}\n{{\"iter\":300,\"d_lo")).expect("write");
+        let read = log.read().expect("a torn tail is not an error");
+        assert_eq!(read.iter().map(|m| m.iter).collect::<Vec<_>>(), [100, 200]);
+        // The same text with its newline was written whole: broken, and named by line.
+        std::fs::write(log.path(), format!("{a}\n{{\"iter\":300,\"d_lo\n{b}\n")).expect("write");
+        let err = log.read().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -148,6 +148,33 @@ fn report_on_synthetic_metrics() {
         1,
     );
     assert!(err.contains("no runs"), "{err}");
+
+    // A run stopped while writing (a torn last metrics line) still reports; a run folder
+    // that cannot be read is left out with its reason, in the log and in results.md, and
+    // the others still report. Named alone, it is an error.
+    let metrics = sweep.join("no-pa-s1/metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).expect("metrics");
+    text.push_str("{\"iter\":1100,\"d_lo");
+    std::fs::write(&metrics, text).expect("tear");
+    std::fs::write(sweep.join("pa-input-s1/config.json"), "{}").expect("break");
+    let out2 = tmp.path().join("report2");
+    let log = run_ok(bin().arg("report").arg(&sweep).arg("--out").arg(&out2));
+    assert!(log.contains("3 runs"), "{log}");
+    let md = std::fs::read_to_string(out2.join("results.md")).expect("results.md");
+    assert!(
+        md.contains("## Left out") && md.contains("pa-input-s1") && md.contains("dataset"),
+        "{md}"
+    );
+    assert!(md.contains(&ms(10.5, 11.5, 2)), "no-pa keeps both seeds:\n{md}");
+    let err = run_exit(
+        bin()
+            .arg("report")
+            .arg(sweep.join("pa-input-s1"))
+            .arg("--out")
+            .arg(tmp.path().join("y")),
+        1,
+    );
+    assert!(err.contains("config.json"), "{err}");
 }
 
 fn write_sweep(path: &Path, iters: u64) {

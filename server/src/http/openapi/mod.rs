@@ -62,6 +62,8 @@ fn upload_body(what: &str) -> Value {
 }
 
 const UNAUTHORIZED: &str = "Missing or wrong bearer token (only when the server has --token)";
+/// The description of a 408: an upload that stopped sending.
+const BODY_STALLED: &str = "The request body sent nothing for --body-idle-timeout-s seconds";
 const NOT_CONDITIONAL: &str =
     "labels or class for a model that is not class-conditional (model_not_conditional)";
 
@@ -83,6 +85,7 @@ fn scoring_responses() -> Value {
         "400": error_response("Bad query, corrupt or unsupported input, unsafe archive paths; for a model: bad_labels, bad_class"),
         "401": error_response(UNAUTHORIZED),
         "404": error_response("Unknown model or reference"),
+        "408": error_response(BODY_STALLED),
         "413": error_response("Over a limit (body, images, pixels, archive entries or bytes, n)"),
         "415": error_response("Not a PNG, JPEG, zip, tar or .npz"),
         "422": error_response("Empty set, fewer than 2 images, reference without features for KID or PRDC, unusable statistics; \
@@ -184,6 +187,7 @@ pub fn document(config: &Config, conditional: &[&ClassesSpec]) -> Value {
                         "content": { "application/json": { "schema": schema_ref("Accepted") } } },
                     "400": error_response("Bad name or query, not an .npz, corrupt images or archives"), "401": error_response(UNAUTHORIZED),
                     "409": error_response("Name taken (of two concurrent uploads of one name, one wins)"),
+                    "408": error_response(BODY_STALLED),
                     "413": error_response("Over a limit (body, images, pixels, archive entries or bytes)"),
                     "415": error_response("Not a PNG, JPEG, zip, tar or .npz"),
                     "422": error_response("NaN, wrong shapes, asymmetric sigma, wrong dimension, a resize mode conflicting with the file's, an .npz that holds no reference, no files, fewer than 2 images"),
@@ -231,6 +235,7 @@ pub fn document(config: &Config, conditional: &[&ClassesSpec]) -> Value {
                     "400": v2_error("Malformed request: names, datatype, shape vs data, non-finite values; labels missing, out of 0..K-1 or not one per latent (class-conditional models), labels for an unconditional model"),
                     "401": v2_error(UNAUTHORIZED),
                     "404": v2_error("Unknown model"),
+                    "408": v2_error(BODY_STALLED),
                     "413": v2_error("N over --max-generate-n, or body too large") } } }
         },
         "components": { "schemas": {

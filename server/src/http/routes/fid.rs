@@ -160,7 +160,12 @@ pub async fn fid(
         return Err(Jobs::full_error().into());
     }
     let limits = state.config.limits.clone();
-    let up = upload::receive(&req, payload, limits.max_body_bytes).await?;
+    let up = upload::receive(
+        &req,
+        payload,
+        upload::BodyLimits::new(&limits, limits.max_body_bytes),
+    )
+    .await?;
     if up.parts.is_empty() {
         return Err(ApiError::unprocessable("empty_set", "the request holds no files"));
     }

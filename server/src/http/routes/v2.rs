@@ -108,7 +108,12 @@ pub async fn infer(
         ),
     };
     let limit = MAX_INFER_BODY.min(state.config.limits.max_body_bytes);
-    let body = upload::read_body(&req, payload, limit).await?;
+    let body = upload::read_body(
+        &req,
+        payload,
+        upload::BodyLimits::new(&state.config.limits, limit),
+    )
+    .await?;
     let inf = oip::decode(
         &body,
         header_len,

@@ -69,19 +69,45 @@ fn load_run(dir: &Path, variant: Option<String>) -> Result<RunData> {
     })
 }
 
+/// The runs a report shows, and those it leaves out.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Runs that loaded.
+    pub runs: Vec<RunData>,
+    /// The sweep's `[report] title`, if any.
+    pub title: Option<String>,
+    /// Runs inside a sweep or folder that could not be read: (folder, why). A run named
+    /// on the command line that cannot be read is an error instead.
+    pub left_out: Vec<(PathBuf, String)>,
+}
+
+impl Collected {
+    /// Loads a run found inside a sweep or folder; one that cannot be read is left out
+    /// with its reason (one broken folder must not hide the others' results).
+    fn load_found(&mut self, dir: &Path, variant: Option<String>) {
+        match load_run(dir, variant) {
+            Ok(r) => self.runs.push(r),
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::warn!(run = %dir.display(), "left out of the report: {why}");
+                self.left_out.push((dir.to_path_buf(), why));
+            }
+        }
+    }
+}
+
 /// Expands the inputs into runs: a run folder is itself; a sweep folder gives its plan's
 /// runs (those started), any other folder its sub-folders that hold a config.json.
-pub fn collect_runs(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Option<String>)> {
-    let mut runs = Vec::new();
-    let mut title = None;
+pub fn collect_runs(inputs: &[PathBuf]) -> Result<Collected> {
+    let mut c = Collected::default();
     for input in inputs {
         if RunDir::is_run(input) {
-            runs.push(load_run(input, None)?);
+            c.runs.push(load_run(input, None)?);
         } else if input.join(PLAN_FILE).is_file() {
             let p = input.join(PLAN_FILE);
             let plan: Plan = serde_json::from_slice(&std::fs::read(&p)?)
                 .with_context(|| format!("corrupt {}", p.display()))?;
-            title = title.or_else(|| {
+            c.title = c.title.or_else(|| {
                 plan.report
                     .get("title")
                     .and_then(|t| t.as_str())
@@ -91,7 +117,7 @@ pub fn collect_runs(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Option<String>)
                 // Folders are looked up beside sweep.json, so a moved sweep still reports.
                 let dir = input.join(&r.name);
                 if RunDir::is_run(&dir) {
-                    runs.push(load_run(&dir, Some(r.variant.clone()))?);
+                    c.load_found(&dir, Some(r.variant.clone()));
                 } else {
                     tracing::warn!(run = %r.name, "not started yet; left out of the report");
                 }
@@ -110,13 +136,13 @@ pub fn collect_runs(inputs: &[PathBuf]) -> Result<(Vec<RunData>, Option<String>)
                 );
             }
             for d in dirs {
-                runs.push(load_run(&d, None)?);
+                c.load_found(&d, None);
             }
         } else {
             bail!("{} is not a run or sweep folder", input.display());
         }
     }
-    Ok((runs, title))
+    Ok(c)
 }
 
 /// Variants in order of first appearance, each with the indices of its runs.

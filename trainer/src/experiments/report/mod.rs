@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 
-pub use load::{RunData, collect_runs};
+pub use load::{Collected, RunData, collect_runs};
 pub use plots::{CHART_SIZE, DEFAULT_FONT};
 pub use table::{fmt_mean_std, mean_std};
 
@@ -72,9 +72,24 @@ pub fn run(a: ReportOptions) -> Result<()> {
         );
         return Ok(());
     }
-    let (runs, sweep_title) = collect_runs(&a.inputs)?;
+    let Collected {
+        runs,
+        title: sweep_title,
+        left_out,
+    } = collect_runs(&a.inputs)?;
     if runs.is_empty() {
-        bail!("no runs to report on");
+        let why: Vec<String> = left_out
+            .iter()
+            .map(|(d, e)| format!("{}: {e}", d.display()))
+            .collect();
+        bail!(
+            "no runs to report on{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
+            }
+        );
     }
     let out = &a.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -83,11 +98,24 @@ pub fn run(a: ReportOptions) -> Result<()> {
     png_and_svg!(out, "losses", |root| loss_figure(root, &runs));
     samples_figure(&runs, &out.join("samples.png"))?;
     let title = a.title.or(sweep_title).unwrap_or_else(|| "Results".into());
-    let md = results_md(&runs, &title);
+    let mut md = results_md(&runs, &title);
+    if !left_out.is_empty() {
+        // Said in the report itself: a variant's mean then covers fewer seeds.
+        md.push_str(
+            "\n## Left out\n\nThese run folders could not be read and are not in the tables or plots:\n\n",
+        );
+        for (dir, why) in &left_out {
+            md.push_str(&format!("- `{}`: {why}\n", dir.display()));
+        }
+    }
     let md_path = out.join("results.md");
     std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    let left = match left_out.len() {
+        0 => String::new(),
+        n => format!(" ({n} left out: see results.md)"),
+    };
     println!(
-        "wrote {} (fid, kid, losses as .png/.svg, samples.png) for {} runs",
+        "wrote {} (fid, kid, losses as .png/.svg, samples.png) for {} runs{left}",
         md_path.display(),
         runs.len()
     );
