@@ -49,10 +49,12 @@ measure() {
   "$@" --models "$k" --iters "$iters" --warmup 3 --repeats "$REPEATS" --threads "$THREADS" >"$rows.one" &
   local pid=$! dog=
   # ROW_TIMEOUT=S: a row still running after S seconds is killed (and fails).
-  if [ -n "${ROW_TIMEOUT:-}" ]; then (sleep "$ROW_TIMEOUT"; kill "$pid" 2>/dev/null) & dog=$!; fi
+  # The watchdog gets none of the script's output descriptors: its sleep, still holding a
+  # pipe, would keep a caller's `| tee` waiting after the script ended.
+  if [ -n "${ROW_TIMEOUT:-}" ]; then (sleep "$ROW_TIMEOUT"; kill "$pid" 2>/dev/null) >/dev/null 2>&1 3>&- & dog=$!; fi
   watch_mem "$pid"
   local rc=0; wait "$pid" || rc=$?
-  [ -n "$dog" ] && kill "$dog" 2>/dev/null
+  if [ -n "$dog" ]; then pkill -P "$dog" 2>/dev/null; kill "$dog" 2>/dev/null; fi
   [ "$rc" = 0 ] || return "$rc"
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
     "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
@@ -179,4 +181,5 @@ for k in $KS; do
   fi
 done
 
+trap - TERM
 table done

@@ -70,15 +70,15 @@ if [ "$stage" = 1 ]; then
          --log-every 1 --seed 0 --device "$DEV" --quiet --limit "$(pick 512 60000)" --eval-every 0)
   # Two eager runs: on a GPU they differ by themselves (non-deterministic kernels); that
   # difference is the band the graph must stay in (compare_runs.py).
-  for r in eager eager2; do
-    PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${check[@]}" --out "$P/check-$r" 2>"$P/check-$r.log"
-  done
   # Every run must also finish (exit 0): a run that fails after training still leaves
   # metrics that compare well.
   graph_rc=0
+  for r in eager eager2; do
+    PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${check[@]}" --out "$P/check-$r" 2>"$P/check-$r.log" || graph_rc=$?
+  done
   PAGAN_CUDNN_BENCHMARK=0 "$BIN" train "${check[@]}" --cuda-graph --out "$P/check-graph" 2>"$P/check-graph.log" || graph_rc=$?
   grep -h "step mode\|CUDA graph\|rror" "$P/check-graph.log" | cut -c1-300 | tee "$OUT/graph-check.txt"
-  [ "$graph_rc" = 0 ] || echo "graph run failed (exit $graph_rc)" | tee -a "$OUT/graph-check.txt"
+  [ "$graph_rc" = 0 ] || echo "a check run failed (exit $graph_rc)" | tee -a "$OUT/graph-check.txt"
   if [ "$graph_rc" = 0 ] && "$PY" scripts/device/compare_runs.py "$P/check-eager" "$P/check-graph" $([ "$DEV" = cuda ] && echo --baseline "$P/check-eager2") >>"$OUT/graph-check.txt" \
      && grep -q "CUDA graph captured" "$P/check-graph.log"; then
     echo 1 >"$P/graph-ok"
@@ -93,13 +93,14 @@ if [ "$stage" = 1 ]; then
   stamp "per-run streams vs per-model kernels: a 3-run stack, every metrics line compared"
   stk=(--dataset fashion-mnist --preset "$(pick demo paper)" --pa input --start-level 1 --iters "$(pick 8 40)"
        --log-every 1 --seeds 0,1,2 --device "$DEV" --quiet --limit "$(pick 512 60000)" --eval-every 0)
-  for r in per-model per-model2; do
-    PAGAN_STACK_KERNELS=per-model PAGAN_CUDNN_BENCHMARK=0 timeout 120 "$BIN" train "${stk[@]}" --out "$P/stk-$r" 2>"$P/stk-$r.log"
-  done
   streams_rc=0
+  for r in per-model per-model2; do
+    PAGAN_STACK_KERNELS=per-model PAGAN_CUDNN_BENCHMARK=0 timeout 120 "$BIN" train "${stk[@]}" --out "$P/stk-$r" 2>"$P/stk-$r.log" \
+      || streams_rc=$?
+  done
   PAGAN_STACK_KERNELS=streams PAGAN_CUDNN_BENCHMARK=0 timeout 120 "$BIN" train "${stk[@]}" --cuda-graph --out "$P/stk-streams" 2>"$P/stk-streams.log" \
     || streams_rc=$?
-  [ "$streams_rc" = 0 ] || echo "streams run failed or timed out (exit $streams_rc)" | tee -a "$P/stk-streams.log"
+  [ "$streams_rc" = 0 ] || echo "a streams-check run failed or timed out (exit $streams_rc)" | tee -a "$P/stk-streams.log"
   grep -h "step mode\|CUDA graph\|stack of\|streams\|panic\|rror" "$P/stk-streams.log" | cut -c1-300 | tee "$OUT/streams-check.txt"
   for s in 0 1 2; do
     "$PY" scripts/device/compare_runs.py "$P/stk-per-model-s$s" "$P/stk-streams-s$s" \
@@ -144,7 +145,7 @@ open(f"{p}/kernels", "w").write(best + "\n")
 print(f"{iters} iterations, {best} kernels (9-run stack it/s: {rates})")
 PY
 
-  if [ -n "${SKIP_BENCH1:-}" ]; then stamp "stage 1 done in $((SECONDS - T0)) s (benchmarks left to stage 3)"; exit 0; fi
+  if [ "${SKIP_BENCH1:-0}" = 1 ]; then stamp "stage 1 done in $((SECONDS - T0)) s (benchmarks left to stage 3)"; exit 0; fi
   benches
   stamp "stage 1 done in $((SECONDS - T0)) s"
   exit 0
@@ -199,7 +200,7 @@ for r in "$P"/runs/fmnist/*/; do [ -f "$r/train.log" ] && tail -30 "$r/train.log
 (cd "$P/runs" && tar czf "$OUT/study.tgz" --exclude='checkpoints/*.safetensors' fmnist)
 ls -la "$OUT"
 
-if [ "$(left 560)" -gt 60 ] && [ -z "${SKIP_BENCH:-}" ]; then
+if [ "$(left 560)" -gt 60 ] && [ "${SKIP_BENCH:-0}" != 1 ]; then
   stamp "Inception throughput (bench/inception.sh)"
   DEVICE=$DEV BIN="$BIN" PY="$PY" BATCH=$(pick 5 250) BATCHES=$(pick 1 10) SIDES=1x28 \
     timeout "$(left 570)" bash bench/inception.sh 2>/dev/null | tee "$OUT/bench-inception.md"

@@ -77,8 +77,9 @@ pub struct Limits {
     pub job_threshold: usize,
     /// Jobs that may wait in the queue before requests get 429.
     pub job_queue: usize,
-    /// How long a request body may send nothing before it is refused with 408 (a stalled
-    /// client would otherwise hold its upload slot and temp files forever).
+    /// How long a request body may send nothing before it is refused with 408 (a client
+    /// that stops sending would otherwise hold its upload slot and temp files forever; one
+    /// that trickles a byte now and then is not caught by this).
     pub body_idle_timeout: std::time::Duration,
 }
 

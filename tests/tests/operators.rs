@@ -418,12 +418,15 @@ fn a_stalled_upload_is_answered_408_and_leaves_nothing() {
     c.env("TMPDIR", &uploads);
     let server = Server::start_command(c, &models, &["--body-idle-timeout-s", "1"]);
     let npz = std::fs::read(models.join("references/fm12.npz")).expect("npz");
-    for (path, ctype) in [
-        ("/v1/references/stalled", "application/octet-stream"),
-        ("/v1/fid?reference=fm12", "application/zip"),
+    // A multipart form stalls inside its first file part.
+    let (form_type, form) = pagan_e2e::multipart(&[("a.npz".to_string(), npz.clone())]);
+    for (path, ctype, body) in [
+        ("/v1/references/stalled", "application/octet-stream", &npz),
+        ("/v1/fid?reference=fm12", "application/zip", &npz),
+        ("/v1/fid?reference=fm12", form_type.as_str(), &form),
     ] {
-        let mut s = send_head(server.port, "POST", path, ctype, npz.len(), "");
-        s.write_all(&npz[..npz.len() / 2]).expect("half the body");
+        let mut s = send_head(server.port, "POST", path, ctype, body.len(), "");
+        s.write_all(&body[..body.len() / 2]).expect("half the body");
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         let started = std::time::Instant::now();

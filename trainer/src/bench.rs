@@ -89,10 +89,13 @@ pub fn train_steps(b: &StepBench, device: Device) -> Result<Rates> {
         width: w,
         source: "synthetic".into(),
     };
+    // A bench never evaluates, so it needs no Inception weights (the paper preset would
+    // evaluate every 10k and have them checked).
     let o = TrainOverrides {
         start_level: Some(b.level),
         schedule: Some(ScheduleSpec::Never),
         iters: Some(u64::MAX),
+        eval_every: Some(0),
         ..b.overrides.clone()
     };
     let cfgs = (0..b.models.max(1) as u64)

@@ -22,7 +22,8 @@ fn too_large(limit: u64) -> ApiError {
 }
 
 /// The next item of `stream`, or 408 when nothing arrives for `idle`: a client that stops
-/// sending would otherwise hold its upload (temp files, a scoring slot) forever.
+/// sending would otherwise hold its upload (temp files, a scoring slot) forever. It is a
+/// limit on silence, not on the upload's duration.
 async fn next_within<S: futures_util::Stream + Unpin>(
     stream: &mut S,
     idle: Duration,

@@ -224,13 +224,20 @@ impl Trainer {
 
     /// Runs one FID/KID evaluation of every run now (loading the Inception on first use).
     pub fn evaluate_all(&mut self) -> Result<Vec<EvalResult>> {
+        let start = Instant::now();
         if self.evaluator.is_none() {
             let e = &self.runs[0].cfg.eval;
             self.evaluator = Some(TrainingEval::new(e, self.device, self.runs.len())?);
         }
         let ev = self.evaluator.as_mut().context("evaluator")?;
         let cfgs: Vec<&TrainConfig> = self.runs.iter().map(|r| &r.cfg).collect();
-        ev.evaluate(&cfgs, &self.gan, &self.data, self.iter)
+        let mut results = ev.evaluate(&cfgs, &self.gan, &self.data, self.iter)?;
+        // The time the training waited, the Inception's loading at the first one included.
+        let seconds = start.elapsed().as_secs_f64();
+        for r in &mut results {
+            r.seconds = seconds;
+        }
+        Ok(results)
     }
 
     /// Runs one FID/KID evaluation of the (first) run now.

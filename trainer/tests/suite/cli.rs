@@ -468,6 +468,17 @@ fn bad_run_settings_and_taken_folders_are_refused_before_anything_is_written() {
         "{e}"
     );
     assert!(!p("noweights").exists());
+    // `bench` never evaluates: it needs no weights, even at the paper preset's widths (a
+    // device call benchmarks before the weights arrive).
+    let out = run_ok(
+        bin()
+            .env("PAGAN_INCEPTION_WEIGHTS", p("no-such-inception.pt"))
+            .args([
+                "bench", "--preset", "paper", "--image", "1x28x28", "--device", "cpu",
+            ])
+            .args(["--iters", "1", "--warmup", "1", "--repeats", "1"]),
+    );
+    assert!(out.contains("\"it_per_s\""), "{out}");
 
     // `fid` refuses dataset flags for a target that is not a dataset (they would be ignored).
     std::fs::create_dir_all(p("images")).expect("mkdir");
