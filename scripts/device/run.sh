@@ -28,6 +28,7 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 source scripts/device/env.sh
 stage=${1:?usage: run.sh 1|2|3}
+case "$stage" in 1|2|3) ;; *) echo "usage: run.sh 1|2|3" >&2; exit 2 ;; esac
 left() { echo $(( ${1} - (SECONDS - T0) )); }
 
 # The profiles and the stacked-training benchmark, within STAGE_S (default 560) seconds of
@@ -151,15 +152,13 @@ PY
   exit 0
 fi
 
+[ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
 if [ "$stage" = 3 ]; then
-  [ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
   benches
   stamp "stage 3 done in $((SECONDS - T0)) s"
   exit 0
 fi
 
-[ "$stage" = 2 ] || { echo "usage: run.sh 1|2|3" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "no $BIN: run stage 1 on this machine first"; exit 1; }
 cat "$P/weights.part-aa" .device/2/weights.part-ab | gunzip -c >"$P/inception.pt" || { echo "weights: gunzip failed"; exit 1; }
 [ "$(sha1sum "$P/inception.pt" | cut -d' ' -f1)" = "$(cat "$P/weights.sha1")" ] || { echo "weights sha1 mismatch"; exit 1; }
 # env.sh points PAGAN_INCEPTION_WEIGHTS (and bench/inception.sh) at $P/inception.pt; the

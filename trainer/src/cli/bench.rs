@@ -9,7 +9,7 @@ use pagan_trainer::bench::{self, InceptionBench, StepBench};
 use pagan_trainer::config::{Choice, PaMode, Preset, TrainOverrides};
 use pagan_trainer::device::{self, DeviceChoice};
 use pagan_trainer::fid::Extractor;
-use pagan_trainer::fid::inception::{Inception, weights};
+use pagan_trainer::fid::inception::Inception;
 use pagan_trainer::ops::StackKernels;
 use pagan_trainer::train::StepMode;
 
@@ -95,7 +95,7 @@ pub fn train_steps(a: BenchArgs) -> Result<()> {
         unsafe { std::env::set_var("KINETO_LOG_LEVEL", "5") };
     }
     if let Some(t) = a.threads {
-        tch::set_num_threads(t.max(1));
+        tch::set_num_threads(t);
     }
     if !(0..=a.max_level).contains(&a.level) {
         return Err(super::usage(format!(
@@ -205,7 +205,7 @@ pub struct InceptionBenchArgs {
 /// `pagan-train bench-inception`.
 pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     if let Some(t) = a.threads {
-        tch::set_num_threads(t.max(1));
+        tch::set_num_threads(t);
     }
     if !matches!(a.channels, 1 | 3) {
         return Err(super::usage("--channels must be 1 or 3"));
@@ -220,7 +220,7 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
     let load = || -> Result<(Inception, tch::Device)> {
         let dev = device::resolve(a.device)?;
         let mut inc = Inception::load(
-            &weights::default_path(),
+            &pagan_trainer::config::default_inception_weights(),
             dev,
             pagan_shared::ResizeMode::Asymmetric,
         )?;
@@ -233,7 +233,7 @@ pub fn inception(a: InceptionBenchArgs) -> Result<()> {
         return print_inception_row(&a, &device::describe(dev), rate);
     }
     let (mut fx, dev) = if a.backend == "onnx" {
-        let threads = a.threads.map(|t| t.max(1) as usize).unwrap_or(0);
+        let threads = a.threads.map(|t| t as usize).unwrap_or(0);
         (
             Extractor::open_onnx(&a.inception, threads, pagan_shared::ResizeMode::Asymmetric)?,
             "cpu (ORT)".to_string(),
@@ -255,7 +255,7 @@ fn print_inception_row(a: &InceptionBenchArgs, dev: &str, rate: f64) -> Result<(
             "device": dev,
             "input": format!("{}x{}x{}", a.channels, a.side, a.side),
             "batch": a.batch,
-            "images": a.batch * a.batches.max(1),
+            "images": a.batch * a.batches,
             "threads": a.threads,
             "images_per_s": rate,
         })

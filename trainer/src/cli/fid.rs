@@ -18,7 +18,7 @@ use pagan_shared::score::{self, Reference, ScoreOptions, ScoreReport};
 use pagan_shared::uncertainty::{BootstrapConfig, FidInfinityConfig};
 use pagan_trainer::data::{self, DatasetSpec, Split};
 use pagan_trainer::export;
-use pagan_trainer::fid::inception::{Inception, weights};
+use pagan_trainer::fid::inception::Inception;
 use pagan_trainer::fid::sources::{DatasetImages, FileImages, GeneratedImages, OnnxGeneratedImages};
 use pagan_trainer::fid::{DEFAULT_BATCH, ExtractOptions, Extracted, Extractor, extract};
 use pagan_trainer::run_dir::RunDir;
@@ -59,11 +59,11 @@ impl ExtractorArgs {
                 let w = self
                     .inception_weights
                     .clone()
-                    .unwrap_or_else(weights::default_path);
+                    .unwrap_or_else(pagan_trainer::config::default_inception_weights);
                 Extractor::Tch(Inception::load(&w, dev, mode)?)
             }
             Backend::Onnx => {
-                let threads = common.threads.map(|t| t.max(1) as usize).unwrap_or(0);
+                let threads = common.threads.map(|t| t as usize).unwrap_or(0);
                 // Another convention than the graph's is applied before it (exact: the
                 // graph's own 299 -> 299 resize is then the identity).
                 Extractor::open_onnx(&self.inception, threads, mode)?
@@ -89,7 +89,9 @@ pub struct ExportInceptionArgs {
 
 /// Writes the feature extractor's ONNX model folder.
 pub fn export_inception(a: ExportInceptionArgs) -> Result<()> {
-    let w = a.inception_weights.unwrap_or_else(weights::default_path);
+    let w = a
+        .inception_weights
+        .unwrap_or_else(pagan_trainer::config::default_inception_weights);
     let r = export::export_inception(&w, &a.out, a.resize_mode)?;
     for c in &r.checks {
         println!(

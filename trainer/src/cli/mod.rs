@@ -117,7 +117,7 @@ impl Common {
     /// Applies the thread count and resolves the device.
     fn setup(&self) -> Result<tch::Device> {
         if let Some(t) = self.threads {
-            tch::set_num_threads(t.max(1));
+            tch::set_num_threads(t);
         }
         device::resolve(self.device)
     }

@@ -40,11 +40,10 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
             return Err(usage(format!("{} is named twice", run.display())));
         }
     }
-    let (mut cfgs, mut before) = (Vec::new(), Vec::new());
+    let mut cfgs = Vec::new();
     for run in &a.runs {
         let dir = RunDir::at(run);
         let mut cfg = dir.config()?;
-        before.push(cfg.clone());
         if let Some(total) = a.iters {
             let at = dir.latest_checkpoint()?.map_or(0, |m| m.iter);
             if total < at {
@@ -72,25 +71,14 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     }
     let data_dir = a.data_dir.clone().unwrap_or_else(|| PathBuf::from(&cfg.data_dir));
     let set = load_data(&spec, &data_dir, cfg.limit, dev)?;
+    let dirs: Vec<&Path> = a.runs.iter().map(PathBuf::as_path).collect();
+    let mut t = Trainer::reopen_stack(&dirs, cfgs.clone(), dev, &set)?;
+    // A new --iters is saved only once the runs reopened: a failed open changes nothing.
     if a.iters.is_some() {
         for (run, cfg) in a.runs.iter().zip(&cfgs) {
             RunDir::at(run).write_config(cfg)?;
         }
     }
-    let dirs: Vec<&Path> = a.runs.iter().map(PathBuf::as_path).collect();
-    let mut t = match Trainer::open_stack(&dirs, dev, &set) {
-        Ok(t) => t,
-        Err(e) => {
-            // The new --iters was written for the open to read: a failed open puts the old
-            // settings back.
-            if a.iters.is_some() {
-                for (run, cfg) in a.runs.iter().zip(&before) {
-                    let _ = RunDir::at(run).write_config(cfg);
-                }
-            }
-            return Err(e);
-        }
-    };
     for run in &a.runs {
         tracing::info!(run = %run.display(), from = t.iter, to = t.cfg().iters, "resuming");
     }

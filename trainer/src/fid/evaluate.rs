@@ -144,14 +144,15 @@ impl TrainingEval {
     /// against that run's fixed random subset of the training images `data` (u8
     /// [N, C, H, W] on the device). Each Inception call takes `eval.batch` images, shared
     /// by the runs.
+    /// `started`: when the caller began the evaluation (the Inception's loading counts).
     pub fn evaluate(
         &mut self,
         cfgs: &[&TrainConfig],
         gan: &Gan,
         data: &Tensor,
         iter: u64,
+        started: Instant,
     ) -> Result<Vec<EvalResult>> {
-        let start = Instant::now();
         let first = cfgs.first().context("no runs to evaluate")?;
         let (k, e) = (cfgs.len(), &first.eval);
         let per_call = (e.batch / k).max(1);
@@ -240,7 +241,7 @@ impl TrainingEval {
         }
         // The whole evaluation, scores included (until 2026-11-30 the clock stopped after
         // the features: 32 s of an H200 study's ~62 s evaluation).
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64();
         for r in &mut out {
             r.seconds = seconds;
         }

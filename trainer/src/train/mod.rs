@@ -231,13 +231,8 @@ impl Trainer {
         }
         let ev = self.evaluator.as_mut().context("evaluator")?;
         let cfgs: Vec<&TrainConfig> = self.runs.iter().map(|r| &r.cfg).collect();
-        let mut results = ev.evaluate(&cfgs, &self.gan, &self.data, self.iter)?;
-        // The time the training waited, the Inception's loading at the first one included.
-        let seconds = start.elapsed().as_secs_f64();
-        for r in &mut results {
-            r.seconds = seconds;
-        }
-        Ok(results)
+        // Timed from before the Inception's loading at the first evaluation.
+        ev.evaluate(&cfgs, &self.gan, &self.data, self.iter, start)
     }
 
     /// Runs one FID/KID evaluation of the (first) run now.

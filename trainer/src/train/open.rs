@@ -64,8 +64,22 @@ impl Trainer {
 
     /// Reopens runs as one stack; they must be stackable and at the same iteration.
     pub fn open_stack(dirs: &[&Path], device: Device, data: &ImageSet) -> Result<Self> {
+        let cfgs = dirs
+            .iter()
+            .map(|d| RunDir::at(*d).config())
+            .collect::<Result<Vec<_>>>()?;
+        Self::reopen_stack(dirs, cfgs, device, data)
+    }
+
+    /// Reopens runs as one stack with `cfgs` in place of their saved configs (a resume with
+    /// a new length writes them only once this succeeded).
+    pub fn reopen_stack(
+        dirs: &[&Path],
+        cfgs: Vec<TrainConfig>,
+        device: Device,
+        data: &ImageSet,
+    ) -> Result<Self> {
         let folders: Vec<RunDir> = dirs.iter().map(|d| RunDir::at(*d)).collect();
-        let cfgs = folders.iter().map(RunDir::config).collect::<Result<Vec<_>>>()?;
         crate::config::check_stackable(&cfgs)?;
         let saved = folders
             .iter()

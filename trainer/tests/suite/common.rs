@@ -45,7 +45,7 @@ pub fn require_fashion_mnist() {
 /// The FID Inception weights as `make setup` installs them.
 pub fn weights() -> PathBuf {
     require(
-        &pagan_trainer::fid::inception::weights::default_path(),
+        &pagan_trainer::config::default_inception_weights(),
         "the FID Inception weights",
     )
 }

@@ -249,7 +249,7 @@ fn training_evaluations_drive_the_kid_rule_and_equal_pagan_train_fid() {
     }
     // Every evaluation line says what its numbers were computed with.
     let weights_sha = pagan_shared::manifest::sha256_hex(
-        &std::fs::read(pagan_trainer::fid::inception::weights::default_path()).expect("weights"),
+        &std::fs::read(pagan_trainer::config::default_inception_weights()).expect("weights"),
     );
     let ref_sha = pagan_shared::manifest::sha256_hex(&std::fs::read(&refp).expect("reference"));
     for e in &evals {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use tch::{Kind, Tensor};
 
-/// Environment variable naming the weights file.
-pub use crate::config::INCEPTION_WEIGHTS_ENV as WEIGHTS_ENV;
+use crate::config::INCEPTION_WEIGHTS_ENV;
+
 /// Environment variable naming the Python used to convert legacy `.pth` files.
 pub const PYTHON_ENV: &str = "PAGAN_PYTHON";
 
@@ -19,7 +19,7 @@ pub enum WeightsError {
     /// No file at the path.
     #[error(
         "FID Inception weights not found at {0}; run `make setup` (it fetches them into weights/) or pass \
-         --inception-weights / set {WEIGHTS_ENV}"
+         --inception-weights / set {INCEPTION_WEIGHTS_ENV}"
     )]
     Missing(PathBuf),
     /// Neither a TorchScript module nor a readable state dict.
@@ -40,12 +40,6 @@ pub enum WeightsError {
         /// What does not match.
         message: String,
     },
-}
-
-/// The default weights path: `$PAGAN_INCEPTION_WEIGHTS`, else the setup's file (baked in
-/// at build time), else `weights/…` relative to the working directory.
-pub fn default_path() -> PathBuf {
-    crate::config::default_inception_weights()
 }
 
 fn python() -> PathBuf {
