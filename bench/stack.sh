@@ -54,7 +54,8 @@ measure() {
   if [ -n "${ROW_TIMEOUT:-}" ]; then (sleep "$ROW_TIMEOUT"; kill "$pid" 2>/dev/null) >/dev/null 2>&1 3>&- & dog=$!; fi
   watch_mem "$pid"
   local rc=0; wait "$pid" || rc=$?
-  if [ -n "$dog" ]; then pkill -P "$dog" 2>/dev/null; kill "$dog" 2>/dev/null; fi
+  # (The watchdog may have fired and ended already: nothing to kill is not an error.)
+  if [ -n "$dog" ]; then pkill -P "$dog" 2>/dev/null || true; kill "$dog" 2>/dev/null || true; fi
   [ "$rc" = 0 ] || return "$rc"
   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.update(label=sys.argv[2], mem=int(sys.argv[3])); print(json.dumps(r))' \
     "$rows.one" "$label" "$(cat "$mem_file")" >>"$rows"
